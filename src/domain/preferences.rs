@@ -1,0 +1,366 @@
+//! What a reader wants: topics, categories, authors and a schedule.
+
+use std::fmt;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+/// The arXiv categories offered on the forms: the common homes of AI/ML papers.
+pub const ARXIV_CATEGORIES: &[(&str, &str)] = &[
+    ("cs.AI", "Artificial Intelligence"),
+    ("cs.CL", "Computation and Language"),
+    ("cs.CV", "Computer Vision"),
+    ("cs.LG", "Machine Learning"),
+    ("stat.ML", "Statistics — Machine Learning"),
+    ("cs.NE", "Neural and Evolutionary Computing"),
+    ("cs.RO", "Robotics"),
+    ("cs.IR", "Information Retrieval"),
+    ("cs.MA", "Multiagent Systems"),
+    ("cs.HC", "Human-Computer Interaction"),
+    ("cs.CR", "Cryptography and Security"),
+    ("cs.SD", "Sound"),
+    ("eess.AS", "Audio and Speech Processing"),
+    ("eess.IV", "Image and Video Processing"),
+];
+
+pub const WEEKDAYS: [&str; 7] =
+    ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+
+const MAX_PHRASES: usize = 20;
+const MAX_PHRASE_CHARS: usize = 100;
+
+/// Free-text phrases (topics or author names), split on commas and newlines, trimmed,
+/// whitespace folded, de-duplicated without regard to case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PhraseList(Vec<String>);
+
+impl PhraseList {
+    pub fn parse(raw: &str, what: &str) -> Result<Self, String> {
+        let mut out: Vec<String> = Vec::new();
+        for part in raw.split([',', '\n', '\r', ';']) {
+            let phrase = part.split_whitespace().collect::<Vec<_>>().join(" ");
+            if phrase.is_empty() {
+                continue;
+            }
+            if phrase.chars().count() > MAX_PHRASE_CHARS {
+                return Err(format!("Each {what} must be at most {MAX_PHRASE_CHARS} characters."));
+            }
+            if phrase.chars().any(char::is_control) {
+                return Err(format!("A {what} contains characters we cannot use."));
+            }
+            if !out.iter().any(|p| p.to_lowercase() == phrase.to_lowercase()) {
+                out.push(phrase);
+            }
+        }
+        if out.len() > MAX_PHRASES {
+            return Err(format!("Please list at most {MAX_PHRASES} {what}s."));
+        }
+        Ok(Self(out))
+    }
+
+    pub fn from_stored(items: Vec<String>) -> Self {
+        Self(items)
+    }
+
+    pub fn items(&self) -> &[String] {
+        &self.0
+    }
+
+    /// As the reader would type it again into the form.
+    pub fn to_text(&self) -> String {
+        self.0.join(", ")
+    }
+}
+
+/// arXiv categories from the offered list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Categories(Vec<String>);
+
+impl Categories {
+    pub fn parse(raw: &[String]) -> Result<Self, String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in raw.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+            let Some((code, _)) = ARXIV_CATEGORIES.iter().find(|(k, _)| k.eq_ignore_ascii_case(c))
+            else {
+                return Err("Please choose categories from the list.".into());
+            };
+            if !out.iter().any(|o| o == code) {
+                out.push((*code).to_string());
+            }
+        }
+        Ok(Self(out))
+    }
+
+    pub fn from_stored(items: Vec<String>) -> Self {
+        Self(items)
+    }
+
+    pub fn items(&self) -> &[String] {
+        &self.0
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Frequency {
+    #[default]
+    Daily,
+    Weekly,
+}
+
+impl Frequency {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "" | "daily" => Ok(Self::Daily),
+            "weekly" => Ok(Self::Weekly),
+            _ => Err("Please choose daily or weekly.".into()),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Daily => "daily",
+            Self::Weekly => "weekly",
+        }
+    }
+}
+
+impl fmt::Display for Frequency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A reader's validated preferences, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preferences {
+    pub topics: PhraseList,
+    pub categories: Categories,
+    pub authors: PhraseList,
+    pub frequency: Frequency,
+    /// ISO weekday of a weekly digest: 1 = Monday … 7 = Sunday.
+    pub weekday: i16,
+    /// Hour of the day (0–23), in `time_zone`, when the digest goes out.
+    pub delivery_hour: i16,
+    pub time_zone: Tz,
+    pub papers_per_email: i32,
+    pub min_upvotes: i32,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            topics: PhraseList::default(),
+            categories: Categories::default(),
+            authors: PhraseList::default(),
+            frequency: Frequency::Daily,
+            weekday: 1,
+            delivery_hour: 7,
+            time_zone: Tz::UTC,
+            papers_per_email: 10,
+            min_upvotes: 0,
+        }
+    }
+}
+
+/// The preferences form as posted: every field a string, so nothing the reader typed is
+/// lost when the page is shown again with errors.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PreferencesForm {
+    pub topics: String,
+    pub categories: Vec<String>,
+    pub authors: String,
+    pub frequency: String,
+    pub weekday: String,
+    pub delivery_hour: String,
+    pub time_zone: String,
+    pub papers_per_email: String,
+    pub min_upvotes: String,
+}
+
+/// Messages per form field, shown next to the field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PreferenceErrors(Vec<(&'static str, String)>);
+
+impl PreferenceErrors {
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.push((field, message.into()));
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.iter().find(|(f, _)| *f == field).map(|(_, m)| m.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn messages(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(_, m)| m.as_str())
+    }
+}
+
+fn int_in(raw: &str, range: std::ops::RangeInclusive<i32>) -> Option<i32> {
+    raw.trim().parse::<i32>().ok().filter(|n| range.contains(n))
+}
+
+impl PreferencesForm {
+    /// The form pre-filled from stored preferences.
+    pub fn from_preferences(p: &Preferences) -> Self {
+        Self {
+            topics: p.topics.items().join("\n"),
+            categories: p.categories.items().to_vec(),
+            authors: p.authors.items().join("\n"),
+            frequency: p.frequency.as_str().into(),
+            weekday: p.weekday.to_string(),
+            delivery_hour: p.delivery_hour.to_string(),
+            time_zone: p.time_zone.name().into(),
+            papers_per_email: p.papers_per_email.to_string(),
+            min_upvotes: p.min_upvotes.to_string(),
+        }
+    }
+
+    /// Validates every field; blank fields take the defaults.
+    pub fn parse(&self) -> Result<Preferences, PreferenceErrors> {
+        let d = Preferences::default();
+        let mut errors = PreferenceErrors::default();
+        let topics = PhraseList::parse(&self.topics, "topic")
+            .map_err(|e| errors.add("topics", e))
+            .unwrap_or_default();
+        let authors = PhraseList::parse(&self.authors, "author")
+            .map_err(|e| errors.add("authors", e))
+            .unwrap_or_default();
+        let categories = Categories::parse(&self.categories)
+            .map_err(|e| errors.add("categories", e))
+            .unwrap_or_default();
+        let frequency = Frequency::parse(&self.frequency)
+            .map_err(|e| errors.add("frequency", e))
+            .unwrap_or_default();
+        let weekday = if self.weekday.trim().is_empty() {
+            d.weekday
+        } else {
+            int_in(&self.weekday, 1..=7).map(|n| n as i16).unwrap_or_else(|| {
+                errors.add("weekday", "Please choose a day of the week.");
+                d.weekday
+            })
+        };
+        let delivery_hour = if self.delivery_hour.trim().is_empty() {
+            d.delivery_hour
+        } else {
+            int_in(&self.delivery_hour, 0..=23).map(|n| n as i16).unwrap_or_else(|| {
+                errors.add("delivery_hour", "Please choose an hour from 0 to 23.");
+                d.delivery_hour
+            })
+        };
+        let time_zone = match self.time_zone.trim() {
+            "" => d.time_zone,
+            tz => tz.parse::<Tz>().unwrap_or_else(|_| {
+                errors.add("time_zone", "Please enter a time zone such as Europe/Berlin or UTC.");
+                d.time_zone
+            }),
+        };
+        let papers_per_email = if self.papers_per_email.trim().is_empty() {
+            d.papers_per_email
+        } else {
+            int_in(&self.papers_per_email, 1..=50).unwrap_or_else(|| {
+                errors.add("papers_per_email", "Please choose between 1 and 50 papers per email.");
+                d.papers_per_email
+            })
+        };
+        let min_upvotes = if self.min_upvotes.trim().is_empty() {
+            d.min_upvotes
+        } else {
+            int_in(&self.min_upvotes, 0..=100_000).unwrap_or_else(|| {
+                errors.add("min_upvotes", "Minimum upvotes must be a whole number, 0 or more.");
+                d.min_upvotes
+            })
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Preferences {
+            topics,
+            categories,
+            authors,
+            frequency,
+            weekday,
+            delivery_hour,
+            time_zone,
+            papers_per_email,
+            min_upvotes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phrases_split_on_commas_and_newlines_and_fold_whitespace() {
+        let p = PhraseList::parse("spiking  neural networks, diffusion\n\n Diffusion ,  ", "topic")
+            .unwrap();
+        assert_eq!(p.items(), ["spiking neural networks", "diffusion"]);
+    }
+
+    #[test]
+    fn too_many_or_too_long_phrases_are_refused() {
+        let many = (0..21).map(|i| format!("t{i}")).collect::<Vec<_>>().join(",");
+        assert!(PhraseList::parse(&many, "topic").unwrap_err().contains("at most 20"));
+        assert!(PhraseList::parse(&"x".repeat(101), "topic").unwrap_err().contains("100"));
+    }
+
+    #[test]
+    fn categories_must_come_from_the_list() {
+        let ok = Categories::parse(&["cs.lg".into(), "cs.LG".into(), "cs.CL".into()]).unwrap();
+        assert_eq!(ok.items(), ["cs.LG", "cs.CL"]);
+        assert!(Categories::parse(&["astro-ph".into()]).is_err());
+    }
+
+    #[test]
+    fn a_blank_form_gives_the_defaults() {
+        assert_eq!(PreferencesForm::default().parse().unwrap(), Preferences::default());
+    }
+
+    #[test]
+    fn every_bad_field_gets_its_own_message() {
+        let form = PreferencesForm {
+            frequency: "hourly".into(),
+            time_zone: "Mars/Olympus".into(),
+            papers_per_email: "51".into(),
+            delivery_hour: "24".into(),
+            min_upvotes: "-1".into(),
+            weekday: "8".into(),
+            ..Default::default()
+        };
+        let errors = form.parse().unwrap_err();
+        for field in [
+            "frequency",
+            "time_zone",
+            "papers_per_email",
+            "delivery_hour",
+            "min_upvotes",
+            "weekday",
+        ] {
+            assert!(errors.get(field).is_some(), "no message for {field}");
+        }
+    }
+
+    #[test]
+    fn the_form_round_trips_stored_preferences() {
+        let form = PreferencesForm {
+            topics: "rlhf, mixture of experts".into(),
+            categories: vec!["cs.CL".into()],
+            authors: "Yann LeCun".into(),
+            frequency: "weekly".into(),
+            weekday: "5".into(),
+            delivery_hour: "18".into(),
+            time_zone: "Europe/Berlin".into(),
+            papers_per_email: "5".into(),
+            min_upvotes: "3".into(),
+        };
+        let prefs = form.parse().unwrap();
+        assert_eq!(PreferencesForm::from_preferences(&prefs).parse().unwrap(), prefs);
+        assert_eq!(prefs.time_zone, chrono_tz::Europe::Berlin);
+    }
+}

@@ -1,0 +1,3 @@
+//! Background work that runs inside `serve`: the mail worker (and, later, schedules).
+
+pub mod mail_worker;

@@ -1,0 +1,12 @@
+//! paperboy: personalised digests of the day's trending AI/ML papers, by email.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod jobs;
+pub mod mail;
+pub mod startup;
+pub mod store;
+pub mod subscriptions;
+pub mod telemetry;
+pub mod web;

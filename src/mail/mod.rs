@@ -1,0 +1,15 @@
+//! Outgoing email: transports (SMTP pool or an outbox folder), and the messages we write.
+
+mod messages;
+mod transport;
+
+pub use messages::{already_subscribed, confirmation};
+pub use transport::{Mailer, SendError};
+
+/// A rendered message before it is addressed and sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Draft {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}

@@ -1,0 +1,24 @@
+//! `paperboy`: parse the command line, start logging, dispatch.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = paperboy::cli::Cli::parse();
+    let settings = match paperboy::config::Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("paperboy: configuration error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    paperboy::telemetry::init(settings.log_format);
+    match paperboy::cli::run(cli, settings).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes.
+            eprintln!("paperboy: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

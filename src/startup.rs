@@ -1,0 +1,118 @@
+//! Builds the running service: database, mailer, web server and background workers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::jobs::mail_worker::{self, RetryPolicy};
+use crate::mail::Mailer;
+use crate::store;
+use crate::web::{self, AppState};
+
+/// Connections beyond the senders' share, for web requests and jobs.
+const BASE_CONNECTIONS: u32 = 10;
+
+/// Opens (creating and migrating if needed) the database named in the settings.
+pub async fn database(settings: &Settings) -> anyhow::Result<PgPool> {
+    let max = BASE_CONNECTIONS + settings.send_concurrency as u32;
+    store::connect_and_migrate(settings.database_url.expose_secret(), max).await
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    mailer: Arc<Mailer>,
+}
+
+impl Application {
+    /// Everything up to, but not including, serving: a bad setting or an unreachable
+    /// database fails here with a readable reason.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = database(&settings).await?;
+        let secret = store::app_settings::signing_secret(
+            &db,
+            settings.secret.as_ref().map(|s| s.expose_secret()),
+        )
+        .await
+        .context("cannot load the signing secret")?;
+        let mailer = Arc::new(Mailer::from_settings(&settings)?);
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        Ok(Self { listener, state: AppState::new(db, settings, secret), mailer })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn db(&self) -> PgPool {
+        self.state.db.clone()
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets in-flight requests and sends finish.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let settings = &self.state.settings;
+        tracing::info!(address = %self.local_addr(), base_url = %settings.base_url, "paperboy is listening");
+        let policy = RetryPolicy { base: settings.retry_base, max_attempts: settings.max_attempts };
+        let mail = tokio::spawn(mail_worker::run(
+            self.state.db.clone(),
+            self.mailer.clone(),
+            policy,
+            settings.send_concurrency,
+            shutdown.clone(),
+        ));
+        let prune = tokio::spawn(prune_rate_limits(self.state.clone(), shutdown.clone()));
+
+        let app = web::router(self.state.clone());
+        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await
+            .context("web server failed")?;
+        tracing::info!("web server stopped; finishing background work");
+        let _ = mail.await;
+        let _ = prune.await;
+        tracing::info!("bye");
+        Ok(())
+    }
+}
+
+async fn prune_rate_limits(state: AppState, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(600)) => state.prune_rate_limits(),
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Cancels the token on Ctrl-C or SIGTERM.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        tracing::info!("shutdown requested");
+        token.cancel();
+    });
+}

@@ -1,0 +1,72 @@
+//! Confirmation links: a GET shows a button, only the POST confirms.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::{AppError, AppState};
+use crate::subscriptions::{self, ConfirmLink};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/confirm.html")]
+pub struct ConfirmPage {
+    token: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/confirmed.html")]
+pub struct ConfirmedPage {
+    preferences_path: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/confirm_expired.html")]
+pub struct ExpiredPage {
+    token: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/check_inbox.html")]
+pub struct NewLinkSentPage;
+
+fn expired(token: String) -> Response {
+    (StatusCode::GONE, ExpiredPage { token }).into_response()
+}
+
+pub async fn show(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    match subscriptions::find_confirmation(&app.db, &token).await? {
+        None => Err(AppError::NotFound),
+        Some(ConfirmLink::Expired(_)) => Ok(expired(token)),
+        Some(ConfirmLink::Valid(_)) => Ok(ConfirmPage { token }.into_response()),
+    }
+}
+
+pub async fn confirm(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    match subscriptions::confirm(&app.db, &token).await? {
+        None => Err(AppError::NotFound),
+        Some(ConfirmLink::Expired(_)) => Ok(expired(token)),
+        Some(ConfirmLink::Valid(row)) => {
+            Ok(ConfirmedPage { preferences_path: format!("/preferences/{}", row.manage_token) }
+                .into_response())
+        }
+    }
+}
+
+pub async fn renew(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    if subscriptions::renew_confirmation(&app.db, &app.settings, &token).await? {
+        Ok(NewLinkSentPage.into_response())
+    } else {
+        Err(AppError::NotFound)
+    }
+}

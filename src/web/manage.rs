@@ -1,0 +1,156 @@
+//! The reader's own pages, reached through their manage token: preferences and unsubscribe.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::form::PageForm;
+use super::{AppError, AppState};
+use crate::domain::{ARXIV_CATEGORIES, PreferenceErrors, PreferencesForm, Token, WEEKDAYS};
+use crate::store::subscribers::{self, Status, SubscriberRow};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/preferences.html")]
+pub struct PreferencesPage {
+    token: String,
+    email: String,
+    unsubscribed: bool,
+    saved: bool,
+    form: PreferencesForm,
+    errors: PreferenceErrors,
+}
+
+impl PreferencesPage {
+    fn categories(&self) -> &'static [(&'static str, &'static str)] {
+        ARXIV_CATEGORIES
+    }
+
+    fn chose_category(&self, code: &str) -> bool {
+        self.form.categories.iter().any(|c| c == code)
+    }
+
+    /// (value, label, selected) for the weekday select.
+    fn weekdays(&self) -> Vec<(usize, &'static str, bool)> {
+        WEEKDAYS
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i + 1, *d, self.form.weekday == (i + 1).to_string()))
+            .collect()
+    }
+
+    fn hours(&self) -> Vec<(u8, bool)> {
+        (0..24).map(|h| (h, self.form.delivery_hour == h.to_string())).collect()
+    }
+
+    fn weekly(&self) -> bool {
+        self.form.frequency == "weekly"
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/unsubscribe.html")]
+pub struct UnsubscribePage {
+    token: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/unsubscribed.html")]
+pub struct UnsubscribedPage {
+    token: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/resubscribed.html")]
+pub struct ResubscribedPage {
+    token: String,
+}
+
+/// The subscriber behind a manage token; anything else is a 404.
+async fn reader(app: &AppState, raw: &str) -> Result<SubscriberRow, AppError> {
+    let token = Token::parse(raw).ok_or(AppError::NotFound)?;
+    subscribers::find_by_manage_token(&app.db, token.as_str()).await?.ok_or(AppError::NotFound)
+}
+
+fn page(
+    row: &SubscriberRow,
+    form: PreferencesForm,
+    errors: PreferenceErrors,
+    saved: bool,
+) -> PreferencesPage {
+    PreferencesPage {
+        token: row.manage_token.clone(),
+        email: row.email.clone(),
+        unsubscribed: row.status() == Status::Unsubscribed,
+        saved,
+        form,
+        errors,
+    }
+}
+
+pub async fn preferences(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<PreferencesPage, AppError> {
+    let row = reader(&app, &token).await?;
+    let form = PreferencesForm::from_preferences(&row.preferences());
+    Ok(page(&row, form, PreferenceErrors::default(), false))
+}
+
+#[tracing::instrument(name = "save_preferences", skip_all)]
+pub async fn save_preferences(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+    PageForm(form): PageForm<PreferencesForm>,
+) -> Result<Response, AppError> {
+    let row = reader(&app, &token).await?;
+    match form.parse() {
+        Err(errors) => {
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page(&row, form, errors, false)).into_response())
+        }
+        Ok(prefs) => {
+            subscribers::update_preferences(&app.db, row.id, &prefs).await?;
+            tracing::info!("preferences saved");
+            let form = PreferencesForm::from_preferences(&prefs);
+            Ok(page(&row, form, PreferenceErrors::default(), true).into_response())
+        }
+    }
+}
+
+pub async fn unsubscribe_page(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    let row = reader(&app, &token).await?;
+    if row.status() == Status::Unsubscribed {
+        return Ok(UnsubscribedPage { token: row.manage_token }.into_response());
+    }
+    Ok(UnsubscribePage { token: row.manage_token }.into_response())
+}
+
+/// Works for the form button and for RFC 8058 one-click posts
+/// (`List-Unsubscribe=One-Click`) alike; the body is not needed. Always 200, never a redirect.
+#[tracing::instrument(name = "unsubscribe", skip_all)]
+pub async fn unsubscribe(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<UnsubscribedPage, AppError> {
+    let row = reader(&app, &token).await?;
+    if subscribers::unsubscribe(&app.db, row.id).await? {
+        tracing::info!("subscriber unsubscribed");
+    }
+    Ok(UnsubscribedPage { token: row.manage_token })
+}
+
+#[tracing::instrument(name = "resubscribe", skip_all)]
+pub async fn resubscribe(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<ResubscribedPage, AppError> {
+    let row = reader(&app, &token).await?;
+    if subscribers::resubscribe(&app.db, row.id).await? {
+        tracing::info!("subscriber resubscribed");
+    }
+    Ok(ResubscribedPage { token: row.manage_token })
+}

@@ -1,0 +1,109 @@
+//! The HTTP face of paperboy: routes per page, shared state, middleware.
+
+mod assets;
+mod client_ip;
+mod confirm;
+mod error;
+mod form;
+mod health;
+mod home;
+mod manage;
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::routing::{get, post};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sqlx::PgPool;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+pub use error::AppError;
+
+/// Request bodies larger than this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Everything a handler may need, behind one cheap-to-clone handle.
+#[derive(Clone)]
+pub struct AppState(Arc<App>);
+
+pub struct App {
+    pub db: PgPool,
+    pub settings: Settings,
+    /// Key for signed cookies and tokens (the configured or the stored secret).
+    pub secret: Vec<u8>,
+    pub subscribe_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+impl AppState {
+    pub fn new(db: PgPool, settings: Settings, secret: Vec<u8>) -> Self {
+        let subscribe_limiter = NonZeroU32::new(settings.subscribe_rate)
+            .map(|n| RateLimiter::keyed(Quota::per_hour(n)));
+        Self(Arc::new(App { db, settings, secret, subscribe_limiter }))
+    }
+
+    /// Forgets rate-limit state of clients that have gone quiet, so memory stays flat.
+    pub fn prune_rate_limits(&self) {
+        if let Some(l) = &self.subscribe_limiter {
+            l.retain_recent();
+        }
+    }
+}
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// The whole application router with its middleware.
+pub fn router(state: AppState) -> Router {
+    let csp = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
+               form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    let headers = [
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        // Links carry tokens: never leak them to other sites through Referer.
+        (header::REFERRER_POLICY, "no-referrer"),
+        (HeaderName::from_static("permissions-policy"), "interest-cohort=()"),
+    ];
+
+    let mut app = Router::new()
+        .route("/", get(home::index))
+        .route("/subscribe", post(home::subscribe))
+        .route("/confirm/{token}", get(confirm::show).post(confirm::confirm))
+        .route("/confirm/{token}/renew", post(confirm::renew))
+        .route("/preferences/{token}", get(manage::preferences).post(manage::save_preferences))
+        .route("/unsubscribe/{token}", get(manage::unsubscribe_page).post(manage::unsubscribe))
+        .route("/resubscribe/{token}", post(manage::resubscribe))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/static/style.css", get(assets::stylesheet))
+        .fallback(error::not_found)
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ));
+    for (name, value) in headers {
+        app = app
+            .layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+    }
+    // The span names the route pattern, never the raw path: paths carry tokens.
+    app.layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+        tracing::info_span!("request", method = %req.method(), route = route.as_deref().unwrap_or("unmatched"))
+    }))
+}
