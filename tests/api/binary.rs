@@ -1,0 +1,198 @@
+//! The real `paperboy` binary, as an operator runs it.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::TestDb;
+use crate::smtp::SmtpServer;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("paperboy-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `paperboy` with a clean environment (nothing leaks in from the developer's shell).
+fn paperboy(dir: &PathBuf, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_paperboy"));
+    cmd.env_clear().current_dir(dir).env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+struct Running {
+    child: Child,
+    base: String,
+}
+
+impl Running {
+    async fn start(mut cmd: Command, port: u16) -> Self {
+        let child =
+            cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn paperboy");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{base}/readyz")).await
+                && r.status() == 200
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "paperboy did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { child, base }
+    }
+
+    /// SIGTERM, then the exit status and everything logged.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let ok =
+            Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(ok.success());
+        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap())
+            .wait_with_output()
+            .unwrap();
+        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn migrate_creates_the_database_and_can_run_twice() {
+    let db = TestDb::new();
+    let dir = scratch_dir();
+    for _ in 0..2 {
+        let out = paperboy(&dir, &[("DATABASE_URL", &db.url)]).arg("migrate").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('subscribers', 'outgoing_mail')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tables, 2);
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn without_smtp_mail_lands_in_the_outbox_and_sigterm_exits_cleanly() {
+    let db = TestDb::new();
+    let dir = scratch_dir();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let cmd = paperboy(
+        &dir,
+        &[("DATABASE_URL", &db.url), ("PAPERBOY_BIND", &bind), ("PAPERBOY_SCHEDULER", "off")],
+    );
+    let app = Running::start(cmd, port).await;
+
+    let res = reqwest::Client::new()
+        .post(format!("{}/subscribe", app.base))
+        .form(&[("email", "out@example.com"), ("frequency", "daily")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // The default outbox is ./outbox under the working directory.
+    let outbox = dir.join("outbox");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let eml = loop {
+        let found = std::fs::read_dir(&outbox)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .find(|p| p.extension().is_some_and(|x| x == "eml"))
+            })
+            .ok()
+            .flatten();
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no .eml in the outbox");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let text = std::fs::read_to_string(&eml).unwrap();
+    assert!(text.contains("out@example.com"));
+    assert!(text.contains("/confirm/"));
+
+    let (status, log) = app.terminate();
+    assert!(status.success(), "exit status {status:?}\n{log}");
+    assert!(log.contains(".eml"), "the outbox path is logged");
+    assert!(!log.contains("out@example.com"), "whole addresses never appear in logs");
+    assert!(!log.contains("/confirm/"), "tokens never appear in logs");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn mail_queued_before_a_crash_is_delivered_after_restart() {
+    let db = TestDb::new();
+    let dir = scratch_dir();
+    let out = paperboy(&dir, &[("DATABASE_URL", &db.url)]).arg("migrate").output().unwrap();
+    assert!(out.status.success());
+    // A message committed by a request whose process died before the worker sent it.
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO outgoing_mail (kind, recipient, subject, body_text, body_html)
+         VALUES ('confirmation', 'late@example.com', 'Confirm your paperboy subscription', 'text', '<p>html</p>')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let smtp = SmtpServer::start().await;
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let smtp_url = smtp.url();
+    let cmd = paperboy(
+        &dir,
+        &[
+            ("DATABASE_URL", &db.url),
+            ("PAPERBOY_BIND", &bind),
+            ("PAPERBOY_SMTP_URL", &smtp_url),
+            ("PAPERBOY_SCHEDULER", "off"),
+        ],
+    );
+    let app = Running::start(cmd, port).await;
+    let mail = smtp.wait_for_mail_to("late@example.com", 1).await;
+    assert_eq!(mail.subject(), "Confirm your paperboy subscription");
+    let (status, _) = app.terminate();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_bad_setting_exits_non_zero_with_a_one_line_reason() {
+    let dir = scratch_dir();
+    let out =
+        paperboy(&dir, &[("PAPERBOY_BIND", "not-an-address")]).arg("migrate").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("PAPERBOY_BIND"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_exits_non_zero_with_a_reason() {
+    let dir = scratch_dir();
+    let port = free_port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/paperboy");
+    let out = paperboy(&dir, &[("DATABASE_URL", &url)]).arg("migrate").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Postgres") || err.contains("database"), "{err}");
+}

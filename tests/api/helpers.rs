@@ -1,0 +1,169 @@
+//! Spawns paperboy as a reader meets it: a fresh database, a real port, a real SMTP server.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use paperboy::config::Settings;
+use paperboy::startup::Application;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+use crate::smtp::{SmtpServer, url_path};
+
+/// Where the test databases live; each test gets its own, dropped at the end.
+pub fn postgres_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub const BASE_URL: &str = "http://paperboy.test";
+
+/// A database created for one test and dropped (with any open connections) when done.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        let name = format!("paperboy_test_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("{}/{}", postgres_url(), name);
+        Self { name, url }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(mut c) =
+                    PgConnection::connect(&format!("{}/postgres", postgres_url())).await
+                {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut c)
+                            .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub db: PgPool,
+    pub smtp: SmtpServer,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    // Last, so the database is dropped after the app stopped using it.
+    _database: TestDb,
+}
+
+/// Settings as an operator would give them, pointing at this test's database and SMTP.
+pub fn test_settings(db: &TestDb, smtp_url: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), db.url.clone()),
+        ("PAPERBOY_BIND".into(), "127.0.0.1:0".into()),
+        ("PAPERBOY_BASE_URL".into(), BASE_URL.into()),
+        ("PAPERBOY_SMTP_URL".into(), smtp_url.into()),
+        ("PAPERBOY_MAIL_FROM".into(), "paperboy <digest@paperboy.test>".into()),
+        ("PAPERBOY_RETRY_BASE_MS".into(), "200".into()),
+        ("PAPERBOY_SCHEDULER".into(), "off".into()),
+    ]);
+    for (k, v) in extra {
+        env.insert((*k).into(), (*v).into());
+    }
+    Settings::from_lookup(|k| env.get(k).cloned()).expect("valid test settings")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let smtp = SmtpServer::start().await;
+    let database = TestDb::new();
+    let settings = test_settings(&database, &smtp.url(), extra);
+    let app = Application::build(settings).await.expect("app builds");
+    let address = format!("http://{}", app.local_addr());
+    let db = app.db();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.run(shutdown.clone()));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    TestApp { address, db, smtp, client, shutdown, server: Some(server), _database: database }
+}
+
+impl TestApp {
+    /// A link from an email, pointed at this app.
+    pub fn local(&self, link: &str) -> String {
+        format!("{}{}", self.address, url_path(link))
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{}", self.address, path)).send().await.expect("GET")
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(format!("{}{}", self.address, path)).form(form).send().await.expect("POST")
+    }
+
+    pub async fn subscribe(&self, email: &str, topics: &str) -> reqwest::Response {
+        self.post_form(
+            "/subscribe",
+            &[("email", email), ("topics", topics), ("frequency", "daily"), ("website", "")],
+        )
+        .await
+    }
+
+    /// Subscribes, follows the emailed link and confirms; returns the manage-token path
+    /// of the preferences page.
+    pub async fn subscribe_and_confirm(&self, email: &str, topics: &str) -> String {
+        assert_eq!(self.subscribe(email, topics).await.status(), 200);
+        let n = self.smtp.messages().iter().filter(|m| m.to.iter().any(|t| t == email)).count();
+        let mail = self.smtp.wait_for_mail_to(email, n + 1).await;
+        let link = mail.link("/confirm/").expect("confirmation link");
+        let page = self.client.post(self.local(&link)).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let body = page.text().await.unwrap();
+        extract_path(&body, "/preferences/").expect("a preferences link after confirming")
+    }
+
+    pub async fn status_of(&self, email: &str) -> Option<String> {
+        sqlx::query_scalar("SELECT status FROM subscribers WHERE email_key = lower($1)")
+            .bind(email)
+            .fetch_optional(&self.db)
+            .await
+            .unwrap()
+    }
+
+    /// Stops the app the way SIGTERM would and waits for it to finish.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The first `href` or bare path in a page that starts with `prefix`.
+pub fn extract_path(body: &str, prefix: &str) -> Option<String> {
+    let start = body.find(prefix)?;
+    let rest = &body[start..];
+    let end = rest.find(|c: char| c == '"' || c == '<' || c.is_whitespace()).unwrap_or(rest.len());
+    Some(rest[..end].to_string())
+}

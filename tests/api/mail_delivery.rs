@@ -1,0 +1,110 @@
+//! Mail never blocks a request and is never lost: queueing, retries, permanent failures.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::spawn_app_with;
+use crate::smtp::{Mode, SmtpServer};
+
+async fn mail_row(app: &crate::helpers::TestApp) -> (String, i32, Option<String>, Option<String>) {
+    sqlx::query_as(
+        "SELECT status, attempts, last_error, message_id FROM outgoing_mail ORDER BY id LIMIT 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+async fn wait_until<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(Instant::now() < deadline, "condition not met in time");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_form_answers_at_once_while_smtp_is_down_and_the_mail_goes_out_once_it_is_back() {
+    // A port with nothing listening: connections are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("smtp://127.0.0.1:{port}");
+    let app = spawn_app_with(&[("PAPERBOY_SMTP_URL", &url)]).await;
+
+    let started = Instant::now();
+    let res = app.subscribe("jo@example.com", "").await;
+    assert_eq!(res.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(5), "the form must not wait for SMTP");
+
+    // The worker tried, failed, and scheduled a retry with the reason recorded.
+    wait_until(|| async { mail_row(&app).await.1 >= 1 }).await;
+    let (status, _, error, _) = mail_row(&app).await;
+    assert_eq!(status, "pending");
+    assert!(error.is_some(), "the failure reason is recorded");
+
+    let smtp = SmtpServer::start_on(port).await;
+    let mail = smtp.wait_for_mail_to("jo@example.com", 1).await;
+    assert!(mail.link("/confirm/").is_some());
+    wait_until(|| async { mail_row(&app).await.0 == "sent" }).await;
+    let (_, attempts, _, message_id) = mail_row(&app).await;
+    assert!(attempts >= 2);
+    assert_eq!(message_id, mail.header("message-id"), "the Message-ID sent is the one recorded");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.messages().len(), 1, "sent exactly once");
+}
+
+#[tokio::test]
+async fn a_temporary_refusal_is_retried_until_accepted() {
+    let app = spawn_app_with(&[]).await;
+    app.smtp.set_mode(Mode::RejectTransient);
+    app.subscribe("kim@example.com", "").await;
+    wait_until(|| async { mail_row(&app).await.1 >= 2 }).await;
+    let (status, _, error, _) = mail_row(&app).await;
+    assert_eq!(status, "pending");
+    assert!(error.unwrap().contains("451"));
+    app.smtp.set_mode(Mode::Accept);
+    app.smtp.wait_for_mail_to("kim@example.com", 1).await;
+    wait_until(|| async { mail_row(&app).await.0 == "sent" }).await;
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_is_recorded_with_the_reply_and_not_retried() {
+    let app = spawn_app_with(&[]).await;
+    app.smtp.set_mode(Mode::RejectPermanent);
+    app.subscribe("lee@example.com", "").await;
+    wait_until(|| async { mail_row(&app).await.0 == "failed" }).await;
+    let (_, attempts, error, _) = mail_row(&app).await;
+    assert_eq!(attempts, 1);
+    assert!(error.unwrap().contains("550"), "the server's reply is kept");
+    app.smtp.set_mode(Mode::Accept);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(app.smtp.messages().is_empty());
+    assert_eq!(mail_row(&app).await.1, 1);
+}
+
+#[tokio::test]
+async fn transient_failures_give_up_after_the_attempt_limit() {
+    let app =
+        spawn_app_with(&[("PAPERBOY_MAX_ATTEMPTS", "3"), ("PAPERBOY_RETRY_BASE_MS", "50")]).await;
+    app.smtp.set_mode(Mode::RejectTransient);
+    app.subscribe("max@example.com", "").await;
+    wait_until(|| async { mail_row(&app).await.0 == "failed" }).await;
+    assert_eq!(mail_row(&app).await.1, 3);
+}
+
+#[tokio::test]
+async fn a_graceful_stop_finishes_the_send_in_flight() {
+    let mut app = spawn_app_with(&[]).await;
+    app.smtp.set_mode(Mode::Slow);
+    app.subscribe("nia@example.com", "").await;
+    wait_until(|| async { app.smtp.begun() >= 1 }).await;
+    let db = app.db.clone();
+    let smtp = app.smtp.clone();
+    app.stop().await;
+    assert_eq!(smtp.messages().len(), 1, "the message in flight was completed");
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM outgoing_mail").fetch_one(&db).await.unwrap();
+    assert_eq!(status, "sent", "and recorded as sent before exit");
+}

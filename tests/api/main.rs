@@ -1,0 +1,10 @@
+//! paperboy's integration tests: one binary, the app on real ports against a real
+//! Postgres database per test and a real SMTP server that captures mail.
+
+mod binary;
+mod helpers;
+mod mail_delivery;
+mod manage;
+mod pages;
+mod smtp;
+mod subscribe;

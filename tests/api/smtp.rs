@@ -1,0 +1,226 @@
+//! A real SMTP server on loopback that captures what paperboy sends.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mail_parser::MessageParser;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Accept,
+    /// 550 at RCPT TO: a permanent refusal.
+    RejectPermanent,
+    /// 451 at RCPT TO: try again later.
+    RejectTransient,
+    /// Accepts, but takes a second to answer the end of DATA.
+    Slow,
+}
+
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub to: Vec<String>,
+    pub raw: Vec<u8>,
+}
+
+impl Received {
+    fn parsed(&self) -> mail_parser::Message<'_> {
+        MessageParser::default().parse(&self.raw).expect("a parseable message")
+    }
+
+    pub fn subject(&self) -> String {
+        self.parsed().subject().unwrap_or_default().to_string()
+    }
+
+    pub fn text(&self) -> String {
+        self.parsed().body_text(0).map(|t| t.into_owned()).unwrap_or_default()
+    }
+
+    pub fn html(&self) -> String {
+        self.parsed().body_html(0).map(|t| t.into_owned()).unwrap_or_default()
+    }
+
+    /// The raw header value, unfolded, of the first header with this name.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.raw);
+        let head = text.split("\r\n\r\n").next().unwrap_or_default().replace("\r\n ", " ");
+        head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+
+    /// The first link in the text part whose path starts with `prefix` (e.g. "/confirm/").
+    pub fn link(&self, prefix: &str) -> Option<String> {
+        self.text()
+            .split_whitespace()
+            .filter(|w| w.starts_with("http"))
+            .find(|w| url_path(w).starts_with(prefix))
+            .map(|w| w.trim_end_matches(['.', ',', '>', ')']).to_string())
+    }
+}
+
+/// The path (with query) of an absolute URL.
+pub fn url_path(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.find('/').map(|i| rest[i..].to_string()).unwrap_or_else(|| "/".into())
+}
+
+struct Shared {
+    messages: Mutex<Vec<Received>>,
+    arrived: Notify,
+    mode: Mutex<Mode>,
+    /// Messages whose DATA has been received but not yet answered (slow mode).
+    begun: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Clone)]
+pub struct SmtpServer {
+    pub port: u16,
+    shared: Arc<Shared>,
+}
+
+impl SmtpServer {
+    pub async fn start() -> Self {
+        Self::start_on(0).await
+    }
+
+    pub async fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind smtp");
+        let port = listener.local_addr().unwrap().port();
+        let shared = Arc::new(Shared {
+            messages: Mutex::new(Vec::new()),
+            arrived: Notify::new(),
+            mode: Mutex::new(Mode::Accept),
+            begun: Default::default(),
+        });
+        let s = shared.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(session(socket, s.clone()));
+            }
+        });
+        Self { port, shared }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        *self.shared.mode.lock().unwrap() = mode;
+    }
+
+    /// How many messages a slow server has started to take.
+    pub fn begun(&self) -> usize {
+        self.shared.begun.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn messages(&self) -> Vec<Received> {
+        self.shared.messages.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` messages arrived (panics after 10 s).
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let notified = self.shared.arrived.notified();
+            let got = self.messages();
+            if got.len() >= n {
+                return got;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("expected {n} message(s), got {}", self.messages().len());
+            }
+        }
+    }
+
+    /// Waits for the next message to this address.
+    pub async fn wait_for_mail_to(&self, address: &str, nth: usize) -> Received {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let notified = self.shared.arrived.notified();
+            let mine: Vec<_> =
+                self.messages().into_iter().filter(|m| m.to.iter().any(|t| t == address)).collect();
+            if mine.len() >= nth {
+                return mine[nth - 1].clone();
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("no message #{nth} to {address}; have {}", mine.len());
+            }
+        }
+    }
+}
+
+async fn session(socket: tokio::net::TcpStream, shared: Arc<Shared>) {
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read);
+    if write.write_all(b"220 capture.test ESMTP\r\n").await.is_err() {
+        return;
+    }
+    let mut to = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let upper = line.to_ascii_uppercase();
+        let reply: &[u8] = if upper.starts_with("EHLO") {
+            b"250-capture.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+        } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
+            b"250 ok\r\n"
+        } else if upper.starts_with("MAIL FROM") {
+            to.clear();
+            b"250 ok\r\n"
+        } else if upper.starts_with("RCPT TO") {
+            let mode = *shared.mode.lock().unwrap();
+            match mode {
+                Mode::Accept | Mode::Slow => {
+                    let addr = line[8..].trim().trim_start_matches(':').trim();
+                    let addr = addr.trim_start_matches('<').split('>').next().unwrap_or_default();
+                    to.push(addr.to_string());
+                    b"250 ok\r\n"
+                }
+                Mode::RejectPermanent => b"550 5.1.1 mailbox unavailable\r\n",
+                Mode::RejectTransient => b"451 4.3.0 try again later\r\n",
+            }
+        } else if upper.starts_with("DATA") {
+            if write.write_all(b"354 go ahead\r\n").await.is_err() {
+                return;
+            }
+            let mut raw = Vec::new();
+            loop {
+                line.clear();
+                if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                if line == ".\r\n" {
+                    break;
+                }
+                let l = line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line);
+                raw.extend_from_slice(l.as_bytes());
+            }
+            if *shared.mode.lock().unwrap() == Mode::Slow {
+                shared.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            shared.messages.lock().unwrap().push(Received { to: std::mem::take(&mut to), raw });
+            shared.arrived.notify_waiters();
+            b"250 queued\r\n"
+        } else if upper.starts_with("RSET") {
+            to.clear();
+            b"250 ok\r\n"
+        } else if upper.starts_with("QUIT") {
+            let _ = write.write_all(b"221 bye\r\n").await;
+            return;
+        } else {
+            b"502 not implemented\r\n"
+        };
+        if write.write_all(reply).await.is_err() {
+            return;
+        }
+    }
+}

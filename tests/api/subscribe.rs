@@ -1,0 +1,221 @@
+//! Signing up: double opt-in, validation, no enumeration, honeypot, rate limits.
+
+use crate::helpers::{BASE_URL, extract_path, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn subscribing_records_a_pending_reader_and_mails_a_confirmation_link() {
+    let app = spawn_app().await;
+    let res = app
+        .post_form(
+            "/subscribe",
+            &[
+                ("email", "ada@example.com"),
+                ("topics", "spiking neural networks, diffusion\nRLHF"),
+                ("categories", "cs.LG"),
+                ("categories", "cs.CL"),
+                ("frequency", "weekly"),
+                ("website", ""),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Check your inbox"));
+
+    let (status, topics, categories, frequency): (String, Vec<String>, Vec<String>, String) =
+        sqlx::query_as("SELECT status, topics, categories, frequency FROM subscribers WHERE email_key = 'ada@example.com'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(status, "pending");
+    assert_eq!(topics, ["spiking neural networks", "diffusion", "RLHF"]);
+    assert_eq!(categories, ["cs.LG", "cs.CL"]);
+    assert_eq!(frequency, "weekly");
+
+    let mail = app.smtp.wait_for_mail_to("ada@example.com", 1).await;
+    assert!(mail.subject().to_lowercase().contains("confirm"));
+    assert!(mail.header("content-type").unwrap().contains("multipart/alternative"));
+    let link = mail.link("/confirm/").expect("a confirmation link in the text part");
+    assert!(link.starts_with(&format!("{BASE_URL}/confirm/")), "link {link} uses the base URL");
+    assert!(mail.html().contains(&link), "the HTML part has the same link");
+    assert!(mail.header("message-id").unwrap().ends_with("@paperboy.test>"));
+    let token = link.rsplit('/').next().unwrap();
+    assert!(token.len() >= 22, "token has at least 128 bits");
+    // Nothing but the confirmation until the reader confirms.
+    assert_eq!(app.smtp.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_get_on_the_confirmation_link_changes_nothing_and_the_post_confirms() {
+    let app = spawn_app().await;
+    app.subscribe("bob@example.com", "").await;
+    let link = app.smtp.wait_for_mail_to("bob@example.com", 1).await.link("/confirm/").unwrap();
+
+    let page = app.client.get(app.local(&link)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.unwrap();
+    assert!(body.contains("<form method=\"post\""), "a Confirm button");
+    assert_eq!(app.status_of("bob@example.com").await.as_deref(), Some("pending"));
+
+    let done = app.client.post(app.local(&link)).send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    let body = done.text().await.unwrap();
+    let prefs = extract_path(&body, "/preferences/").expect("link to preferences");
+    assert_eq!(app.status_of("bob@example.com").await.as_deref(), Some("confirmed"));
+    assert_eq!(app.get(&prefs).await.status(), 200);
+
+    // A second click is harmless and still leads to the preferences.
+    let again = app.client.post(app.local(&link)).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+}
+
+#[tokio::test]
+async fn an_invalid_email_gets_422_with_the_form_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    for bad in ["", "not-an-email", "ann@", "ann@localhost", "<script>@x.com"] {
+        let res = app
+            .post_form(
+                "/subscribe",
+                &[("email", bad), ("topics", "diffusion models"), ("frequency", "daily")],
+            )
+            .await;
+        assert_eq!(res.status(), 422, "{bad:?}");
+        let body = res.text().await.unwrap();
+        assert!(body.contains("Please enter a valid email address"), "{bad:?}");
+        assert!(body.contains("diffusion models"), "what the reader typed is kept");
+        assert!(!body.contains("<script>@"), "input is escaped");
+    }
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM subscribers").fetch_one(&app.db).await.unwrap();
+    assert_eq!(count, 0);
+    assert!(app.smtp.messages().is_empty());
+}
+
+#[tokio::test]
+async fn bad_topics_frequency_or_category_get_422_with_messages() {
+    let app = spawn_app().await;
+    let many = (0..21).map(|i| format!("topic {i}")).collect::<Vec<_>>().join(", ");
+    let long = "x".repeat(101);
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![("email", "a@example.com"), ("topics", many.as_str())], "at most 20"),
+        (vec![("email", "a@example.com"), ("topics", long.as_str())], "at most 100 characters"),
+        (vec![("email", "a@example.com"), ("frequency", "hourly")], "daily or weekly"),
+        (
+            vec![("email", "a@example.com"), ("categories", "astro-ph.GA")],
+            "categories from the list",
+        ),
+    ];
+    for (form, message) in cases {
+        let res = app.post_form("/subscribe", &form).await;
+        assert_eq!(res.status(), 422, "{form:?}");
+        assert!(res.text().await.unwrap().contains(message), "{form:?} should say {message:?}");
+    }
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM subscribers").fetch_one(&app.db).await.unwrap();
+    assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn the_answer_is_the_same_for_new_pending_confirmed_and_unsubscribed_addresses() {
+    let app = spawn_app().await;
+    let prefs = app.subscribe_and_confirm("known@example.com", "").await;
+    app.subscribe("pending@example.com", "").await;
+    app.subscribe("gone@example.com", "").await;
+    let gone_link =
+        app.smtp.wait_for_mail_to("gone@example.com", 1).await.link("/confirm/").unwrap();
+    let body = app.client.post(app.local(&gone_link)).send().await.unwrap().text().await.unwrap();
+    let gone_prefs = extract_path(&body, "/preferences/").unwrap();
+    let unsub = gone_prefs.replace("/preferences/", "/unsubscribe/");
+    assert_eq!(app.post_form(&unsub, &[]).await.status(), 200);
+    assert!(prefs.starts_with("/preferences/"));
+
+    let mut answers = Vec::new();
+    for email in ["new@example.com", "pending@example.com", "known@example.com", "gone@example.com"]
+    {
+        let res = app.subscribe(email, "").await;
+        answers.push((res.status(), res.text().await.unwrap()));
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "every answer must be identical");
+}
+
+#[tokio::test]
+async fn a_confirmed_reader_who_subscribes_again_gets_their_preferences_link() {
+    let app = spawn_app().await;
+    let prefs = app.subscribe_and_confirm("carol@example.com", "agents").await;
+    app.subscribe("Carol@Example.com", "").await;
+    let mail = app.smtp.wait_for_mail_to("carol@example.com", 2).await;
+    assert!(mail.subject().contains("already subscribed"));
+    assert!(mail.link("/confirm/").is_none(), "no second confirmation");
+    let link = mail.link("/preferences/").expect("preferences link");
+    assert!(link.ends_with(&prefs));
+    assert_eq!(app.status_of("carol@example.com").await.as_deref(), Some("confirmed"));
+    let topics: Vec<String> =
+        sqlx::query_scalar("SELECT topics FROM subscribers").fetch_one(&app.db).await.unwrap();
+    assert_eq!(topics, ["agents"], "a repeated sign-up does not overwrite preferences");
+}
+
+#[tokio::test]
+async fn a_filled_honeypot_looks_like_success_but_stores_and_sends_nothing() {
+    let app = spawn_app().await;
+    let real = app.subscribe("real@example.com", "").await.text().await.unwrap();
+    let res = app
+        .post_form(
+            "/subscribe",
+            &[
+                ("email", "bot@example.com"),
+                ("frequency", "daily"),
+                ("website", "http://spam.example"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), real);
+    assert_eq!(app.status_of("bot@example.com").await, None);
+    app.smtp.wait_for(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(app.smtp.messages().iter().all(|m| m.to != ["bot@example.com"]));
+}
+
+#[tokio::test]
+async fn too_many_sign_ups_from_one_client_get_429() {
+    let app = spawn_app_with(&[("PAPERBOY_SUBSCRIBE_RATE", "3")]).await;
+    for i in 0..3 {
+        let res = app.subscribe(&format!("r{i}@example.com"), "").await;
+        assert_eq!(res.status(), 200);
+    }
+    // A forged X-Forwarded-For does not help when the proxy is not trusted.
+    let res = app
+        .client
+        .post(format!("{}/subscribe", app.address))
+        .header("x-forwarded-for", "203.0.113.9")
+        .form(&[("email", "r9@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.text().await.unwrap().contains("try again later"));
+    assert_eq!(app.status_of("r9@example.com").await, None);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let app =
+        spawn_app_with(&[("PAPERBOY_SUBSCRIBE_RATE", "1"), ("PAPERBOY_TRUST_PROXY", "true")]).await;
+    let post = |ip: &'static str, email: &'static str| {
+        app.client
+            .post(format!("{}/subscribe", app.address))
+            .header("x-forwarded-for", ip)
+            .form(&[("email", email)])
+            .send()
+    };
+    assert_eq!(post("198.51.100.1", "a@example.com").await.unwrap().status(), 200);
+    assert_eq!(post("198.51.100.2", "b@example.com").await.unwrap().status(), 200);
+    assert_eq!(post("198.51.100.1", "c@example.com").await.unwrap().status(), 429);
+}
+
+#[tokio::test]
+async fn a_zero_rate_means_no_limit() {
+    let app = spawn_app_with(&[("PAPERBOY_SUBSCRIBE_RATE", "0")]).await;
+    for i in 0..25 {
+        assert_eq!(app.subscribe(&format!("z{i}@example.com"), "").await.status(), 200);
+    }
+}
