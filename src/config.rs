@@ -8,6 +8,17 @@ use lettre::message::Mailbox;
 use secrecy::SecretString;
 use url::Url;
 
+use crate::sources::FetchPolicy;
+
+/// Parses a cron expression: five fields (minute … weekday), or six with seconds first.
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build()
+        .parse(expr.trim())
+        .map_err(|e| e.to_string())
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {reason}")]
 pub struct ConfigError {
@@ -52,6 +63,12 @@ pub struct Settings {
     /// Attempts before a transiently failing email is given up.
     pub max_attempts: i32,
     pub confirm_ttl: Duration,
+    /// Timeouts and retries for Hugging Face and arXiv requests.
+    pub fetch: FetchPolicy,
+    /// When `serve` ingests Hugging Face (today and yesterday, UTC).
+    pub ingest_hf_cron: String,
+    /// When `serve` ingests the arXiv announcement.
+    pub ingest_arxiv_cron: String,
 }
 
 #[derive(Clone, Debug)]
@@ -125,6 +142,18 @@ impl Settings {
             }
         };
 
+        let cron = |var: &'static str, d: &str| -> Result<String, ConfigError> {
+            let expr = or(var, d);
+            parse_cron(&expr)
+                .map_err(|e| ConfigError { var, reason: format!("not a cron expression ({e})") })?;
+            Ok(expr)
+        };
+        let fetch = FetchPolicy {
+            total_timeout: Duration::from_secs(number("PAPERBOY_FETCH_TIMEOUT_SECS", 60)?.max(1)),
+            retry_base: Duration::from_millis(number("PAPERBOY_FETCH_RETRY_BASE_MS", 1000)?),
+            ..FetchPolicy::default()
+        };
+
         Ok(Settings {
             database_url: or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paperboy").into(),
             bind,
@@ -152,6 +181,10 @@ impl Settings {
             retry_base: Duration::from_millis(number("PAPERBOY_RETRY_BASE_MS", 30_000)?),
             max_attempts: number("PAPERBOY_MAX_ATTEMPTS", 8)?.clamp(1, 100) as i32,
             confirm_ttl: Duration::from_secs(48 * 3600),
+            fetch,
+            ingest_hf_cron: cron("PAPERBOY_INGEST_HF_CRON", "*/30 * * * *")?,
+            // arXiv announces Sunday–Thursday at 20:00 US Eastern: 01:30 UTC Monday–Friday.
+            ingest_arxiv_cron: cron("PAPERBOY_INGEST_ARXIV_CRON", "30 1 * * 1-5")?,
         })
     }
 
@@ -186,5 +219,10 @@ mod tests {
         let err = Settings::from_lookup(|k| (k == "PAPERBOY_SCHEDULER").then(|| "maybe".into()))
             .unwrap_err();
         assert_eq!(err.var, "PAPERBOY_SCHEDULER");
+        let err = Settings::from_lookup(|k| {
+            (k == "PAPERBOY_INGEST_HF_CRON").then(|| "every hour".into())
+        })
+        .unwrap_err();
+        assert_eq!(err.var, "PAPERBOY_INGEST_HF_CRON");
     }
 }

@@ -3,8 +3,10 @@
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod ingest;
 pub mod jobs;
 pub mod mail;
+pub mod sources;
 pub mod startup;
 pub mod store;
 pub mod subscriptions;

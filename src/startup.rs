@@ -11,7 +11,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::config::parse_cron;
+use crate::ingest::{self, Sources, Trigger};
 use crate::jobs::mail_worker::{self, RetryPolicy};
+use crate::jobs::scheduler::{self, Job};
 use crate::mail::Mailer;
 use crate::store;
 use crate::web::{self, AppState};
@@ -46,7 +49,8 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
-        Ok(Self { listener, state: AppState::new(db, settings, secret), mailer })
+        let sources = Sources::from_settings(&settings);
+        Ok(Self { listener, state: AppState::new(db, settings, secret, sources), mailer })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -70,6 +74,8 @@ impl Application {
             shutdown.clone(),
         ));
         let prune = tokio::spawn(prune_rate_limits(self.state.clone(), shutdown.clone()));
+        let jobs = if settings.scheduler { scheduled_jobs(&self.state)? } else { Vec::new() };
+        let scheduler = tokio::spawn(scheduler::run(self.state.db.clone(), jobs, shutdown.clone()));
 
         let app = web::router(self.state.clone());
         axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -79,9 +85,35 @@ impl Application {
         tracing::info!("web server stopped; finishing background work");
         let _ = mail.await;
         let _ = prune.await;
+        let _ = scheduler.await;
         tracing::info!("bye");
         Ok(())
     }
+}
+
+/// The jobs `serve` runs on its own: ingests, on the configured schedules.
+fn scheduled_jobs(state: &AppState) -> anyhow::Result<Vec<Job>> {
+    let hf_cron = parse_cron(&state.settings.ingest_hf_cron).map_err(anyhow::Error::msg)?;
+    let arxiv_cron = parse_cron(&state.settings.ingest_arxiv_cron).map_err(anyhow::Error::msg)?;
+    let (db, sources) = (state.db.clone(), state.sources.clone());
+    let hf = Job::new("ingest-huggingface", hf_cron, move || {
+        let (db, sources) = (db.clone(), sources.clone());
+        async move {
+            // Upvotes keep growing after a day ends: refresh yesterday too.
+            let today = chrono::Utc::now().date_naive();
+            for day in [today, today - chrono::Days::new(1)] {
+                let _ = ingest::huggingface(&db, &sources, day, Trigger::Scheduler).await;
+            }
+        }
+    });
+    let (db, sources) = (state.db.clone(), state.sources.clone());
+    let arxiv = Job::new("ingest-arxiv", arxiv_cron, move || {
+        let (db, sources) = (db.clone(), sources.clone());
+        async move {
+            let _ = ingest::arxiv(&db, &sources, Trigger::Scheduler).await;
+        }
+    });
+    Ok(vec![hf, arxiv])
 }
 
 async fn prune_rate_limits(state: AppState, shutdown: CancellationToken) {

@@ -1,10 +1,12 @@
 //! The nouns of paperboy as types that cannot hold bad values.
 
 mod email;
+mod paper;
 mod preferences;
 mod token;
 
 pub use email::SubscriberEmail;
+pub use paper::{AnnouncedPaper, ArxivId, FeaturedPaper, normalize_whitespace};
 pub use preferences::{
     ARXIV_CATEGORIES, Categories, Frequency, PhraseList, PreferenceErrors, Preferences,
     PreferencesForm, WEEKDAYS,

@@ -1,3 +1,4 @@
 //! Background work that runs inside `serve`: the mail worker (and, later, schedules).
 
 pub mod mail_worker;
+pub mod scheduler;

@@ -1,7 +1,9 @@
 //! SQL, grouped by what it stores. Nothing above this module writes a query.
 
 pub mod app_settings;
+pub mod ingest_runs;
 pub mod mail_queue;
+pub mod papers;
 pub mod subscribers;
 
 /// Connects to Postgres, creating the database when it is missing, and applies the

@@ -9,7 +9,10 @@ use axum::response::{IntoResponse, Response};
 use super::client_ip::ClientIp;
 use super::form::PageForm;
 use super::{AppError, AppState};
+use chrono::NaiveDate;
+
 use crate::domain::{ARXIV_CATEGORIES, PreferenceErrors};
+use crate::store::papers::{self, PaperCard};
 use crate::subscriptions::{self, NewSignup, SignupForm};
 
 #[derive(Template, WebTemplate)]
@@ -17,6 +20,24 @@ use crate::subscriptions::{self, NewSignup, SignupForm};
 pub struct IndexPage {
     form: SignupForm,
     errors: PreferenceErrors,
+    day: Option<NaiveDate>,
+    papers: Vec<PaperCard>,
+}
+
+impl PaperCard {
+    /// "A, B, C et al." — the first few authors.
+    pub fn authors_short(&self) -> String {
+        const SHOWN: usize = 3;
+        let mut s = self.authors.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+        if self.authors.len() > SHOWN {
+            s.push_str(" et al.");
+        }
+        s
+    }
+
+    pub fn page_url(&self) -> String {
+        format!("https://huggingface.co/papers/{}", self.arxiv_id)
+    }
 }
 
 impl IndexPage {
@@ -37,8 +58,23 @@ impl IndexPage {
 #[template(path = "pages/check_inbox.html")]
 pub struct CheckInboxPage;
 
-pub async fn index() -> IndexPage {
-    IndexPage { form: SignupForm::default(), errors: PreferenceErrors::default() }
+impl IndexPage {
+    async fn new(
+        app: &AppState,
+        form: SignupForm,
+        errors: PreferenceErrors,
+    ) -> Result<Self, AppError> {
+        let day = papers::latest_featured_day(&app.db).await?;
+        let papers = match day {
+            Some(d) => papers::featured_on(&app.db, d).await?,
+            None => Vec::new(),
+        };
+        Ok(Self { form, errors, day, papers })
+    }
+}
+
+pub async fn index(State(app): State<AppState>) -> Result<IndexPage, AppError> {
+    IndexPage::new(&app, SignupForm::default(), PreferenceErrors::default()).await
 }
 
 #[tracing::instrument(name = "subscribe", skip_all)]
@@ -59,7 +95,8 @@ pub async fn subscribe(
     }
     match NewSignup::try_from(&form) {
         Err(errors) => {
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, IndexPage { form, errors }).into_response())
+            let page = IndexPage::new(&app, form, errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Ok(signup) => {
             subscriptions::subscribe(&app.db, &app.settings, &signup).await?;

@@ -27,6 +27,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
+use crate::ingest::Sources;
 pub use error::AppError;
 
 /// Request bodies larger than this are refused with 413.
@@ -42,13 +43,14 @@ pub struct App {
     /// Key for signed cookies and tokens (the configured or the stored secret).
     pub secret: Vec<u8>,
     pub subscribe_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    pub sources: Arc<Sources>,
 }
 
 impl AppState {
-    pub fn new(db: PgPool, settings: Settings, secret: Vec<u8>) -> Self {
+    pub fn new(db: PgPool, settings: Settings, secret: Vec<u8>, sources: Arc<Sources>) -> Self {
         let subscribe_limiter = NonZeroU32::new(settings.subscribe_rate)
             .map(|n| RateLimiter::keyed(Quota::per_hour(n)));
-        Self(Arc::new(App { db, settings, secret, subscribe_limiter }))
+        Self(Arc::new(App { db, settings, secret, subscribe_limiter, sources }))
     }
 
     /// Forgets rate-limit state of clients that have gone quiet, so memory stays flat.

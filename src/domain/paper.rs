@@ -1,0 +1,142 @@
+//! A research paper as both sources describe it, keyed by its arXiv id.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// An arXiv identifier without version: `2511.03276` or old-style `cs/0112017`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArxivId(String);
+
+impl ArxivId {
+    /// Parses an id, a versioned id (`2511.03276v2`, version returned separately), or an
+    /// `oai:arXiv.org:` guid.
+    pub fn parse_versioned(raw: &str) -> Option<(Self, Option<i32>)> {
+        let raw = raw.trim();
+        let raw = raw.strip_prefix("oai:arXiv.org:").unwrap_or(raw);
+        let raw = raw.strip_prefix("arXiv:").unwrap_or(raw);
+        let (id, version) = match raw.rfind('v') {
+            Some(i)
+                if i > 0
+                    && raw[i + 1..].chars().all(|c| c.is_ascii_digit())
+                    && i + 1 < raw.len() =>
+            {
+                (&raw[..i], raw[i + 1..].parse().ok())
+            }
+            _ => (raw, None),
+        };
+        Self::valid(id).then(|| (Self(id.to_string()), version))
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::parse_versioned(raw).map(|(id, _)| id)
+    }
+
+    fn valid(id: &str) -> bool {
+        if let Some((yymm, num)) = id.split_once('.') {
+            return yymm.len() == 4
+                && yymm.bytes().all(|b| b.is_ascii_digit())
+                && (4..=5).contains(&num.len())
+                && num.bytes().all(|b| b.is_ascii_digit());
+        }
+        // Old style: archive(.subject)/YYMMNNN
+        match id.split_once('/') {
+            Some((archive, num)) => {
+                !archive.is_empty()
+                    && archive.len() <= 16
+                    && archive.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'.')
+                    && num.len() == 7
+                    && num.bytes().all(|b| b.is_ascii_digit())
+            }
+            None => false,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ArxivId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Folds hard line breaks and runs of spaces into single spaces.
+pub fn normalize_whitespace(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What Hugging Face Daily Papers says about a paper on a featured day.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeaturedPaper {
+    pub arxiv_id: ArxivId,
+    pub title: String,
+    pub abstract_text: String,
+    pub authors: Vec<String>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub featured_on: NaiveDate,
+    pub upvotes: i32,
+    pub num_comments: i32,
+    pub ai_summary: Option<String>,
+    pub ai_keywords: Vec<String>,
+    pub github_repo: Option<String>,
+    pub github_stars: Option<i32>,
+    pub project_page: Option<String>,
+    pub organization: Option<String>,
+    pub thumbnail: Option<String>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+}
+
+/// What an arXiv announcement says about a paper.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnnouncedPaper {
+    pub arxiv_id: ArxivId,
+    pub version: Option<i32>,
+    pub title: String,
+    pub abstract_text: String,
+    pub authors: Vec<String>,
+    pub categories: Vec<String>,
+    /// `new`, `cross`, `replace` or `replace-cross`.
+    pub announce_type: String,
+    pub announced_on: NaiveDate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_with_versions_and_prefixes() {
+        assert_eq!(
+            ArxivId::parse_versioned("oai:arXiv.org:2511.03276v2"),
+            Some((ArxivId("2511.03276".into()), Some(2)))
+        );
+        assert_eq!(
+            ArxivId::parse_versioned("2511.0327"),
+            Some((ArxivId("2511.0327".into()), None))
+        );
+        assert_eq!(ArxivId::parse("arXiv:hep-th/9901001v1").unwrap().as_str(), "hep-th/9901001");
+        for bad in [
+            "",
+            "v2",
+            "2511.03276v",
+            "25110.3276",
+            "abc",
+            "2511.032",
+            "../etc/passwd",
+            "2511.03276 OR 1=1",
+        ] {
+            assert!(ArxivId::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn whitespace_is_folded() {
+        assert_eq!(
+            normalize_whitespace("Under strictly\ncontrolled  pre-training\n"),
+            "Under strictly controlled pre-training"
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! Ingest runs: fetch a source, store a day atomically, record the run.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use sqlx::PgPool;
+use url::Url;
+
+use crate::config::Settings;
+use crate::sources::{self, Fetcher, SourceError, Throttle};
+use crate::store::ingest_runs::{self, Counts};
+use crate::store::papers::{self, Upserted};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Huggingface,
+    Arxiv,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Huggingface => "huggingface",
+            Self::Arxiv => "arxiv",
+        }
+    }
+}
+
+/// Who started a run.
+#[derive(Clone, Copy, Debug)]
+pub enum Trigger {
+    Cli,
+    Scheduler,
+    Admin,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::Scheduler => "scheduler",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{source_name}: {error}")]
+    Source { source_name: &'static str, error: SourceError },
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// The outcome of one successful run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub source: Source,
+    pub day: NaiveDate,
+    pub counts: Counts,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: fetched {}, new {}, updated {}",
+            self.source.as_str(),
+            self.day,
+            self.counts.fetched,
+            self.counts.inserted,
+            self.counts.updated
+        )
+    }
+}
+
+/// The upstreams, with one shared client and arXiv's per-process throttle.
+pub struct Sources {
+    fetcher: Fetcher,
+    arxiv_throttle: Throttle,
+    hf_url: Url,
+    arxiv_url: Url,
+    arxiv_categories: Vec<String>,
+}
+
+impl Sources {
+    pub fn from_settings(settings: &Settings) -> Arc<Self> {
+        Arc::new(Self {
+            fetcher: Fetcher::new(settings.fetch),
+            arxiv_throttle: Throttle::new(sources::arxiv::REQUEST_INTERVAL),
+            hf_url: settings.hf_url.clone(),
+            arxiv_url: settings.arxiv_url.clone(),
+            arxiv_categories: settings.arxiv_categories.clone(),
+        })
+    }
+}
+
+fn tally(counts: &mut Counts, outcome: Upserted) {
+    match outcome {
+        Upserted::Inserted => counts.inserted += 1,
+        Upserted::Updated => counts.updated += 1,
+        Upserted::Unchanged => {}
+    }
+}
+
+async fn finish(
+    db: &PgPool,
+    run: i64,
+    source: Source,
+    result: Result<(NaiveDate, Counts), IngestError>,
+) -> Result<Summary, IngestError> {
+    match result {
+        Ok((day, counts)) => {
+            ingest_runs::succeed(db, run, day, counts).await?;
+            let summary = Summary { source, day, counts };
+            tracing::info!(%summary, "ingest succeeded");
+            Ok(summary)
+        }
+        Err(e) => {
+            tracing::warn!(source = source.as_str(), error = %e, "ingest failed");
+            ingest_runs::fail(db, run, &e.to_string()).await?;
+            Err(e)
+        }
+    }
+}
+
+/// Ingests every paper Hugging Face featured on `day`, all pages in one transaction.
+#[tracing::instrument(skip(db, sources), fields(%day))]
+pub async fn huggingface(
+    db: &PgPool,
+    sources: &Sources,
+    day: NaiveDate,
+    trigger: Trigger,
+) -> Result<Summary, IngestError> {
+    let run =
+        ingest_runs::start(db, Source::Huggingface.as_str(), Some(day), trigger.as_str()).await?;
+    let result = async {
+        let papers = sources::huggingface::fetch_day(&sources.fetcher, &sources.hf_url, day)
+            .await
+            .map_err(|error| IngestError::Source { source_name: "huggingface", error })?;
+        let mut counts = Counts { fetched: papers.len() as i32, ..Counts::default() };
+        let mut tx = db.begin().await?;
+        for p in &papers {
+            tally(&mut counts, papers::upsert_featured(&mut tx, p).await?);
+        }
+        tx.commit().await?;
+        Ok((day, counts))
+    }
+    .await;
+    finish(db, run, Source::Huggingface, result).await
+}
+
+/// Ingests the current arXiv announcement for the configured categories. The feed only
+/// ever holds the latest announcement; its own date is the day recorded.
+#[tracing::instrument(skip(db, sources))]
+pub async fn arxiv(
+    db: &PgPool,
+    sources: &Sources,
+    trigger: Trigger,
+) -> Result<Summary, IngestError> {
+    let run = ingest_runs::start(db, Source::Arxiv.as_str(), None, trigger.as_str()).await?;
+    let result = async {
+        let feed = sources::arxiv::fetch_feed(
+            &sources.fetcher,
+            &sources.arxiv_throttle,
+            &sources.arxiv_url,
+            &sources.arxiv_categories,
+        )
+        .await
+        .map_err(|error| IngestError::Source { source_name: "arxiv", error })?;
+        let mut counts = Counts { fetched: feed.papers.len() as i32, ..Counts::default() };
+        let mut tx = db.begin().await?;
+        for p in &feed.papers {
+            tally(&mut counts, papers::upsert_announced(&mut tx, p).await?);
+        }
+        tx.commit().await?;
+        Ok((feed.day, counts))
+    }
+    .await;
+    finish(db, run, Source::Arxiv, result).await
+}

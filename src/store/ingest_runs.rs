@@ -1,0 +1,54 @@
+//! The record of every ingest run, for the CLI, the logs and the dashboard.
+
+use chrono::NaiveDate;
+use sqlx::PgPool;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub fetched: i32,
+    pub inserted: i32,
+    pub updated: i32,
+}
+
+pub async fn start(
+    db: &PgPool,
+    source: &str,
+    day: Option<NaiveDate>,
+    trigger: &str,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO ingest_runs (source, day, trigger) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(source)
+    .bind(day)
+    .bind(trigger)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn succeed(db: &PgPool, id: i64, day: NaiveDate, c: Counts) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE ingest_runs SET status = 'succeeded', finished_at = now(), day = $2,
+                fetched = $3, inserted = $4, updated = $5
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(day)
+    .bind(c.fetched)
+    .bind(c.inserted)
+    .bind(c.updated)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn fail(db: &PgPool, id: i64, error: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE ingest_runs SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(error)
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! Papers: upserts from each source, and the lists pages show.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use crate::domain::{AnnouncedPaper, FeaturedPaper};
+
+/// What an upsert did to the stored paper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upserted {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+fn outcome(row: Option<bool>) -> Upserted {
+    match row {
+        Some(true) => Upserted::Inserted,
+        Some(false) => Upserted::Updated,
+        None => Upserted::Unchanged,
+    }
+}
+
+/// Stores what Hugging Face knows; upvotes and comments always take the latest count.
+pub async fn upsert_featured(conn: &mut PgConnection, p: &FeaturedPaper) -> sqlx::Result<Upserted> {
+    let row: Option<bool> = sqlx::query_scalar(
+        "INSERT INTO papers (arxiv_id, title, abstract, authors, published_at, featured_on, upvotes,
+                             num_comments, ai_summary, ai_keywords, github_repo, github_stars,
+                             project_page, organization, thumbnail, withdrawn_at, on_huggingface)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, true)
+         ON CONFLICT (arxiv_id) DO UPDATE SET
+             title = EXCLUDED.title,
+             abstract = CASE WHEN EXCLUDED.abstract <> '' THEN EXCLUDED.abstract ELSE papers.abstract END,
+             authors = CASE WHEN cardinality(EXCLUDED.authors) > 0 THEN EXCLUDED.authors ELSE papers.authors END,
+             published_at = coalesce(EXCLUDED.published_at, papers.published_at),
+             featured_on = least(papers.featured_on, EXCLUDED.featured_on),
+             upvotes = EXCLUDED.upvotes,
+             num_comments = EXCLUDED.num_comments,
+             ai_summary = coalesce(EXCLUDED.ai_summary, papers.ai_summary),
+             ai_keywords = CASE WHEN cardinality(EXCLUDED.ai_keywords) > 0 THEN EXCLUDED.ai_keywords ELSE papers.ai_keywords END,
+             github_repo = coalesce(EXCLUDED.github_repo, papers.github_repo),
+             github_stars = coalesce(EXCLUDED.github_stars, papers.github_stars),
+             project_page = coalesce(EXCLUDED.project_page, papers.project_page),
+             organization = coalesce(EXCLUDED.organization, papers.organization),
+             thumbnail = coalesce(EXCLUDED.thumbnail, papers.thumbnail),
+             withdrawn_at = EXCLUDED.withdrawn_at,
+             on_huggingface = true,
+             updated_at = now()
+         WHERE (papers.title, papers.abstract, papers.authors, papers.featured_on, papers.upvotes,
+                papers.num_comments, papers.ai_summary, papers.ai_keywords, papers.github_repo,
+                papers.github_stars, papers.project_page, papers.withdrawn_at, papers.on_huggingface)
+               IS DISTINCT FROM
+               (EXCLUDED.title, EXCLUDED.abstract, EXCLUDED.authors, least(papers.featured_on, EXCLUDED.featured_on),
+                EXCLUDED.upvotes, EXCLUDED.num_comments, EXCLUDED.ai_summary, EXCLUDED.ai_keywords,
+                EXCLUDED.github_repo, EXCLUDED.github_stars, EXCLUDED.project_page, EXCLUDED.withdrawn_at, true)
+         RETURNING (xmax = 0)",
+    )
+    .bind(p.arxiv_id.as_str())
+    .bind(&p.title)
+    .bind(&p.abstract_text)
+    .bind(&p.authors)
+    .bind(p.published_at)
+    .bind(p.featured_on)
+    .bind(p.upvotes)
+    .bind(p.num_comments)
+    .bind(&p.ai_summary)
+    .bind(&p.ai_keywords)
+    .bind(&p.github_repo)
+    .bind(p.github_stars)
+    .bind(&p.project_page)
+    .bind(&p.organization)
+    .bind(&p.thumbnail)
+    .bind(p.withdrawn_at)
+    .fetch_optional(conn)
+    .await?;
+    Ok(outcome(row))
+}
+
+/// Stores what an arXiv announcement says. The first announcement day is kept, so a
+/// later replacement does not make an old paper look new.
+pub async fn upsert_announced(
+    conn: &mut PgConnection,
+    p: &AnnouncedPaper,
+) -> sqlx::Result<Upserted> {
+    let row: Option<bool> = sqlx::query_scalar(
+        "INSERT INTO papers (arxiv_id, arxiv_version, title, abstract, authors, categories,
+                             announced_on, announce_type, on_arxiv)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true)
+         ON CONFLICT (arxiv_id) DO UPDATE SET
+             arxiv_version = coalesce(EXCLUDED.arxiv_version, papers.arxiv_version),
+             title = EXCLUDED.title,
+             abstract = CASE WHEN EXCLUDED.abstract <> '' THEN EXCLUDED.abstract ELSE papers.abstract END,
+             authors = CASE WHEN cardinality(EXCLUDED.authors) > 0 THEN EXCLUDED.authors ELSE papers.authors END,
+             categories = EXCLUDED.categories,
+             announced_on = coalesce(papers.announced_on, EXCLUDED.announced_on),
+             announce_type = coalesce(papers.announce_type, EXCLUDED.announce_type),
+             on_arxiv = true,
+             updated_at = now()
+         WHERE (papers.arxiv_version, papers.title, papers.abstract, papers.authors, papers.categories,
+                papers.announced_on IS NULL, papers.on_arxiv)
+               IS DISTINCT FROM
+               (coalesce(EXCLUDED.arxiv_version, papers.arxiv_version), EXCLUDED.title,
+                EXCLUDED.abstract, EXCLUDED.authors, EXCLUDED.categories, false, true)
+         RETURNING (xmax = 0)",
+    )
+    .bind(p.arxiv_id.as_str())
+    .bind(p.version)
+    .bind(&p.title)
+    .bind(&p.abstract_text)
+    .bind(&p.authors)
+    .bind(&p.categories)
+    .bind(p.announced_on)
+    .bind(&p.announce_type)
+    .fetch_optional(conn)
+    .await?;
+    Ok(outcome(row))
+}
+
+/// A paper as a list shows it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PaperCard {
+    pub arxiv_id: String,
+    pub title: String,
+    pub authors: Vec<String>,
+    pub upvotes: i32,
+    pub num_comments: i32,
+    pub ai_summary: Option<String>,
+    pub github_repo: Option<String>,
+    pub github_stars: Option<i32>,
+    pub project_page: Option<String>,
+    pub organization: Option<String>,
+    pub featured_on: Option<NaiveDate>,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+/// The most recent Hugging Face featured day, if any paper is stored.
+pub async fn latest_featured_day(db: &PgPool) -> sqlx::Result<Option<NaiveDate>> {
+    sqlx::query_scalar("SELECT max(featured_on) FROM papers WHERE withdrawn_at IS NULL")
+        .fetch_one(db)
+        .await
+}
+
+/// Every paper featured on `day`, most upvoted first; withdrawn papers left out.
+pub async fn featured_on(db: &PgPool, day: NaiveDate) -> sqlx::Result<Vec<PaperCard>> {
+    sqlx::query_as(
+        "SELECT arxiv_id, title, authors, upvotes, num_comments, ai_summary, github_repo,
+                github_stars, project_page, organization, featured_on, published_at
+         FROM papers
+         WHERE featured_on = $1 AND withdrawn_at IS NULL
+         ORDER BY upvotes DESC, arxiv_id",
+    )
+    .bind(day)
+    .fetch_all(db)
+    .await
+}
