@@ -74,7 +74,7 @@ impl Application {
             shutdown.clone(),
         ));
         let prune = tokio::spawn(prune_rate_limits(self.state.clone(), shutdown.clone()));
-        let jobs = if settings.scheduler { scheduled_jobs(&self.state)? } else { Vec::new() };
+        let jobs = if settings.scheduler { scheduled_jobs(&self.state).await? } else { Vec::new() };
         let scheduler = tokio::spawn(scheduler::run(self.state.db.clone(), jobs, shutdown.clone()));
 
         let app = web::router(self.state.clone());
@@ -92,7 +92,9 @@ impl Application {
 }
 
 /// The jobs `serve` runs on its own: ingests, on the configured schedules.
-fn scheduled_jobs(state: &AppState) -> anyhow::Result<Vec<Job>> {
+async fn scheduled_jobs(state: &AppState) -> anyhow::Result<Vec<Job>> {
+    // On a first start there is nothing to show or send: ingest at once.
+    let empty = store::papers::latest_featured_day(&state.db).await?.is_none();
     let hf_cron = parse_cron(&state.settings.ingest_hf_cron).map_err(anyhow::Error::msg)?;
     let arxiv_cron = parse_cron(&state.settings.ingest_arxiv_cron).map_err(anyhow::Error::msg)?;
     let (db, sources) = (state.db.clone(), state.sources.clone());
@@ -106,6 +108,7 @@ fn scheduled_jobs(state: &AppState) -> anyhow::Result<Vec<Job>> {
             }
         }
     });
+    let hf = hf.run_at_start(empty);
     let (db, sources) = (state.db.clone(), state.sources.clone());
     let arxiv = Job::new("ingest-arxiv", arxiv_cron, move || {
         let (db, sources) = (db.clone(), sources.clone());

@@ -16,6 +16,8 @@ pub struct Job {
     pub name: &'static str,
     pub cron: croner::Cron,
     pub run: Arc<dyn Fn() -> JobFuture + Send + Sync>,
+    /// Also run once right away (for example to fill an empty database on first start).
+    pub run_at_start: bool,
 }
 
 impl Job {
@@ -24,7 +26,17 @@ impl Job {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        Self { name, cron, run: Arc::new(move || Box::pin(run()) as JobFuture) }
+        Self {
+            name,
+            cron,
+            run: Arc::new(move || Box::pin(run()) as JobFuture),
+            run_at_start: false,
+        }
+    }
+
+    pub fn run_at_start(mut self, yes: bool) -> Self {
+        self.run_at_start = yes;
+        self
     }
 }
 
@@ -40,6 +52,15 @@ pub async fn run(db: PgPool, jobs: Vec<Job>, shutdown: CancellationToken) {
 }
 
 async fn run_job(db: PgPool, job: Job, shutdown: CancellationToken) {
+    if job.run_at_start {
+        let started = tokio::select! {
+            r = run_exclusive(&db, job.name, Utc::now(), (job.run)()) => r,
+            _ = shutdown.cancelled() => return,
+        };
+        if let Err(e) = started {
+            tracing::warn!(job = job.name, error = %e, "could not take the job lock");
+        }
+    }
     loop {
         let now = Utc::now();
         let Ok(slot) = job.cron.find_next_occurrence(&now, false) else {

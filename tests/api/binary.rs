@@ -196,3 +196,109 @@ async fn an_unreachable_database_exits_non_zero_with_a_reason() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Postgres") || err.contains("database"), "{err}");
 }
+
+// The binary runs synchronously here; the upstream needs a second worker thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_prints_a_summary_line_and_exits_zero() {
+    let up = crate::upstream::Upstream::start().await;
+    let db = TestDb::new();
+    let dir = scratch_dir();
+    let arxiv = format!("{}/rss", up.url);
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("PAPERBOY_HF_URL", up.url.as_str()),
+        ("PAPERBOY_ARXIV_URL", arxiv.as_str()),
+    ];
+    let out = paperboy(&dir, &env)
+        .args(["ingest", "--source", "huggingface", "--date", "2025-11-06"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "huggingface 2025-11-06: fetched 13, new 13, updated 0\n"
+    );
+
+    let out = paperboy(&dir, &env).args(["ingest", "--date", "2025-11-06"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "huggingface 2025-11-06: fetched 13, new 0, updated 0");
+    assert!(lines[1].starts_with("arxiv 2025-11-06: fetched 13, new "), "{stdout}");
+}
+
+// The binary runs synchronously here; the upstream needs a second worker thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_ingest_exits_non_zero_with_a_one_line_reason() {
+    let up = crate::upstream::Upstream::start().await;
+    up.set_fault(Some(crate::upstream::Fault::Body(b"<html><body>Oops</body></html>".to_vec())));
+    let db = TestDb::new();
+    let dir = scratch_dir();
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("PAPERBOY_HF_URL", up.url.as_str()),
+        ("RUST_LOG", "off"),
+    ];
+    let out = paperboy(&dir, &env)
+        .args(["ingest", "--source", "huggingface", "--date", "2025-11-06"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("HTML page"), "{err}");
+
+    for bad in [vec!["ingest", "--date", "2025-13-45"], vec!["ingest", "--source", "bogus"]] {
+        let out = paperboy(&dir, &env).args(&bad).output().unwrap();
+        assert!(!out.status.success(), "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn two_processes_never_run_the_same_scheduled_job_at_once() {
+    let up = crate::upstream::Upstream::start().await;
+    // Each Hugging Face request takes 1.5 s, and the job is due every second.
+    up.set_delay(Duration::from_millis(1500));
+    let db = TestDb::new();
+    let dir = scratch_dir();
+    let mut apps = Vec::new();
+    for _ in 0..2 {
+        let port = free_port();
+        let bind = format!("127.0.0.1:{port}");
+        let arxiv = format!("{}/rss", up.url);
+        let cmd = paperboy(
+            &dir,
+            &[
+                ("DATABASE_URL", db.url.as_str()),
+                ("PAPERBOY_BIND", bind.as_str()),
+                ("PAPERBOY_HF_URL", up.url.as_str()),
+                ("PAPERBOY_ARXIV_URL", arxiv.as_str()),
+                ("PAPERBOY_INGEST_HF_CRON", "* * * * * *"),
+                ("PAPERBOY_INGEST_ARXIV_CRON", "0 0 1 1 *"),
+            ],
+        );
+        apps.push(Running::start(cmd, port).await);
+    }
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    for app in apps {
+        let (status, log) = app.terminate();
+        assert!(status.success(), "{log}");
+    }
+
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let runs: Vec<(chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>, String)> = sqlx::query_as(
+        "SELECT started_at, finished_at, status FROM ingest_runs WHERE source = 'huggingface' ORDER BY started_at",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(runs.len() >= 4, "the job ran repeatedly: {runs:?}");
+    // Runs come in pairs (today, yesterday) per job execution; none may overlap another.
+    for w in runs.windows(2) {
+        let (Some(end), next_start) = (w[0].1, w[1].0) else {
+            panic!("an unfinished run: {runs:?}")
+        };
+        assert!(end <= next_start, "runs overlap: {runs:?}");
+    }
+    pool.close().await;
+}

@@ -55,6 +55,7 @@ impl Drop for TestDb {
 
 pub struct TestApp {
     pub address: String,
+    pub settings: Settings,
     pub db: PgPool,
     pub smtp: SmtpServer,
     pub client: reqwest::Client,
@@ -89,7 +90,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let smtp = SmtpServer::start().await;
     let database = TestDb::new();
     let settings = test_settings(&database, &smtp.url(), extra);
-    let app = Application::build(settings).await.expect("app builds");
+    let app = Application::build(settings.clone()).await.expect("app builds");
     let address = format!("http://{}", app.local_addr());
     let db = app.db();
     let shutdown = CancellationToken::new();
@@ -99,7 +100,16 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
-    TestApp { address, db, smtp, client, shutdown, server: Some(server), _database: database }
+    TestApp {
+        address,
+        settings,
+        db,
+        smtp,
+        client,
+        shutdown,
+        server: Some(server),
+        _database: database,
+    }
 }
 
 impl TestApp {
@@ -166,4 +176,15 @@ pub fn extract_path(body: &str, prefix: &str) -> Option<String> {
     let rest = &body[start..];
     let end = rest.find(|c: char| c == '"' || c == '<' || c.is_whitespace()).unwrap_or(rest.len());
     Some(rest[..end].to_string())
+}
+
+/// The app pointed at a local Hugging Face / arXiv stand-in.
+pub async fn spawn_app_with_upstream(
+    upstream: &crate::upstream::Upstream,
+    extra: &[(&str, &str)],
+) -> TestApp {
+    let env = upstream.env();
+    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.extend_from_slice(extra);
+    spawn_app_with(&all).await
 }

@@ -3,8 +3,10 @@
 
 mod binary;
 mod helpers;
+mod ingest;
 mod mail_delivery;
 mod manage;
 mod pages;
 mod smtp;
 mod subscribe;
+mod upstream;
