@@ -254,7 +254,8 @@ async fn a_failed_ingest_exits_non_zero_with_a_one_line_reason() {
     }
 }
 
-#[tokio::test]
+// terminate() blocks while the children finish their requests to the upstream here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_never_run_the_same_scheduled_job_at_once() {
     let up = crate::upstream::Upstream::start().await;
     // Each Hugging Face request takes 1.5 s, and the job is due every second.
