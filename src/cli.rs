@@ -35,6 +35,13 @@ pub enum Command {
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
     },
+    /// Compose and deliver the editions of a paper day to every confirmed reader who has
+    /// not had them, ignoring delivery hours, then exit with a summary line.
+    Send {
+        /// The paper day (default: the latest day with papers).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<NaiveDate>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -74,6 +81,26 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             } else {
                 Err(anyhow::anyhow!("ingest failed: {}", failures.join("; ")))
             }
+        }
+        Command::Send { date } => {
+            let db = startup::database(&settings).await?;
+            let mailer = std::sync::Arc::new(crate::mail::Mailer::from_settings(&settings)?);
+            let deliverer = startup::deliverer(&db, &mailer, &settings);
+            // Ctrl-C/SIGTERM: finish the message in flight, hand the rest back, exit.
+            let shutdown = CancellationToken::new();
+            startup::cancel_on_signal(shutdown.clone());
+            let summary =
+                crate::sending::send(&db, &deliverer, date, settings.send_concurrency, shutdown)
+                    .await?;
+            println!("{summary}");
+            if summary.failed > 0 || summary.retrying > 0 {
+                anyhow::bail!(
+                    "{} digests failed and {} wait for a retry (see the deliveries table or /admin/deliveries)",
+                    summary.failed,
+                    summary.retrying
+                );
+            }
+            Ok(())
         }
         Command::Migrate => {
             startup::database(&settings).await?;

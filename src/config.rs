@@ -69,6 +69,8 @@ pub struct Settings {
     pub ingest_hf_cron: String,
     /// When `serve` ingests the arXiv announcement.
     pub ingest_arxiv_cron: String,
+    /// How often `serve` looks for readers whose delivery hour has come.
+    pub digest_cron: String,
 }
 
 #[derive(Clone, Debug)]
@@ -185,6 +187,7 @@ impl Settings {
             ingest_hf_cron: cron("PAPERBOY_INGEST_HF_CRON", "*/30 * * * *")?,
             // arXiv announces Sunday–Thursday at 20:00 US Eastern: 01:30 UTC Monday–Friday.
             ingest_arxiv_cron: cron("PAPERBOY_INGEST_ARXIV_CRON", "30 1 * * 1-5")?,
+            digest_cron: cron("PAPERBOY_DIGEST_CRON", "*/5 * * * *")?,
         })
     }
 

@@ -2,10 +2,12 @@
 
 pub mod cli;
 pub mod config;
+pub mod digest;
 pub mod domain;
 pub mod ingest;
 pub mod jobs;
 pub mod mail;
+pub mod sending;
 pub mod sources;
 pub mod startup;
 pub mod store;

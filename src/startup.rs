@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::config::parse_cron;
 use crate::ingest::{self, Sources, Trigger};
+use crate::jobs::delivery::Deliverer;
 use crate::jobs::mail_worker::{self, RetryPolicy};
 use crate::jobs::scheduler::{self, Job};
 use crate::mail::Mailer;
@@ -32,6 +33,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     mailer: Arc<Mailer>,
+    digest_worker: bool,
 }
 
 impl Application {
@@ -50,11 +52,24 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let sources = Sources::from_settings(&settings);
-        Ok(Self { listener, state: AppState::new(db, settings, secret, sources), mailer })
+        let deliverer = deliverer(&db, &mailer, &settings);
+        let state = AppState::new(db, settings, secret, sources, deliverer);
+        Ok(Self { listener, state, mailer, digest_worker: true })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Runs without the background digest worker, so that only explicit sends deliver
+    /// digests (tests that count what one `send` did use this).
+    pub fn without_digest_worker(mut self) -> Self {
+        self.digest_worker = false;
+        self
+    }
+
+    pub fn deliverer(&self) -> Arc<Deliverer> {
+        self.state.deliverer.clone()
     }
 
     pub fn db(&self) -> PgPool {
@@ -73,6 +88,12 @@ impl Application {
             settings.send_concurrency,
             shutdown.clone(),
         ));
+        let digests = match self.digest_worker {
+            true => Some(tokio::spawn(
+                self.state.deliverer.clone().run(settings.send_concurrency, shutdown.clone()),
+            )),
+            false => None,
+        };
         let prune = tokio::spawn(prune_rate_limits(self.state.clone(), shutdown.clone()));
         let jobs = if settings.scheduler { scheduled_jobs(&self.state).await? } else { Vec::new() };
         let scheduler = tokio::spawn(scheduler::run(self.state.db.clone(), jobs, shutdown.clone()));
@@ -85,10 +106,19 @@ impl Application {
         tracing::info!("web server stopped; finishing background work");
         let _ = mail.await;
         let _ = prune.await;
+        if let Some(d) = digests {
+            let _ = d.await;
+        }
         let _ = scheduler.await;
         tracing::info!("bye");
         Ok(())
     }
+}
+
+/// The digest delivery worker, shared by `serve`, `send` and the admin pages.
+pub fn deliverer(db: &PgPool, mailer: &Arc<Mailer>, settings: &Settings) -> Arc<Deliverer> {
+    let policy = RetryPolicy { base: settings.retry_base, max_attempts: settings.max_attempts };
+    Deliverer::new(db.clone(), mailer.clone(), settings.base_url.as_str(), policy)
 }
 
 /// The jobs `serve` runs on its own: ingests, on the configured schedules.
@@ -116,7 +146,17 @@ async fn scheduled_jobs(state: &AppState) -> anyhow::Result<Vec<Job>> {
             let _ = ingest::arxiv(&db, &sources, Trigger::Scheduler).await;
         }
     });
-    Ok(vec![hf, arxiv])
+    let digest_cron = parse_cron(&state.settings.digest_cron).map_err(anyhow::Error::msg)?;
+    let db = state.db.clone();
+    let digests = Job::new("queue-digests", digest_cron, move || {
+        let db = db.clone();
+        async move {
+            if let Err(e) = crate::sending::queue_due(&db).await {
+                tracing::warn!(error = %e, "could not queue digests");
+            }
+        }
+    });
+    Ok(vec![hf, arxiv, digests])
 }
 
 async fn prune_rate_limits(state: AppState, shutdown: CancellationToken) {

@@ -100,7 +100,7 @@ impl Categories {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Frequency {
     #[default]
     Daily,

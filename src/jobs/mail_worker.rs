@@ -41,7 +41,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let wake = Arc::new(Notify::new());
-    let listener = tokio::spawn(listen(db.clone(), wake.clone(), shutdown.clone()));
+    let listener =
+        tokio::spawn(listen(db.clone(), mail_queue::CHANNEL, wake.clone(), shutdown.clone()));
     let workers: Vec<_> = (0..concurrency.max(1))
         .map(|_| {
             tokio::spawn(work(db.clone(), mailer.clone(), policy, wake.clone(), shutdown.clone()))
@@ -99,7 +100,7 @@ pub async fn deliver_one(db: &PgPool, mailer: &Mailer, policy: RetryPolicy) -> s
 
     let draft = Draft { subject: mail.subject, text: mail.body_text, html: mail.body_html };
     let message_id = mailer.new_message_id();
-    match mailer.send(&mail.recipient, &draft, &message_id).await {
+    match mailer.send(&mail.recipient, &draft, &message_id, &[]).await {
         Ok(()) => {
             mail_queue::mark_sent(&mut tx, mail.id, &message_id).await?;
             tracing::info!("sent");
@@ -119,8 +120,13 @@ pub async fn deliver_one(db: &PgPool, mailer: &Mailer, policy: RetryPolicy) -> s
     Ok(true)
 }
 
-/// Turns `NOTIFY`s from enqueuers into wake-ups; polling covers any gap.
-async fn listen(db: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
+/// Turns `NOTIFY`s on `channel` into wake-ups; the workers' polling covers any gap.
+pub(crate) async fn listen(
+    db: PgPool,
+    channel: &'static str,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     while !shutdown.is_cancelled() {
         let mut listener = match PgListener::connect_with(&db).await {
             Ok(l) => l,
@@ -129,7 +135,7 @@ async fn listen(db: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
                 continue;
             }
         };
-        if listener.listen(mail_queue::CHANNEL).await.is_err() {
+        if listener.listen(channel).await.is_err() {
             tokio::time::sleep(POLL).await;
             continue;
         }

@@ -5,13 +5,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use lettre::message::dkim::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+    DkimSigningKey,
+};
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use super::Draft;
-use crate::config::Settings;
+use crate::config::{DkimSettings, Settings};
 
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -34,6 +39,52 @@ pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     rate: Option<DefaultDirectRateLimiter>,
+    dkim: Option<Dkim>,
+}
+
+/// Signing configurations: one covering the list headers digests carry, one without.
+struct Dkim {
+    with_list_headers: DkimConfig,
+    plain: DkimConfig,
+}
+
+const SIGNED: [&str; 5] = ["From", "To", "Subject", "Date", "Message-ID"];
+const SIGNED_LIST: [&str; 2] = ["List-Unsubscribe", "List-Unsubscribe-Post"];
+
+impl Dkim {
+    fn load(s: &DkimSettings) -> anyhow::Result<Self> {
+        let pem = std::fs::read_to_string(&s.key_file)
+            .map_err(|e| anyhow::anyhow!("PAPERBOY_DKIM_KEY_FILE {}: {e}", s.key_file.display()))?;
+        let pkcs1 = pkcs1_pem(&pem)?;
+        let config = |names: &[&'static str]| -> anyhow::Result<DkimConfig> {
+            let key = DkimSigningKey::new(&pkcs1, DkimSigningAlgorithm::Rsa).map_err(|e| {
+                anyhow::anyhow!("PAPERBOY_DKIM_KEY_FILE: not a usable RSA key ({e:?})")
+            })?;
+            let headers = names.iter().map(|n| HeaderName::new_from_ascii_str(n)).collect();
+            let canon = DkimCanonicalization {
+                header: DkimCanonicalizationType::Relaxed,
+                body: DkimCanonicalizationType::Relaxed,
+            };
+            Ok(DkimConfig::new(s.selector.clone(), s.domain.clone(), key, headers, canon))
+        };
+        let all: Vec<&'static str> = SIGNED.iter().chain(SIGNED_LIST.iter()).copied().collect();
+        Ok(Self { with_list_headers: config(&all)?, plain: config(&SIGNED)? })
+    }
+}
+
+/// lettre signs with PKCS#1 keys; a PKCS#8 key is converted.
+fn pkcs1_pem(pem: &str) -> anyhow::Result<String> {
+    use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey, LineEnding};
+    use rsa::pkcs8::DecodePrivateKey;
+    if rsa::RsaPrivateKey::from_pkcs1_pem(pem).is_ok() {
+        return Ok(pem.to_string());
+    }
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem).map_err(|_| {
+        anyhow::anyhow!(
+            "PAPERBOY_DKIM_KEY_FILE: expected an RSA private key in PEM (PKCS#1 or PKCS#8)"
+        )
+    })?;
+    Ok(key.to_pkcs1_pem(LineEnding::LF).map_err(|e| anyhow::anyhow!("DKIM key: {e}"))?.to_string())
 }
 
 impl Mailer {
@@ -60,7 +111,8 @@ impl Mailer {
         };
         let rate =
             NonZeroU32::new(settings.send_rate).map(|n| RateLimiter::direct(Quota::per_second(n)));
-        Ok(Self { transport, from: settings.mail_from.clone(), rate })
+        let dkim = settings.dkim.as_ref().map(Dkim::load).transpose()?;
+        Ok(Self { transport, from: settings.mail_from.clone(), rate, dkim })
     }
 
     /// A fresh `Message-ID` in our own domain.
@@ -68,18 +120,40 @@ impl Mailer {
         format!("<{}@{}>", uuid::Uuid::new_v4(), self.from.email.domain())
     }
 
-    /// Sends one message with the given `Message-ID`; waits for the send-rate limit first.
-    pub async fn send(&self, to: &str, draft: &Draft, message_id: &str) -> Result<(), SendError> {
+    /// The `List-Id` of our digests.
+    pub fn list_id(&self) -> String {
+        format!("paperboy digest <digest.{}>", self.from.email.domain())
+    }
+
+    /// Sends one message with the given `Message-ID` and extra headers (name, value);
+    /// DKIM-signs it when configured; waits for the send-rate limit first.
+    pub async fn send(
+        &self,
+        to: &str,
+        draft: &Draft,
+        message_id: &str,
+        extra_headers: &[(&'static str, String)],
+    ) -> Result<(), SendError> {
         let to: Mailbox =
             to.parse().map_err(|e| SendError::Permanent(format!("bad recipient address: {e}")))?;
-        let message = Message::builder()
+        let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(&draft.subject)
             .message_id(Some(message_id.to_string()))
-            .header(header::MIME_VERSION_1_0)
+            .header(header::MIME_VERSION_1_0);
+        for (name, value) in extra_headers {
+            builder = builder
+                .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(name), value.clone()));
+        }
+        let mut message = builder
             .multipart(MultiPart::alternative_plain_html(draft.text.clone(), draft.html.clone()))
             .map_err(|e| SendError::Permanent(format!("cannot build message: {e}")))?;
+        if let Some(dkim) = &self.dkim {
+            let listed =
+                extra_headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("List-Unsubscribe"));
+            message.sign(if listed { &dkim.with_list_headers } else { &dkim.plain });
+        }
         if let Some(rate) = &self.rate {
             rate.until_ready().await;
         }

@@ -1,6 +1,8 @@
 //! SQL, grouped by what it stores. Nothing above this module writes a query.
 
 pub mod app_settings;
+pub mod deliveries;
+pub mod editions;
 pub mod ingest_runs;
 pub mod mail_queue;
 pub mod papers;

@@ -282,3 +282,11 @@ async fn record_event(conn: &mut PgConnection, id: Uuid, kind: &str) -> sqlx::Re
         .await?;
     Ok(())
 }
+
+/// Several subscribers at once (a delivery batch).
+pub async fn find_many(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<SubscriberRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = ANY($1)"))
+        .bind(ids)
+        .fetch_all(conn)
+        .await
+}

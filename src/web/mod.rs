@@ -28,6 +28,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
 use crate::ingest::Sources;
+use crate::jobs::delivery::Deliverer;
 pub use error::AppError;
 
 /// Request bodies larger than this are refused with 413.
@@ -44,13 +45,20 @@ pub struct App {
     pub secret: Vec<u8>,
     pub subscribe_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     pub sources: Arc<Sources>,
+    pub deliverer: Arc<Deliverer>,
 }
 
 impl AppState {
-    pub fn new(db: PgPool, settings: Settings, secret: Vec<u8>, sources: Arc<Sources>) -> Self {
+    pub fn new(
+        db: PgPool,
+        settings: Settings,
+        secret: Vec<u8>,
+        sources: Arc<Sources>,
+        deliverer: Arc<Deliverer>,
+    ) -> Self {
         let subscribe_limiter = NonZeroU32::new(settings.subscribe_rate)
             .map(|n| RateLimiter::keyed(Quota::per_hour(n)));
-        Self(Arc::new(App { db, settings, secret, subscribe_limiter, sources }))
+        Self(Arc::new(App { db, settings, secret, subscribe_limiter, sources, deliverer }))
     }
 
     /// Forgets rate-limit state of clients that have gone quiet, so memory stays flat.

@@ -1,0 +1,157 @@
+//! The digest email: one HTML and one text template over the ranked picks.
+
+use askama::Template;
+
+use super::edition::Edition;
+use super::rank::{CandidateSet, Pick};
+use crate::domain::Frequency;
+use crate::mail::Draft;
+
+/// A paper as the email (and the preview) shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DigestItem {
+    pub title: String,
+    pub url: String,
+    pub arxiv_url: String,
+    pub authors: String,
+    pub upvotes: i32,
+    pub summary: String,
+    pub code_url: Option<String>,
+    pub code_stars: Option<i32>,
+    pub project_url: Option<String>,
+    pub why: String,
+}
+
+/// Links every digest carries.
+pub struct DigestLinks {
+    pub preferences: String,
+    pub unsubscribe: String,
+}
+
+const MAX_SUMMARY_CHARS: usize = 320;
+const SHOWN_AUTHORS: usize = 5;
+
+/// The AI summary when there is one, else the abstract's first sentences.
+fn summary(ai_summary: Option<&str>, abstract_text: &str) -> String {
+    if let Some(s) = ai_summary.filter(|s| !s.is_empty()) {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    for sentence in abstract_text.split_inclusive(". ") {
+        if !out.is_empty() && out.chars().count() + sentence.chars().count() > MAX_SUMMARY_CHARS {
+            break;
+        }
+        out.push_str(sentence);
+        if out.matches(". ").count() >= 2 {
+            break;
+        }
+    }
+    if out.chars().count() > MAX_SUMMARY_CHARS {
+        out = out.chars().take(MAX_SUMMARY_CHARS - 1).collect::<String>().trim_end().to_string()
+            + "…";
+    }
+    out.trim().to_string()
+}
+
+pub fn items(set: &CandidateSet, picks: &[Pick]) -> Vec<DigestItem> {
+    picks
+        .iter()
+        .map(|pick| {
+            let c = &set.candidates()[pick.index];
+            let arxiv_url = format!("https://arxiv.org/abs/{}", c.arxiv_id);
+            let mut authors =
+                c.authors.iter().take(SHOWN_AUTHORS).cloned().collect::<Vec<_>>().join(", ");
+            if c.authors.len() > SHOWN_AUTHORS {
+                authors.push_str(" et al.");
+            }
+            let why =
+                pick.reasons.iter().map(|r| r.describe(c.upvotes)).collect::<Vec<_>>().join(" · ");
+            DigestItem {
+                title: c.title.clone(),
+                url: if c.on_huggingface {
+                    format!("https://huggingface.co/papers/{}", c.arxiv_id)
+                } else {
+                    arxiv_url.clone()
+                },
+                arxiv_url,
+                authors,
+                upvotes: c.upvotes,
+                summary: summary(c.ai_summary.as_deref(), &c.abstract_text),
+                code_url: c.github_repo.clone(),
+                code_stars: c.github_stars,
+                project_url: c.project_page.clone(),
+                why,
+            }
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "email/digest.html")]
+struct DigestHtml<'a> {
+    heading: &'a str,
+    intro: &'a str,
+    items: &'a [DigestItem],
+    links: &'a DigestLinks,
+}
+
+#[derive(Template)]
+#[template(path = "email/digest.txt")]
+struct DigestText<'a> {
+    heading: &'a str,
+    intro: &'a str,
+    items: &'a [DigestItem],
+    links: &'a DigestLinks,
+}
+
+/// The subject names the day and the top paper.
+pub fn subject(edition: &Edition, items: &[DigestItem]) -> String {
+    let kind = match edition.frequency {
+        Frequency::Daily => "paperboy",
+        Frequency::Weekly => "paperboy weekly",
+    };
+    let top = items.first().map(|i| i.title.as_str()).unwrap_or("no papers");
+    let top: String = if top.chars().count() > 90 {
+        top.chars().take(89).collect::<String>() + "…"
+    } else {
+        top.into()
+    };
+    match items.len() {
+        0 | 1 => format!("{kind} · {}: {top}", edition.title()),
+        n => format!("{kind} · {}: {top} (+{} more)", edition.title(), n - 1),
+    }
+}
+
+pub fn render(
+    edition: &Edition,
+    items: &[DigestItem],
+    links: &DigestLinks,
+) -> askama::Result<Draft> {
+    let heading = match edition.frequency {
+        Frequency::Daily => format!("Your papers for {}", edition.day.format("%A, %B %-d, %Y")),
+        Frequency::Weekly => format!("Your week in papers: {}", edition.title()),
+    };
+    let intro = match items.len() {
+        1 => "One paper picked for you, with the reason it is here.".to_string(),
+        n => format!("{n} papers picked for you, each with the reason it is here."),
+    };
+    Ok(Draft {
+        subject: subject(edition, items),
+        text: DigestText { heading: &heading, intro: &intro, items, links }.render()?,
+        html: DigestHtml { heading: &heading, intro: &intro, items, links }.render()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_prefer_the_ai_summary_then_the_first_sentences() {
+        assert_eq!(summary(Some("Short."), "Long abstract."), "Short.");
+        assert_eq!(summary(None, "One. Two. Three. Four."), "One. Two.");
+        let long = "word ".repeat(200);
+        let s = summary(None, &long);
+        assert!(s.chars().count() <= MAX_SUMMARY_CHARS && s.ends_with('…'));
+    }
+}

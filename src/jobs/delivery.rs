@@ -1,0 +1,301 @@
+//! Delivers digests. Workers claim batches of deliveries (`FOR UPDATE SKIP LOCKED`, marked
+//! with their connection's backend pid), compose each reader's digest, send it, and record
+//! the outcome row by row, so a crash loses nothing and repeats at most the message in flight.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::mail_worker::{RetryPolicy, listen};
+use crate::digest::{CandidateSet, DigestLinks, Edition, Interests, render};
+use crate::mail::{Mailer, SendError};
+use crate::store::deliveries::{self, Claimed, Scope};
+use crate::store::editions;
+use crate::store::subscribers::{self, Status, SubscriberRow};
+
+const BATCH: i64 = 20;
+const POLL: Duration = Duration::from_secs(5);
+/// Editions kept indexed in memory; older ones are rebuilt on demand.
+const CACHED_EDITIONS: usize = 8;
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub sent: AtomicU64,
+    pub skipped: AtomicU64,
+    pub cancelled: AtomicU64,
+    pub failed: AtomicU64,
+    pub retrying: AtomicU64,
+}
+
+impl Tally {
+    fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+struct EditionData {
+    edition: Edition,
+    set: CandidateSet,
+    ids: Vec<String>,
+}
+
+pub struct Deliverer {
+    db: PgPool,
+    mailer: Arc<Mailer>,
+    base_url: String,
+    policy: RetryPolicy,
+    editions: tokio::sync::Mutex<HashMap<i64, Arc<EditionData>>>,
+}
+
+impl Deliverer {
+    pub fn new(db: PgPool, mailer: Arc<Mailer>, base_url: &str, policy: RetryPolicy) -> Arc<Self> {
+        Arc::new(Self {
+            db,
+            mailer,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            policy,
+            editions: Default::default(),
+        })
+    }
+
+    async fn edition(&self, id: i64) -> sqlx::Result<Option<Arc<EditionData>>> {
+        let mut cache = self.editions.lock().await;
+        if let Some(e) = cache.get(&id) {
+            return Ok(Some(e.clone()));
+        }
+        let Some(edition) = editions::find(&self.db, id).await? else { return Ok(None) };
+        let candidates = editions::candidates(&self.db, &edition).await?;
+        let ids = candidates.iter().map(|c| c.arxiv_id.clone()).collect();
+        let data = Arc::new(EditionData { edition, set: CandidateSet::new(candidates), ids });
+        if cache.len() >= CACHED_EDITIONS {
+            cache.clear();
+        }
+        cache.insert(id, data.clone());
+        Ok(Some(data))
+    }
+
+    /// Works through everything `scope` covers with `concurrency` workers, then returns.
+    pub async fn drain(
+        self: &Arc<Self>,
+        scope: Scope,
+        concurrency: usize,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Arc<Tally>> {
+        let tally = Arc::new(Tally::default());
+        let workers: Vec<_> = (0..concurrency.max(1))
+            .map(|_| {
+                let (me, scope, tally, shutdown) =
+                    (self.clone(), scope.clone(), tally.clone(), shutdown.clone());
+                tokio::spawn(async move {
+                    let mut conn = me.db.acquire().await?;
+                    while !shutdown.is_cancelled()
+                        && me.pass(&mut conn, &scope, &tally, &shutdown).await? > 0
+                    {
+                    }
+                    anyhow::Ok(())
+                })
+            })
+            .collect();
+        for w in workers {
+            w.await??;
+        }
+        Ok(tally)
+    }
+
+    /// The long-running worker of `serve`: delivers whatever falls due until `shutdown`.
+    pub async fn run(self: Arc<Self>, concurrency: usize, shutdown: CancellationToken) {
+        let wake = Arc::new(Notify::new());
+        let listener = tokio::spawn(listen(
+            self.db.clone(),
+            deliveries::CHANNEL,
+            wake.clone(),
+            shutdown.clone(),
+        ));
+        let tally = Arc::new(Tally::default());
+        let workers: Vec<_> = (0..concurrency.max(1))
+            .map(|_| {
+                let (me, wake, tally, shutdown) =
+                    (self.clone(), wake.clone(), tally.clone(), shutdown.clone());
+                tokio::spawn(async move {
+                    while !shutdown.is_cancelled() {
+                        let worked = match me.db.acquire().await {
+                            Ok(mut conn) => {
+                                me.pass(&mut conn, &Scope::Due, &tally, &shutdown).await
+                            }
+                            Err(e) => Err(e.into()),
+                        };
+                        match worked {
+                            Ok(n) if n > 0 => continue,
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "delivery worker: database error"),
+                        }
+                        let pause = match deliveries::next_due(&me.db).await {
+                            Ok(Some(at)) => {
+                                (at - Utc::now()).to_std().unwrap_or_default().min(POLL)
+                            }
+                            _ => POLL,
+                        };
+                        tokio::select! {
+                            _ = wake.notified() => {}
+                            _ = tokio::time::sleep(pause.max(Duration::from_millis(10))) => {}
+                            _ = shutdown.cancelled() => {}
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.await;
+        }
+        listener.abort();
+    }
+
+    /// Claims one batch on `conn` and delivers it. Returns how many rows it claimed.
+    async fn pass(
+        &self,
+        conn: &mut PgConnection,
+        scope: &Scope,
+        tally: &Tally,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<usize> {
+        let batch = deliveries::claim(conn, scope, BATCH).await?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<Uuid> = batch.iter().filter_map(|c| c.subscriber_id).collect();
+        let readers: HashMap<Uuid, SubscriberRow> =
+            subscribers::find_many(conn, &ids).await?.into_iter().map(|r| (r.id, r)).collect();
+        let mut editions = HashMap::new();
+        for c in &batch {
+            if let std::collections::hash_map::Entry::Vacant(slot) = editions.entry(c.edition_id) {
+                slot.insert(self.edition(c.edition_id).await?);
+            }
+        }
+        let papers: Vec<String> =
+            editions.values().flatten().flat_map(|e| e.ids.iter().cloned()).collect();
+        let mut sent: HashMap<Uuid, HashSet<String>> = HashMap::new();
+        for (s, p) in deliveries::already_sent(conn, &ids, &papers).await? {
+            sent.entry(s).or_default().insert(p);
+        }
+        let count = batch.len();
+        for (i, claimed) in batch.iter().enumerate() {
+            if shutdown.is_cancelled() {
+                // Hand the rest back untouched for the next run.
+                let rest: Vec<i64> = batch[i..].iter().map(|c| c.id).collect();
+                release(conn, &rest).await?;
+                break;
+            }
+            let reader = claimed.subscriber_id.and_then(|id| readers.get(&id));
+            let edition = editions.get(&claimed.edition_id).cloned().flatten();
+            self.deliver(conn, claimed, reader, edition.as_deref(), &sent, tally).await?;
+        }
+        Ok(count)
+    }
+
+    #[tracing::instrument(name = "deliver_digest", skip_all, fields(delivery = claimed.id, attempt = claimed.attempts))]
+    async fn deliver(
+        &self,
+        conn: &mut PgConnection,
+        claimed: &Claimed,
+        reader: Option<&SubscriberRow>,
+        edition: Option<&EditionData>,
+        sent: &HashMap<Uuid, HashSet<String>>,
+        tally: &Tally,
+    ) -> anyhow::Result<()> {
+        let (Some(reader), Some(edition)) = (reader, edition) else {
+            deliveries::mark_closed(
+                conn,
+                claimed.id,
+                "cancelled",
+                Some("subscriber or edition no longer exists"),
+            )
+            .await?;
+            Tally::add(&tally.cancelled);
+            return Ok(());
+        };
+        // An unsubscribe takes effect at once, also for digests already queued.
+        if reader.status() != Status::Confirmed {
+            deliveries::mark_closed(
+                conn,
+                claimed.id,
+                "cancelled",
+                Some("reader is no longer subscribed"),
+            )
+            .await?;
+            Tally::add(&tally.cancelled);
+            return Ok(());
+        }
+        let exclude: HashSet<&str> = sent
+            .get(&reader.id)
+            .map(|s| s.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let interests = Interests::from_preferences(&reader.preferences());
+        let picks = edition.set.rank(&interests, &exclude);
+        if picks.is_empty() {
+            deliveries::mark_closed(conn, claimed.id, "skipped", Some("nothing matched")).await?;
+            Tally::add(&tally.skipped);
+            return Ok(());
+        }
+        let items = render::items(&edition.set, &picks);
+        let links = DigestLinks {
+            preferences: format!("{}/preferences/{}", self.base_url, reader.manage_token),
+            unsubscribe: format!("{}/unsubscribe/{}", self.base_url, reader.manage_token),
+        };
+        let draft = render::render(&edition.edition, &items, &links)?;
+        let headers = [
+            ("List-Unsubscribe", format!("<{}>", links.unsubscribe)),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".to_string()),
+            ("List-Id", self.mailer.list_id()),
+            ("X-Paperboy-Edition", edition.edition.label()),
+        ];
+        let message_id = self.mailer.new_message_id();
+        match self.mailer.send(&reader.email, &draft, &message_id, &headers).await {
+            Ok(()) => {
+                let papers: Vec<String> = picks
+                    .iter()
+                    .map(|p| edition.set.candidates()[p.index].arxiv_id.clone())
+                    .collect();
+                deliveries::mark_sent(conn, claimed.id, &message_id, &draft.subject, &papers)
+                    .await?;
+                Tally::add(&tally.sent);
+                tracing::info!(papers = papers.len(), "digest sent");
+            }
+            Err(SendError::Transient(e)) if claimed.attempts < self.policy.max_attempts => {
+                let delay = self.policy.delay(claimed.attempts);
+                let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                deliveries::mark_retry(conn, claimed.id, next, &e).await?;
+                Tally::add(&tally.retrying);
+                tracing::warn!(error = %e, retry_in = ?delay, "digest not sent; will retry");
+            }
+            Err(e) => {
+                deliveries::mark_failed(conn, claimed.id, &e.to_string()).await?;
+                Tally::add(&tally.failed);
+                tracing::error!(error = %e, "digest failed for good");
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn release(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET status = 'pending', claimed_by = NULL, attempts = attempts - 1
+         WHERE id = ANY($1) AND status = 'sending'",
+    )
+    .bind(ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! Editions from start to finish: which readers get which edition, then delivery.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{Datelike, NaiveDate, Utc};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::digest::Edition;
+use crate::jobs::delivery::{Deliverer, Tally};
+use crate::store::deliveries::{self, Scope};
+use crate::store::editions;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("there are no papers yet; run `paperboy ingest` first")]
+    NoPapers,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// What `paperboy send` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendSummary {
+    pub day: NaiveDate,
+    pub editions: Vec<String>,
+    pub queued: u64,
+    pub composed: u64,
+    pub sent: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub retrying: u64,
+    pub cancelled: u64,
+}
+
+impl fmt::Display for SendSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "send {}: composed {}, sent {}, skipped empty {}, failed {}, retrying later {}, cancelled {}",
+            self.editions.join(" + "),
+            self.composed,
+            self.sent,
+            self.skipped,
+            self.failed,
+            self.retrying,
+            self.cancelled
+        )
+    }
+}
+
+/// Delivers edition `day` (default: the latest day with papers) to every confirmed daily
+/// reader who has not had it, and the week ending `day` to weekly readers whose weekday it
+/// is, ignoring delivery hours. Pending deliveries of these editions, also those waiting
+/// for a retry, are attempted once now.
+#[tracing::instrument(name = "send", skip_all)]
+pub async fn send(
+    db: &PgPool,
+    deliverer: &Arc<Deliverer>,
+    day: Option<NaiveDate>,
+    concurrency: usize,
+    shutdown: CancellationToken,
+) -> Result<SendSummary, SendError> {
+    let day = match day {
+        Some(d) => d,
+        None => editions::latest_paper_day(db, None).await?.ok_or(SendError::NoPapers)?,
+    };
+    let run_started = Utc::now();
+    let mut ids = Vec::new();
+    let mut labels = Vec::new();
+    let mut queued = 0;
+    for edition in [Edition::daily(day), Edition::weekly(day)] {
+        let id = editions::ensure(db, &edition).await?;
+        queued += deliveries::create_for_edition(db, id, &edition).await?;
+        ids.push(id);
+        labels.push(edition.label());
+    }
+    let tally =
+        deliverer.drain(Scope::Editions { ids, run_started }, concurrency, shutdown).await?;
+    Ok(summarize(day, labels, queued, &tally))
+}
+
+fn summarize(day: NaiveDate, editions: Vec<String>, queued: u64, t: &Tally) -> SendSummary {
+    let [sent, skipped, failed, retrying, cancelled] =
+        [&t.sent, &t.skipped, &t.failed, &t.retrying, &t.cancelled].map(Tally::get);
+    SendSummary {
+        day,
+        editions,
+        queued,
+        composed: sent + skipped + failed + retrying + cancelled,
+        sent,
+        skipped,
+        failed,
+        retrying,
+        cancelled,
+    }
+}
+
+/// For the scheduler: queues the latest complete paper day (before today, UTC) for every
+/// reader whose delivery hour has come. The running delivery worker sends them.
+#[tracing::instrument(name = "queue_due_digests", skip_all)]
+pub async fn queue_due(db: &PgPool) -> Result<u64, SendError> {
+    let today = Utc::now().date_naive();
+    let Some(day) = editions::latest_paper_day(db, Some(today)).await? else { return Ok(0) };
+    let mut queued = 0;
+    for edition in [Edition::daily(day), Edition::weekly(day)] {
+        let id = editions::ensure(db, &edition).await?;
+        queued += deliveries::create_due(db, id, &edition).await?;
+    }
+    if queued > 0 {
+        tracing::info!(queued, day = %day, weekday = day.weekday().number_from_monday(), "digests queued");
+    }
+    Ok(queued)
+}

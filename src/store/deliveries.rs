@@ -1,0 +1,229 @@
+//! Deliveries: one row per (reader, edition), claimed by workers, never lost.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::digest::Edition;
+use crate::domain::Frequency;
+
+/// The channel a `NOTIFY` on new deliveries wakes the delivery workers through.
+pub const CHANNEL: &str = "paperboy_deliveries";
+
+/// A 'sending' row whose worker connection is gone, or that has been held this long, is free again.
+const STALE_CLAIM: &str = "(d.claimed_at < now() - interval '10 minutes'
+      OR d.claimed_by NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL))";
+
+/// For `paperboy send`: every confirmed reader of the edition's frequency (weekly: whose
+/// weekday is the edition's) who has not had it. Returns how many rows were new.
+pub async fn create_for_edition(
+    db: &PgPool,
+    edition_id: i64,
+    edition: &Edition,
+) -> sqlx::Result<u64> {
+    let weekday = match edition.frequency {
+        Frequency::Daily => None,
+        Frequency::Weekly => {
+            Some(chrono::Datelike::weekday(&edition.day).number_from_monday() as i16)
+        }
+    };
+    let mut tx = db.begin().await?;
+    let n = sqlx::query(
+        "INSERT INTO deliveries (edition_id, subscriber_id, edition_label)
+         SELECT $1, id, $2 FROM subscribers
+         WHERE status = 'confirmed' AND frequency = $3 AND ($4::smallint IS NULL OR weekday = $4)
+         ON CONFLICT (subscriber_id, edition_label) DO NOTHING",
+    )
+    .bind(edition_id)
+    .bind(edition.label())
+    .bind(edition.frequency.as_str())
+    .bind(weekday)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// For the scheduler: readers whose delivery hour has come today in their time zone (on
+/// their weekday, for weekly readers) and who got no digest of this frequency yet today.
+pub async fn create_due(db: &PgPool, edition_id: i64, edition: &Edition) -> sqlx::Result<u64> {
+    let mut tx = db.begin().await?;
+    let n = sqlx::query(
+        "WITH readers AS (
+             SELECT s.id, s.delivery_hour, s.weekday,
+                    now() AT TIME ZONE coalesce(z.name, 'UTC') AS local_now,
+                    coalesce(z.name, 'UTC') AS tz
+             FROM subscribers s
+             LEFT JOIN pg_timezone_names z ON z.name = s.time_zone
+             WHERE s.status = 'confirmed' AND s.frequency = $3
+         )
+         INSERT INTO deliveries (edition_id, subscriber_id, edition_label)
+         SELECT $1, r.id, $2 FROM readers r
+         WHERE extract(hour FROM r.local_now) >= r.delivery_hour
+           AND ($3 = 'daily' OR extract(isodow FROM r.local_now) = r.weekday)
+           AND NOT EXISTS (
+               SELECT 1 FROM deliveries d JOIN editions e ON e.id = d.edition_id
+               WHERE d.subscriber_id = r.id AND e.frequency = $3
+                 AND d.created_at >= (date_trunc('day', r.local_now) AT TIME ZONE r.tz))
+         ON CONFLICT (subscriber_id, edition_label) DO NOTHING",
+    )
+    .bind(edition_id)
+    .bind(edition.label())
+    .bind(edition.frequency.as_str())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n > 0 {
+        sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Which deliveries a worker may claim.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    /// Everything pending whose time has come (the long-running worker in `serve`).
+    Due,
+    /// `paperboy send`: these editions' pending rows, each tried once in this run even if
+    /// waiting for a retry.
+    Editions { ids: Vec<i64>, run_started: DateTime<Utc> },
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub edition_id: i64,
+    pub subscriber_id: Option<Uuid>,
+    pub attempts: i32,
+}
+
+/// Claims up to `limit` deliveries for the worker on this connection (its backend pid
+/// marks them), including rows left 'sending' by a worker that died.
+pub async fn claim(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    limit: i64,
+) -> sqlx::Result<Vec<Claimed>> {
+    let (ids, run_started) = match scope {
+        Scope::Due => (None, None),
+        Scope::Editions { ids, run_started } => (Some(ids.as_slice()), Some(*run_started)),
+    };
+    sqlx::query_as(&format!(
+        "WITH picked AS (
+             SELECT d.id FROM deliveries d
+             WHERE ($2::bigint[] IS NULL OR d.edition_id = ANY($2))
+               AND ((d.status = 'pending'
+                     AND (CASE WHEN $3::timestamptz IS NULL THEN d.next_attempt_at <= now()
+                               ELSE d.last_attempt_at IS NULL OR d.last_attempt_at < $3 END))
+                    OR (d.status = 'sending' AND {STALE_CLAIM}))
+             ORDER BY d.id
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE deliveries d
+         SET status = 'sending', claimed_by = pg_backend_pid(), claimed_at = now(),
+             attempts = d.attempts + 1, last_attempt_at = now()
+         FROM picked WHERE d.id = picked.id
+         RETURNING d.id, d.edition_id, d.subscriber_id, d.attempts"
+    ))
+    .bind(limit)
+    .bind(ids)
+    .bind(run_started)
+    .fetch_all(conn)
+    .await
+}
+
+/// Sent: records the message and the papers in it, atomically.
+pub async fn mark_sent(
+    conn: &mut PgConnection,
+    id: i64,
+    message_id: &str,
+    subject: &str,
+    paper_ids: &[String],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH d AS (
+             UPDATE deliveries
+             SET status = 'sent', message_id = $2, subject = $3, paper_ids = $4, sent_at = now(),
+                 last_error = NULL, claimed_by = NULL
+             WHERE id = $1
+             RETURNING id, subscriber_id
+         )
+         INSERT INTO sent_papers (subscriber_id, arxiv_id, delivery_id)
+         SELECT d.subscriber_id, p, d.id FROM d, unnest($4::text[]) AS p
+         WHERE d.subscriber_id IS NOT NULL
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(message_id)
+    .bind(subject)
+    .bind(paper_ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A final state without sending: 'skipped' (nothing matched) or 'cancelled' (reader gone).
+pub async fn mark_closed(
+    conn: &mut PgConnection,
+    id: i64,
+    status: &str,
+    why: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET status = $2, last_error = $3, claimed_by = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(why)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_retry(
+    conn: &mut PgConnection,
+    id: i64,
+    next: DateTime<Utc>,
+    error: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = $2, last_error = $3, claimed_by = NULL
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(next)
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx::Result<()> {
+    mark_closed(conn, id, "failed", Some(error)).await
+}
+
+/// Which of these papers each of these readers has already been sent.
+pub async fn already_sent(
+    conn: &mut PgConnection,
+    subscribers: &[Uuid],
+    papers: &[String],
+) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as(
+        "SELECT subscriber_id, arxiv_id FROM sent_papers WHERE subscriber_id = ANY($1) AND arxiv_id = ANY($2)",
+    )
+    .bind(subscribers)
+    .bind(papers)
+    .fetch_all(conn)
+    .await
+}
+
+/// When the earliest pending delivery falls due, if any.
+pub async fn next_due(db: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar("SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'")
+        .fetch_one(db)
+        .await
+}

@@ -1,0 +1,102 @@
+//! Editions and the candidate papers of each.
+
+use chrono::NaiveDate;
+use sqlx::PgPool;
+
+use crate::digest::{Candidate, Edition};
+use crate::domain::Frequency;
+
+/// The edition's row id, creating the row on first use.
+pub async fn ensure(db: &PgPool, edition: &Edition) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO editions (frequency, day, label) VALUES ($1, $2, $3)
+         ON CONFLICT (frequency, day) DO UPDATE SET label = EXCLUDED.label
+         RETURNING id",
+    )
+    .bind(edition.frequency.as_str())
+    .bind(edition.day)
+    .bind(edition.label())
+    .fetch_one(db)
+    .await
+}
+
+pub async fn find(db: &PgPool, id: i64) -> sqlx::Result<Option<Edition>> {
+    let row: Option<(String, NaiveDate)> =
+        sqlx::query_as("SELECT frequency, day FROM editions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.map(|(f, day)| Edition { frequency: Frequency::parse(&f).unwrap_or_default(), day }))
+}
+
+#[derive(sqlx::FromRow)]
+struct CandidateRow {
+    arxiv_id: String,
+    title: String,
+    abstract_text: String,
+    authors: Vec<String>,
+    categories: Vec<String>,
+    ai_keywords: Vec<String>,
+    ai_summary: Option<String>,
+    upvotes: i32,
+    github_repo: Option<String>,
+    github_stars: Option<i32>,
+    project_page: Option<String>,
+    on_huggingface: bool,
+}
+
+/// The papers of an edition's period: featured on Hugging Face, or newly announced on
+/// arXiv (new or cross-listed, not replacements), and not withdrawn.
+pub async fn candidates(db: &PgPool, edition: &Edition) -> sqlx::Result<Vec<Candidate>> {
+    let (from, to) = edition.period();
+    let rows: Vec<CandidateRow> = sqlx::query_as(
+        "SELECT arxiv_id, title, abstract AS abstract_text, authors, categories, ai_keywords, ai_summary,
+                upvotes, github_repo, github_stars, project_page, on_huggingface
+         FROM papers
+         WHERE withdrawn_at IS NULL
+           AND (featured_on BETWEEN $1 AND $2
+                OR (announced_on BETWEEN $1 AND $2 AND announce_type IN ('new', 'cross')))
+         ORDER BY upvotes DESC, arxiv_id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Candidate {
+            arxiv_id: r.arxiv_id,
+            title: r.title,
+            abstract_text: r.abstract_text,
+            authors: r.authors,
+            categories: r.categories,
+            ai_keywords: r.ai_keywords,
+            ai_summary: r.ai_summary,
+            upvotes: r.upvotes,
+            github_repo: r.github_repo,
+            github_stars: r.github_stars,
+            project_page: r.project_page,
+            on_huggingface: r.on_huggingface,
+        })
+        .collect())
+}
+
+/// The most recent paper day (featured or newly announced), optionally before a day.
+pub async fn latest_paper_day(
+    db: &PgPool,
+    before: Option<NaiveDate>,
+) -> sqlx::Result<Option<NaiveDate>> {
+    sqlx::query_scalar(
+        "SELECT max(d) FROM (
+             SELECT max(featured_on) AS d FROM papers
+              WHERE withdrawn_at IS NULL AND ($1::date IS NULL OR featured_on < $1)
+             UNION ALL
+             SELECT max(announced_on) FROM papers
+              WHERE withdrawn_at IS NULL AND announce_type IN ('new', 'cross')
+                AND ($1::date IS NULL OR announced_on < $1)
+         ) days",
+    )
+    .bind(before)
+    .fetch_one(db)
+    .await
+}
