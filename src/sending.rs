@@ -115,3 +115,21 @@ pub async fn queue_due(db: &PgPool) -> Result<u64, SendError> {
     }
     Ok(queued)
 }
+
+/// What these preferences would give from the latest paper day (nothing excluded): the
+/// live preview on the preferences page.
+pub async fn preview(
+    db: &PgPool,
+    deliverer: &Deliverer,
+    prefs: &crate::domain::Preferences,
+) -> Result<Option<(Edition, Vec<crate::digest::DigestItem>)>, SendError> {
+    let Some(day) = editions::latest_paper_day(db, None).await? else { return Ok(None) };
+    let edition = match prefs.frequency {
+        crate::domain::Frequency::Daily => Edition::daily(day),
+        crate::domain::Frequency::Weekly => Edition::weekly(day),
+    };
+    let data = deliverer.candidates(edition).await?;
+    let interests = crate::digest::Interests::from_preferences(prefs);
+    let picks = data.set.rank(&interests, &Default::default());
+    Ok(Some((edition, crate::digest::render::items(&data.set, &picks))))
+}

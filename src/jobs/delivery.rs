@@ -24,6 +24,8 @@ const BATCH: i64 = 20;
 const POLL: Duration = Duration::from_secs(5);
 /// Editions kept indexed in memory; older ones are rebuilt on demand.
 const CACHED_EDITIONS: usize = 8;
+/// Papers keep arriving and upvotes keep growing: an index is rebuilt after this long.
+const EDITION_TTL: Duration = Duration::from_secs(600);
 
 /// What a run did.
 #[derive(Debug, Default)]
@@ -45,10 +47,12 @@ impl Tally {
     }
 }
 
-struct EditionData {
-    edition: Edition,
-    set: CandidateSet,
+/// An edition's candidates, indexed for ranking.
+pub struct EditionData {
+    pub edition: Edition,
+    pub set: CandidateSet,
     ids: Vec<String>,
+    loaded: std::time::Instant,
 }
 
 pub struct Deliverer {
@@ -56,7 +60,7 @@ pub struct Deliverer {
     mailer: Arc<Mailer>,
     base_url: String,
     policy: RetryPolicy,
-    editions: tokio::sync::Mutex<HashMap<i64, Arc<EditionData>>>,
+    editions: tokio::sync::Mutex<HashMap<Edition, Arc<EditionData>>>,
 }
 
 impl Deliverer {
@@ -71,19 +75,34 @@ impl Deliverer {
     }
 
     async fn edition(&self, id: i64) -> sqlx::Result<Option<Arc<EditionData>>> {
-        let mut cache = self.editions.lock().await;
-        if let Some(e) = cache.get(&id) {
-            return Ok(Some(e.clone()));
+        match editions::find(&self.db, id).await? {
+            Some(edition) => Ok(Some(self.candidates(edition).await?)),
+            None => Ok(None),
         }
-        let Some(edition) = editions::find(&self.db, id).await? else { return Ok(None) };
+    }
+
+    /// The edition's candidates, indexed (cached for a few minutes).
+    pub async fn candidates(&self, edition: Edition) -> sqlx::Result<Arc<EditionData>> {
+        let mut cache = self.editions.lock().await;
+        if let Some(e) = cache.get(&edition).filter(|e| e.loaded.elapsed() < EDITION_TTL) {
+            return Ok(e.clone());
+        }
         let candidates = editions::candidates(&self.db, &edition).await?;
         let ids = candidates.iter().map(|c| c.arxiv_id.clone()).collect();
-        let data = Arc::new(EditionData { edition, set: CandidateSet::new(candidates), ids });
+        let data = Arc::new(EditionData {
+            edition,
+            set: CandidateSet::new(candidates),
+            ids,
+            loaded: std::time::Instant::now(),
+        });
         if cache.len() >= CACHED_EDITIONS {
-            cache.clear();
+            cache.retain(|_, e| e.loaded.elapsed() < EDITION_TTL);
+            if cache.len() >= CACHED_EDITIONS {
+                cache.clear();
+            }
         }
-        cache.insert(id, data.clone());
-        Ok(Some(data))
+        cache.insert(edition, data.clone());
+        Ok(data)
     }
 
     /// Works through everything `scope` covers with `concurrency` workers, then returns.

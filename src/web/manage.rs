@@ -8,7 +8,11 @@ use axum::response::{IntoResponse, Response};
 
 use super::form::PageForm;
 use super::{AppError, AppState};
-use crate::domain::{ARXIV_CATEGORIES, PreferenceErrors, PreferencesForm, Token, WEEKDAYS};
+use crate::digest::DigestItem;
+use crate::domain::{
+    ARXIV_CATEGORIES, PreferenceErrors, Preferences, PreferencesForm, Token, WEEKDAYS,
+};
+use crate::sending;
 use crate::store::subscribers::{self, Status, SubscriberRow};
 
 #[derive(Template, WebTemplate)]
@@ -20,6 +24,13 @@ pub struct PreferencesPage {
     saved: bool,
     form: PreferencesForm,
     errors: PreferenceErrors,
+    /// The live preview: the digest these preferences give from the latest paper day.
+    preview: Option<Preview>,
+}
+
+struct Preview {
+    edition: String,
+    items: Vec<DigestItem>,
 }
 
 impl PreferencesPage {
@@ -73,20 +84,27 @@ async fn reader(app: &AppState, raw: &str) -> Result<SubscriberRow, AppError> {
     subscribers::find_by_manage_token(&app.db, token.as_str()).await?.ok_or(AppError::NotFound)
 }
 
-fn page(
+async fn page(
+    app: &AppState,
     row: &SubscriberRow,
+    prefs: &Preferences,
     form: PreferencesForm,
     errors: PreferenceErrors,
     saved: bool,
-) -> PreferencesPage {
-    PreferencesPage {
+) -> Result<PreferencesPage, AppError> {
+    let preview = sending::preview(&app.db, &app.deliverer, prefs)
+        .await
+        .map_err(anyhow::Error::from)?
+        .map(|(edition, items)| Preview { edition: edition.title(), items });
+    Ok(PreferencesPage {
         token: row.manage_token.clone(),
         email: row.email.clone(),
         unsubscribed: row.status() == Status::Unsubscribed,
         saved,
         form,
         errors,
-    }
+        preview,
+    })
 }
 
 pub async fn preferences(
@@ -94,8 +112,9 @@ pub async fn preferences(
     Path(token): Path<String>,
 ) -> Result<PreferencesPage, AppError> {
     let row = reader(&app, &token).await?;
-    let form = PreferencesForm::from_preferences(&row.preferences());
-    Ok(page(&row, form, PreferenceErrors::default(), false))
+    let prefs = row.preferences();
+    let form = PreferencesForm::from_preferences(&prefs);
+    page(&app, &row, &prefs, form, PreferenceErrors::default(), false).await
 }
 
 #[tracing::instrument(name = "save_preferences", skip_all)]
@@ -107,13 +126,15 @@ pub async fn save_preferences(
     let row = reader(&app, &token).await?;
     match form.parse() {
         Err(errors) => {
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page(&row, form, errors, false)).into_response())
+            let page = page(&app, &row, &row.preferences(), form, errors, false).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Ok(prefs) => {
             subscribers::update_preferences(&app.db, row.id, &prefs).await?;
             tracing::info!("preferences saved");
             let form = PreferencesForm::from_preferences(&prefs);
-            Ok(page(&row, form, PreferenceErrors::default(), true).into_response())
+            let page = page(&app, &row, &prefs, form, PreferenceErrors::default(), true).await?;
+            Ok(page.into_response())
         }
     }
 }

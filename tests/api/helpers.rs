@@ -55,6 +55,7 @@ impl Drop for TestDb {
 
 pub struct TestApp {
     pub address: String,
+    pub deliverer: std::sync::Arc<paperboy::jobs::delivery::Deliverer>,
     pub settings: Settings,
     pub db: PgPool,
     pub smtp: SmtpServer,
@@ -87,10 +88,23 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    spawn(extra, true).await
+}
+
+/// The app without its background digest worker: only explicit sends deliver digests.
+pub async fn spawn_app_for_sends(extra: &[(&str, &str)]) -> TestApp {
+    spawn(extra, false).await
+}
+
+async fn spawn(extra: &[(&str, &str)], digest_worker: bool) -> TestApp {
     let smtp = SmtpServer::start().await;
     let database = TestDb::new();
     let settings = test_settings(&database, &smtp.url(), extra);
-    let app = Application::build(settings.clone()).await.expect("app builds");
+    let mut app = Application::build(settings.clone()).await.expect("app builds");
+    if !digest_worker {
+        app = app.without_digest_worker();
+    }
+    let deliverer = app.deliverer();
     let address = format!("http://{}", app.local_addr());
     let db = app.db();
     let shutdown = CancellationToken::new();
@@ -103,6 +117,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     TestApp {
         address,
         settings,
+        deliverer,
         db,
         smtp,
         client,
@@ -187,4 +202,30 @@ pub async fn spawn_app_with_upstream(
     let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     all.extend_from_slice(extra);
     spawn_app_with(&all).await
+}
+
+/// Papers ingested from the fixtures: Hugging Face 2025-11-06 and 2025-11-07, and the
+/// arXiv announcement of 2025-11-06.
+pub async fn seed_papers(app: &TestApp, upstream: &crate::upstream::Upstream) {
+    use paperboy::ingest::{self, Sources, Trigger};
+    let mut settings = app.settings.clone();
+    settings.hf_url = upstream.url.parse().unwrap();
+    settings.arxiv_url = format!("{}/rss", upstream.url).parse().unwrap();
+    let sources = Sources::from_settings(&settings);
+    for day in ["2025-11-06", "2025-11-07"] {
+        let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+        ingest::huggingface(&app.db, &sources, day, Trigger::Cli).await.unwrap();
+    }
+    ingest::arxiv(&app.db, &sources, Trigger::Cli).await.unwrap();
+}
+
+/// A confirmed reader with these preference fields (the rest as the form defaults them);
+/// returns the path of their preferences page.
+pub async fn reader(app: &TestApp, email: &str, prefs: &[(&str, &str)]) -> String {
+    let path = app.subscribe_and_confirm(email, "").await;
+    if !prefs.is_empty() {
+        let res = app.post_form(&path, prefs).await;
+        assert_eq!(res.status(), 200, "preferences for {email} were refused");
+    }
+    path
 }

@@ -2,6 +2,7 @@
 //! Postgres database per test and a real SMTP server that captures mail.
 
 mod binary;
+mod digests;
 mod helpers;
 mod ingest;
 mod mail_delivery;
