@@ -303,3 +303,166 @@ async fn two_processes_never_run_the_same_scheduled_job_at_once() {
     }
     pool.close().await;
 }
+
+/// A migrated database with the fixture papers of 2025-11-06 and `readers` confirmed readers.
+async fn seeded_for_send(up: &crate::upstream::Upstream, readers: usize) -> (TestDb, PathBuf) {
+    let db = TestDb::new();
+    let dir = scratch_dir();
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("PAPERBOY_HF_URL", up.url.as_str()),
+        ("RUST_LOG", "warn"),
+    ];
+    let out = paperboy(&dir, &env)
+        .args(["ingest", "--source", "huggingface", "--date", "2025-11-06"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO subscribers (email, email_key, status, manage_token, confirmed_at)
+         SELECT 'reader' || i || '@example.com', 'reader' || i || '@example.com', 'confirmed',
+                md5('t' || i) || md5('u' || i), now()
+         FROM generate_series(1, $1) AS i",
+    )
+    .bind(readers as i32)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    (db, dir)
+}
+
+fn recipients(smtp: &SmtpServer) -> Vec<String> {
+    smtp.messages()
+        .into_iter()
+        .filter(|m| m.header("x-paperboy-edition").is_some())
+        .flat_map(|m| m.to)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_prints_a_summary_and_a_second_run_sends_nothing() {
+    let up = crate::upstream::Upstream::start().await;
+    let (db, dir) = seeded_for_send(&up, 3).await;
+    let smtp = SmtpServer::start().await;
+    let smtp_url = smtp.url();
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("PAPERBOY_SMTP_URL", smtp_url.as_str()),
+        ("RUST_LOG", "warn"),
+    ];
+    let out = paperboy(&dir, &env).args(["send", "--date", "2025-11-06"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "send 2025-11-06 + 2025-W45: composed 3, sent 3, skipped empty 0, failed 0, retrying later 0, cancelled 0\n"
+    );
+    let out = paperboy(&dir, &env).arg("send").output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("composed 0, sent 0"),
+        "the latest day is the default"
+    );
+    assert_eq!(recipients(&smtp).len(), 3);
+
+    smtp.set_mode(crate::smtp::Mode::RejectPermanent);
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    sqlx::query("UPDATE subscribers SET frequency = 'weekly', weekday = 4")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let out = paperboy(&dir, &env).args(["send", "--date", "2025-11-06"]).output().unwrap();
+    assert!(!out.status.success(), "failures give a non-zero exit");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("failed 3"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let reason = err.trim().lines().last().unwrap();
+    assert!(reason.starts_with("paperboy: 3 digests failed"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_killed_mid_run_resumes_without_losing_or_repeating_digests() {
+    let up = crate::upstream::Upstream::start().await;
+    let readers = 12;
+    let (db, dir) = seeded_for_send(&up, readers).await;
+    let smtp = SmtpServer::start().await;
+    smtp.set_mode(crate::smtp::Mode::Delay(300));
+    let smtp_url = smtp.url();
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("PAPERBOY_SMTP_URL", smtp_url.as_str()),
+        ("PAPERBOY_SEND_CONCURRENCY", "2"),
+        ("RUST_LOG", "warn"),
+    ];
+    let mut child = paperboy(&dir, &env)
+        .args(["send", "--date", "2025-11-06"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while smtp.begun() < 4 {
+        assert!(Instant::now() < deadline, "sending did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let before = recipients(&smtp).len();
+    assert!(before < readers, "killed mid-run ({before} sent)");
+
+    smtp.set_mode(crate::smtp::Mode::Accept);
+    let out = paperboy(&dir, &env).args(["send", "--date", "2025-11-06"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let all = recipients(&smtp);
+    let unique: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(unique.len(), readers, "nobody was lost");
+    assert!(
+        all.len() <= readers + 2,
+        "only the messages in flight at the kill may repeat: {} for {readers}",
+        all.len()
+    );
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'sent'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sent as usize, readers);
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_sends_share_the_work_without_duplicates() {
+    let up = crate::upstream::Upstream::start().await;
+    let readers = 40;
+    let (db, dir) = seeded_for_send(&up, readers).await;
+    let smtp = SmtpServer::start().await;
+    smtp.set_mode(crate::smtp::Mode::Delay(50));
+    let smtp_url = smtp.url();
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("PAPERBOY_SMTP_URL", smtp_url.as_str()),
+        ("PAPERBOY_SEND_CONCURRENCY", "2"),
+        ("RUST_LOG", "warn"),
+    ];
+    let a = paperboy(&dir, &env)
+        .args(["send", "--date", "2025-11-06"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = paperboy(&dir, &env)
+        .args(["send", "--date", "2025-11-06"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success());
+    let sent = |out: &std::process::Output| -> usize {
+        let line = String::from_utf8_lossy(&out.stdout).to_string();
+        line.split("sent ").nth(1).unwrap().split(',').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(sent(&a) + sent(&b), readers, "together they sent each digest once");
+    let all = recipients(&smtp);
+    let unique: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!((all.len(), unique.len()), (readers, readers), "no duplicates");
+}

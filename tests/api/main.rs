@@ -3,6 +3,7 @@
 
 mod binary;
 mod digests;
+mod dkim;
 mod helpers;
 mod ingest;
 mod mail_delivery;

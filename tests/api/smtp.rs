@@ -17,6 +17,8 @@ pub enum Mode {
     RejectTransient,
     /// Accepts, but takes a second to answer the end of DATA.
     Slow,
+    /// Accepts, taking this many milliseconds to answer the end of DATA.
+    Delay(u64),
 }
 
 #[derive(Clone, Debug)]
@@ -178,7 +180,7 @@ async fn session(socket: tokio::net::TcpStream, shared: Arc<Shared>) {
         } else if upper.starts_with("RCPT TO") {
             let mode = *shared.mode.lock().unwrap();
             match mode {
-                Mode::Accept | Mode::Slow => {
+                Mode::Accept | Mode::Slow | Mode::Delay(_) => {
                     let addr = line[8..].trim().trim_start_matches(':').trim();
                     let addr = addr.trim_start_matches('<').split('>').next().unwrap_or_default();
                     to.push(addr.to_string());
@@ -203,9 +205,14 @@ async fn session(socket: tokio::net::TcpStream, shared: Arc<Shared>) {
                 let l = line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line);
                 raw.extend_from_slice(l.as_bytes());
             }
-            if *shared.mode.lock().unwrap() == Mode::Slow {
+            let delay = match *shared.mode.lock().unwrap() {
+                Mode::Slow => Some(1000),
+                Mode::Delay(ms) => Some(ms),
+                _ => None,
+            };
+            if let Some(ms) = delay {
                 shared.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_millis(ms)).await;
             }
             shared.messages.lock().unwrap().push(Received { to: std::mem::take(&mut to), raw });
             shared.arrived.notify_waiters();
