@@ -1,6 +1,7 @@
 //! Outgoing email: transports (SMTP pool or an outbox folder), and the messages we write.
 
 mod messages;
+mod smtp_pool;
 mod transport;
 
 pub use messages::{already_subscribed, confirmation};

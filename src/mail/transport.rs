@@ -16,9 +16,13 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 use secrecy::ExposeSecret;
 
 use super::Draft;
+use super::smtp_pool::{SmtpPool, SmtpTarget};
 use crate::config::{DkimSettings, Settings};
 
 enum Transport {
+    /// `smtp://`: our pool of TCP_NODELAY connections.
+    Direct(SmtpPool),
+    /// `smtps://` (implicit TLS): lettre's pooled transport.
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     /// No SMTP server configured: each message becomes an `.eml` file.
     Outbox(AsyncFileTransport<Tokio1Executor>, PathBuf),
@@ -90,17 +94,25 @@ fn pkcs1_pem(pem: &str) -> anyhow::Result<String> {
 impl Mailer {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let transport = match &settings.smtp_url {
-            Some(url) => {
-                let pool = PoolConfig::new()
-                    .max_size(settings.send_concurrency.max(1) as u32)
-                    .idle_timeout(Duration::from_secs(60));
-                let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
-                    .map_err(|e| anyhow::anyhow!("PAPERBOY_SMTP_URL: {e}"))?
-                    .timeout(Some(Duration::from_secs(30)))
-                    .pool_config(pool)
-                    .build();
-                Transport::Smtp(smtp)
-            }
+            Some(url) => match SmtpTarget::from_url(url.expose_secret())
+                .map_err(|e| anyhow::anyhow!("PAPERBOY_SMTP_URL: {e}"))?
+            {
+                Some(target) => {
+                    let size = settings.send_concurrency.max(1);
+                    Transport::Direct(SmtpPool::new(target, size, Duration::from_secs(60)))
+                }
+                None => {
+                    let pool = PoolConfig::new()
+                        .max_size(settings.send_concurrency.max(1) as u32)
+                        .idle_timeout(Duration::from_secs(60));
+                    let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+                        .map_err(|e| anyhow::anyhow!("PAPERBOY_SMTP_URL: {e}"))?
+                        .timeout(Some(Duration::from_secs(30)))
+                        .pool_config(pool)
+                        .build();
+                    Transport::Smtp(smtp)
+                }
+            },
             None => {
                 std::fs::create_dir_all(&settings.outbox_dir).map_err(|e| {
                     anyhow::anyhow!("cannot create outbox {}: {e}", settings.outbox_dir.display())
@@ -158,6 +170,7 @@ impl Mailer {
             rate.until_ready().await;
         }
         match &self.transport {
+            Transport::Direct(pool) => pool.send(message.envelope(), &message.formatted()).await,
             Transport::Smtp(smtp) => match smtp.send(message).await {
                 Ok(_) => Ok(()),
                 Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Digest delivery at scale: seeds N confirmed readers with varied interests over one
+# fixture day, runs `paperboy send` into Postfix's smtp-sink on loopback, and compares its
+# rate with smtp-source sending messages of the same size into the same sink.
+# Prints digests/s, peak memory, the smtp-source rate and their ratio, for N and N/10.
+#
+#   bash bench/digest_send.sh [READERS]        (default 100000; needs Debian's postfix)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+READERS=${1:-100000}
+PG=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
+FIXTURES=${PAPERBOY_FIXTURES:-../shared/fixtures}
+DAY=2025-11-26
+CONCURRENCY=${PAPERBOY_SEND_CONCURRENCY:-8}
+SINK_PORT=25251
+HF_PORT=25252
+WORK=$(mktemp -d)
+
+command -v smtp-sink >/dev/null || { echo "needs smtp-sink: apt-get install postfix" >&2; exit 1; }
+cargo build --release --quiet
+BIN=target/release/paperboy
+
+cleanup() {
+  [ -n "${SINK_PID:-}" ] && kill "$SINK_PID" 2>/dev/null || true
+  [ -n "${HF_PID:-}" ] && kill "$HF_PID" 2>/dev/null || true
+  for db in paperboy_bench_sample paperboy_bench_$READERS paperboy_bench_$((READERS / 10)); do
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+python3 bench/fixture_server.py "$HF_PORT" "$FIXTURES/huggingface/daily_papers/$DAY.json" &
+HF_PID=$!
+smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 1024 &
+SINK_PID=$!
+sleep 1
+
+# A database with the day's papers and $2 readers whose interests cycle through a mix.
+seed() {
+  local db=$1 n=$2
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null
+  DATABASE_URL="$PG/$db" PAPERBOY_HF_URL="http://127.0.0.1:$HF_PORT" RUST_LOG=warn \
+    "$BIN" ingest --source huggingface --date "$DAY" >/dev/null
+  psql "$PG/$db" -qc "
+    INSERT INTO subscribers (email, email_key, status, manage_token, confirmed_at, topics, categories, authors, papers_per_email)
+    SELECT 'reader' || i || '@bench.example', 'reader' || i || '@bench.example', 'confirmed',
+           md5('m' || i) || md5('n' || i), now(),
+           CASE i % 8
+             WHEN 0 THEN ARRAY['diffusion']
+             WHEN 1 THEN ARRAY['video generation', 'agents']
+             WHEN 2 THEN ARRAY['reinforcement learning']
+             WHEN 3 THEN ARRAY['large language models', 'reasoning']
+             WHEN 4 THEN ARRAY[]::text[]
+             WHEN 5 THEN ARRAY['multimodal', 'benchmark']
+             WHEN 6 THEN ARRAY['world models']
+             ELSE ARRAY['reasoning', 'reinforcement learning', 'agents', 'diffusion', 'vision']
+           END,
+           CASE WHEN i % 5 = 0 THEN ARRAY['cs.CV'] ELSE '{}' END,
+           CASE WHEN i % 11 = 0 THEN ARRAY['Yann LeCun'] ELSE '{}' END,
+           5 + i % 10
+    FROM generate_series(1, $n) AS i"
+}
+
+# The average size of a digest, from a small run into the outbox.
+seed paperboy_bench_sample 200
+DATABASE_URL="$PG/paperboy_bench_sample" PAPERBOY_OUTBOX_DIR="$WORK/outbox" RUST_LOG=warn \
+  "$BIN" send --date "$DAY" >/dev/null
+SIZE=$(find "$WORK/outbox" -name '*.eml' -printf '%s\n' | awk '{ s += $1 } END { printf "%d", s / NR }')
+
+run() {
+  local n=$1 db=paperboy_bench_$1
+  seed "$db" "$n"
+  local start end
+  start=$(date +%s.%N)
+  DATABASE_URL="$PG/$db" PAPERBOY_SMTP_URL="smtp://127.0.0.1:$SINK_PORT" PAPERBOY_SEND_CONCURRENCY=$CONCURRENCY \
+    RUST_LOG=warn /usr/bin/time -f "%M" -o "$WORK/rss" "$BIN" send --date "$DAY" > "$WORK/summary"
+  end=$(date +%s.%N)
+  local sent rss_kb secs
+  sent=$(sed -E 's/.* sent ([0-9]+),.*/\1/' "$WORK/summary")
+  rss_kb=$(cat "$WORK/rss")
+  secs=$(echo "$end - $start" | bc -l)
+  echo "$n $sent $secs $rss_kb"
+}
+
+read -r N1 SENT1 SECS1 RSS1 < <(run "$READERS")
+read -r N2 SENT2 SECS2 RSS2 < <(run $((READERS / 10)))
+
+# smtp-source: the same number of messages of the same size, same concurrency, same sink.
+start=$(date +%s.%N)
+smtp-source -s "$CONCURRENCY" -m "$SENT1" -l "$SIZE" -f bench@localhost -t sink@localhost "127.0.0.1:$SINK_PORT"
+end=$(date +%s.%N)
+SOURCE_SECS=$(echo "$end - $start" | bc -l)
+
+awk -v n1="$N1" -v s1="$SENT1" -v t1="$SECS1" -v r1="$RSS1" \
+    -v n2="$N2" -v s2="$SENT2" -v t2="$SECS2" -v r2="$RSS2" \
+    -v size="$SIZE" -v ts="$SOURCE_SECS" -v c="$CONCURRENCY" 'BEGIN {
+  rate1 = s1 / t1; rate2 = s2 / t2; source = s1 / ts;
+  printf "digest size (average):        %d bytes\n", size
+  printf "paperboy send, %6d readers: %d digests in %.1f s = %.0f digests/s, peak RSS %.1f MB\n", n1, s1, t1, rate1, r1 / 1024
+  printf "paperboy send, %6d readers: %d digests in %.1f s = %.0f digests/s, peak RSS %.1f MB\n", n2, s2, t2, rate2, r2 / 1024
+  printf "smtp-source,   %6d messages: %.1f s = %.0f messages/s (%d sessions)\n", s1, ts, source, c
+  printf "ratio paperboy / smtp-source: %.2f (target >= 0.5)\n", rate1 / source
+  printf "memory %d vs %d readers:  %.2fx (target <= 1.2x, and <= 150 MB)\n", n1, n2, r1 / r2
+}'
