@@ -1,4 +1,5 @@
--- Digest editions, one delivery row per (reader, edition), and what each reader was sent.
+-- Digest editions and one delivery row per (reader, edition), with the papers it carried
+-- (paper_ids: a paper is never sent twice to the same reader).
 
 CREATE TABLE editions (
     id          bigserial PRIMARY KEY,
@@ -38,14 +39,9 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_pending_idx ON deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX deliveries_sending_idx ON deliveries (claimed_at) WHERE status = 'sending';
 CREATE INDEX deliveries_edition_idx ON deliveries (edition_id, status);
-CREATE INDEX deliveries_created_idx ON deliveries (subscriber_id, created_at);
-
--- A paper is never sent twice to the same reader.
-CREATE TABLE sent_papers (
-    subscriber_id  uuid NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
-    arxiv_id       text NOT NULL,
-    delivery_id    bigint NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
-    PRIMARY KEY (subscriber_id, arxiv_id)
-);
 
 CREATE INDEX subscribers_digest_idx ON subscribers (frequency, weekday) WHERE status = 'confirmed';
+
+-- Workers take pending rows in id order; this keeps each claim from walking past the
+-- rows already sent.
+CREATE INDEX deliveries_pending_id_idx ON deliveries (id) WHERE status = 'pending';

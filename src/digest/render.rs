@@ -65,7 +65,7 @@ pub fn items(set: &CandidateSet, picks: &[Pick]) -> Vec<DigestItem> {
                 authors.push_str(" et al.");
             }
             let why =
-                pick.reasons.iter().map(|r| r.describe(c.upvotes)).collect::<Vec<_>>().join(" · ");
+                pick.reasons.iter().map(|r| r.describe(c.upvotes)).collect::<Vec<_>>().join("; ");
             DigestItem {
                 title: c.title.clone(),
                 url: if c.on_huggingface {

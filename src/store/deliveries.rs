@@ -111,18 +111,25 @@ pub async fn claim(
         Scope::Due => (None, None),
         Scope::Editions { ids, run_started } => (Some(ids.as_slice()), Some(*run_started)),
     };
+    // Two scans, each on its own partial index: rows left by dead workers, then pending
+    // rows in id order.
     sqlx::query_as(&format!(
-        "WITH picked AS (
+        "WITH stale AS (
              SELECT d.id FROM deliveries d
-             WHERE ($2::bigint[] IS NULL OR d.edition_id = ANY($2))
-               AND ((d.status = 'pending'
-                     AND (CASE WHEN $3::timestamptz IS NULL THEN d.next_attempt_at <= now()
-                               ELSE d.last_attempt_at IS NULL OR d.last_attempt_at < $3 END))
-                    OR (d.status = 'sending' AND {STALE_CLAIM}))
-             ORDER BY d.id
-             LIMIT $1
+             WHERE d.status = 'sending' AND ($2::bigint[] IS NULL OR d.edition_id = ANY($2))
+               AND {STALE_CLAIM}
+             ORDER BY d.id LIMIT $1
              FOR UPDATE SKIP LOCKED
-         )
+         ),
+         fresh AS (
+             SELECT d.id FROM deliveries d
+             WHERE d.status = 'pending' AND ($2::bigint[] IS NULL OR d.edition_id = ANY($2))
+               AND (CASE WHEN $3::timestamptz IS NULL THEN d.next_attempt_at <= now()
+                         ELSE d.last_attempt_at IS NULL OR d.last_attempt_at < $3 END)
+             ORDER BY d.id LIMIT $1
+             FOR UPDATE SKIP LOCKED
+         ),
+         picked AS (SELECT id FROM stale UNION ALL SELECT id FROM fresh LIMIT $1)
          UPDATE deliveries d
          SET status = 'sending', claimed_by = pg_backend_pid(), claimed_at = now(),
              attempts = d.attempts + 1, last_attempt_at = now()
@@ -136,7 +143,7 @@ pub async fn claim(
     .await
 }
 
-/// Sent: records the message and the papers in it, atomically.
+/// Sent: records the message and the papers in it.
 pub async fn mark_sent(
     conn: &mut PgConnection,
     id: i64,
@@ -145,17 +152,10 @@ pub async fn mark_sent(
     paper_ids: &[String],
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "WITH d AS (
-             UPDATE deliveries
-             SET status = 'sent', message_id = $2, subject = $3, paper_ids = $4, sent_at = now(),
-                 last_error = NULL, claimed_by = NULL
-             WHERE id = $1
-             RETURNING id, subscriber_id
-         )
-         INSERT INTO sent_papers (subscriber_id, arxiv_id, delivery_id)
-         SELECT d.subscriber_id, p, d.id FROM d, unnest($4::text[]) AS p
-         WHERE d.subscriber_id IS NOT NULL
-         ON CONFLICT DO NOTHING",
+        "UPDATE deliveries
+         SET status = 'sent', message_id = $2, subject = $3, paper_ids = $4, sent_at = now(),
+             last_error = NULL, claimed_by = NULL
+         WHERE id = $1",
     )
     .bind(id)
     .bind(message_id)
@@ -213,7 +213,9 @@ pub async fn already_sent(
     papers: &[String],
 ) -> sqlx::Result<Vec<(Uuid, String)>> {
     sqlx::query_as(
-        "SELECT subscriber_id, arxiv_id FROM sent_papers WHERE subscriber_id = ANY($1) AND arxiv_id = ANY($2)",
+        "SELECT DISTINCT d.subscriber_id, p
+         FROM deliveries d, unnest(d.paper_ids) AS p
+         WHERE d.subscriber_id = ANY($1) AND d.status = 'sent' AND d.paper_ids && $2 AND p = ANY($2)",
     )
     .bind(subscribers)
     .bind(papers)

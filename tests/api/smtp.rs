@@ -126,7 +126,7 @@ impl SmtpServer {
 
     /// Waits until at least `n` messages arrived (panics after 10 s).
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let notified = self.shared.arrived.notified();
             let got = self.messages();
@@ -141,7 +141,7 @@ impl SmtpServer {
 
     /// Waits for the next message to this address.
     pub async fn wait_for_mail_to(&self, address: &str, nth: usize) -> Received {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let notified = self.shared.arrived.notified();
             let mine: Vec<_> =
