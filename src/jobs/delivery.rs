@@ -226,7 +226,7 @@ impl Deliverer {
             if shutdown.is_cancelled() {
                 // Hand the rest back untouched for the next run.
                 let rest: Vec<i64> = batch[i..].iter().map(|c| c.id).collect();
-                release(conn, &rest).await?;
+                deliveries::release(conn, &rest).await?;
                 break;
             }
             let reader = claimed.subscriber_id.and_then(|id| readers.get(&id));
@@ -327,16 +327,5 @@ impl Deliverer {
 async fn relax_commits(conn: &mut PgConnection, on: bool) -> sqlx::Result<()> {
     let sql = if on { "SET synchronous_commit = off" } else { "RESET synchronous_commit" };
     sqlx::query(sql).execute(conn).await?;
-    Ok(())
-}
-
-async fn release(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE deliveries SET status = 'pending', claimed_by = NULL, attempts = attempts - 1
-         WHERE id = ANY($1) AND status = 'sending'",
-    )
-    .bind(ids)
-    .execute(conn)
-    .await?;
     Ok(())
 }

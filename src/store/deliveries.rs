@@ -11,8 +11,8 @@ use crate::domain::Frequency;
 pub const CHANNEL: &str = "paperboy_deliveries";
 
 /// A 'sending' row whose worker connection is gone, or that has been held this long, is free again.
-const STALE_CLAIM: &str = "(d.claimed_at < now() - interval '10 minutes'
-      OR d.claimed_by NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL))";
+const STALE_CLAIM: &str = "(q.claimed_at < now() - interval '10 minutes'
+      OR q.claimed_by NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL))";
 
 /// For `paperboy send`: every confirmed reader of the edition's frequency (weekly: whose
 /// weekday is the edition's) who has not had it. Returns how many rows were new.
@@ -29,10 +29,14 @@ pub async fn create_for_edition(
     };
     let mut tx = db.begin().await?;
     let n = sqlx::query(
-        "INSERT INTO deliveries (edition_id, subscriber_id, edition_label)
-         SELECT $1, id, $2 FROM subscribers
-         WHERE status = 'confirmed' AND frequency = $3 AND ($4::smallint IS NULL OR weekday = $4)
-         ON CONFLICT (subscriber_id, edition_label) DO NOTHING",
+        "WITH new AS (
+             INSERT INTO deliveries (edition_id, subscriber_id, edition_label)
+             SELECT $1, id, $2 FROM subscribers
+             WHERE status = 'confirmed' AND frequency = $3 AND ($4::smallint IS NULL OR weekday = $4)
+             ON CONFLICT (subscriber_id, edition_label) DO NOTHING
+             RETURNING id, edition_id
+         )
+         INSERT INTO delivery_queue (delivery_id, edition_id) SELECT id, edition_id FROM new",
     )
     .bind(edition_id)
     .bind(edition.label())
@@ -59,15 +63,19 @@ pub async fn create_due(db: &PgPool, edition_id: i64, edition: &Edition) -> sqlx
              LEFT JOIN pg_timezone_names z ON z.name = s.time_zone
              WHERE s.status = 'confirmed' AND s.frequency = $3
          )
-         INSERT INTO deliveries (edition_id, subscriber_id, edition_label)
-         SELECT $1, r.id, $2 FROM readers r
-         WHERE extract(hour FROM r.local_now) >= r.delivery_hour
-           AND ($3 = 'daily' OR extract(isodow FROM r.local_now) = r.weekday)
-           AND NOT EXISTS (
-               SELECT 1 FROM deliveries d JOIN editions e ON e.id = d.edition_id
-               WHERE d.subscriber_id = r.id AND e.frequency = $3
-                 AND d.created_at >= (date_trunc('day', r.local_now) AT TIME ZONE r.tz))
-         ON CONFLICT (subscriber_id, edition_label) DO NOTHING",
+         , new AS (
+             INSERT INTO deliveries (edition_id, subscriber_id, edition_label)
+             SELECT $1, r.id, $2 FROM readers r
+             WHERE extract(hour FROM r.local_now) >= r.delivery_hour
+               AND ($3 = 'daily' OR extract(isodow FROM r.local_now) = r.weekday)
+               AND NOT EXISTS (
+                   SELECT 1 FROM deliveries d JOIN editions e ON e.id = d.edition_id
+                   WHERE d.subscriber_id = r.id AND e.frequency = $3
+                     AND d.created_at >= (date_trunc('day', r.local_now) AT TIME ZONE r.tz))
+             ON CONFLICT (subscriber_id, edition_label) DO NOTHING
+             RETURNING id, edition_id
+         )
+         INSERT INTO delivery_queue (delivery_id, edition_id) SELECT id, edition_id FROM new",
     )
     .bind(edition_id)
     .bind(edition.label())
@@ -111,30 +119,23 @@ pub async fn claim(
         Scope::Due => (None, None),
         Scope::Editions { ids, run_started } => (Some(ids.as_slice()), Some(*run_started)),
     };
-    // Two scans, each on its own partial index: rows left by dead workers, then pending
-    // rows in id order.
     sqlx::query_as(&format!(
-        "WITH stale AS (
-             SELECT d.id FROM deliveries d
-             WHERE d.status = 'sending' AND ($2::bigint[] IS NULL OR d.edition_id = ANY($2))
-               AND {STALE_CLAIM}
-             ORDER BY d.id LIMIT $1
+        "WITH picked AS (
+             SELECT q.delivery_id FROM delivery_queue q
+             WHERE ($2::bigint[] IS NULL OR q.edition_id = ANY($2))
+               AND ((q.claimed_by IS NULL
+                     AND (CASE WHEN $3::timestamptz IS NULL THEN q.next_attempt_at <= now()
+                               ELSE q.last_attempt_at IS NULL OR q.last_attempt_at < $3 END))
+                    OR (q.claimed_by IS NOT NULL AND {STALE_CLAIM}))
+             ORDER BY q.delivery_id LIMIT $1
              FOR UPDATE SKIP LOCKED
-         ),
-         fresh AS (
-             SELECT d.id FROM deliveries d
-             WHERE d.status = 'pending' AND ($2::bigint[] IS NULL OR d.edition_id = ANY($2))
-               AND (CASE WHEN $3::timestamptz IS NULL THEN d.next_attempt_at <= now()
-                         ELSE d.last_attempt_at IS NULL OR d.last_attempt_at < $3 END)
-             ORDER BY d.id LIMIT $1
-             FOR UPDATE SKIP LOCKED
-         ),
-         picked AS (SELECT id FROM stale UNION ALL SELECT id FROM fresh LIMIT $1)
-         UPDATE deliveries d
-         SET status = 'sending', claimed_by = pg_backend_pid(), claimed_at = now(),
-             attempts = d.attempts + 1, last_attempt_at = now()
-         FROM picked WHERE d.id = picked.id
-         RETURNING d.id, d.edition_id, d.subscriber_id, d.attempts"
+         )
+         UPDATE delivery_queue q
+         SET claimed_by = pg_backend_pid(), claimed_at = now(), last_attempt_at = now(),
+             attempts = q.attempts + 1
+         FROM picked, deliveries d
+         WHERE q.delivery_id = picked.delivery_id AND d.id = q.delivery_id
+         RETURNING d.id, d.edition_id, d.subscriber_id, q.attempts"
     ))
     .bind(limit)
     .bind(ids)
@@ -143,7 +144,7 @@ pub async fn claim(
     .await
 }
 
-/// Sent: records the message and the papers in it.
+/// Sent: records the message and the papers in it; the delivery leaves the queue.
 pub async fn mark_sent(
     conn: &mut PgConnection,
     id: i64,
@@ -152,9 +153,10 @@ pub async fn mark_sent(
     paper_ids: &[String],
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE deliveries
+        "WITH done AS (DELETE FROM delivery_queue WHERE delivery_id = $1 RETURNING attempts)
+         UPDATE deliveries
          SET status = 'sent', message_id = $2, subject = $3, paper_ids = $4, sent_at = now(),
-             last_error = NULL, claimed_by = NULL
+             last_error = NULL, attempts = coalesce((SELECT attempts FROM done), attempts)
          WHERE id = $1",
     )
     .bind(id)
@@ -166,7 +168,8 @@ pub async fn mark_sent(
     Ok(())
 }
 
-/// A final state without sending: 'skipped' (nothing matched) or 'cancelled' (reader gone).
+/// A final state without sending — 'skipped' (nothing matched), 'cancelled' (reader gone)
+/// or 'failed' — with the reason; the delivery leaves the queue.
 pub async fn mark_closed(
     conn: &mut PgConnection,
     id: i64,
@@ -174,7 +177,10 @@ pub async fn mark_closed(
     why: Option<&str>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE deliveries SET status = $2, last_error = $3, claimed_by = NULL WHERE id = $1",
+        "WITH done AS (DELETE FROM delivery_queue WHERE delivery_id = $1 RETURNING attempts)
+         UPDATE deliveries
+         SET status = $2, last_error = $3, attempts = coalesce((SELECT attempts FROM done), attempts)
+         WHERE id = $1",
     )
     .bind(id)
     .bind(status)
@@ -184,6 +190,7 @@ pub async fn mark_closed(
     Ok(())
 }
 
+/// A transient failure: back in the queue until `next`, the error kept.
 pub async fn mark_retry(
     conn: &mut PgConnection,
     id: i64,
@@ -191,7 +198,11 @@ pub async fn mark_retry(
     error: &str,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = $2, last_error = $3, claimed_by = NULL
+        "WITH q AS (
+             UPDATE delivery_queue SET claimed_by = NULL, next_attempt_at = $2
+             WHERE delivery_id = $1 RETURNING attempts
+         )
+         UPDATE deliveries SET last_error = $3, attempts = coalesce((SELECT attempts FROM q), attempts)
          WHERE id = $1",
     )
     .bind(id)
@@ -204,6 +215,18 @@ pub async fn mark_retry(
 
 pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx::Result<()> {
     mark_closed(conn, id, "failed", Some(error)).await
+}
+
+/// Hands claimed deliveries back untouched (a graceful stop mid-batch).
+pub async fn release(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE delivery_queue SET claimed_by = NULL, attempts = attempts - 1
+         WHERE delivery_id = ANY($1) AND claimed_by = pg_backend_pid()",
+    )
+    .bind(ids)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Which of these papers each of these readers has already been sent.
