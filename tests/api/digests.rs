@@ -390,3 +390,18 @@ async fn serve_queues_and_delivers_when_a_readers_hour_has_come() {
     assert_eq!(sending::queue_due(&app.db).await.unwrap(), 0, "once a day");
     assert!(digests_to(&app, "later@example.com").is_empty());
 }
+
+#[tokio::test]
+async fn the_send_rate_caps_messages_per_second() {
+    let up = Upstream::start().await;
+    let app = spawn_app_for_sends(&[("PAPERBOY_SEND_RATE", "2")]).await;
+    seed_papers(&app, &up).await;
+    for i in 0..5 {
+        reader(&app, &format!("rate{i}@example.com"), &[]).await;
+    }
+    let started = std::time::Instant::now();
+    let s = send(&app, "2025-11-06").await;
+    assert_eq!(s.sent, 5);
+    // Two a second: the burst allows two at once, the other three need at least 1.5 s.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1400), "{:?}", started.elapsed());
+}
