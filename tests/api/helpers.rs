@@ -152,8 +152,9 @@ impl TestApp {
     /// Subscribes, follows the emailed link and confirms; returns the manage-token path
     /// of the preferences page.
     pub async fn subscribe_and_confirm(&self, email: &str, topics: &str) -> String {
-        assert_eq!(self.subscribe(email, topics).await.status(), 200);
+        // Count first: the mail may arrive before the form's answer does.
         let n = self.smtp.messages().iter().filter(|m| m.to.iter().any(|t| t == email)).count();
+        assert_eq!(self.subscribe(email, topics).await.status(), 200);
         let mail = self.smtp.wait_for_mail_to(email, n + 1).await;
         let link = mail.link("/confirm/").expect("confirmation link");
         let page = self.client.post(self.local(&link)).send().await.unwrap();
