@@ -35,6 +35,11 @@ pub enum Command {
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
     },
+    /// Manage dashboard admins.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Compose and deliver the editions of a paper day to every confirmed reader who has
     /// not had them, ignoring delivery hours, then exit with a summary line.
     Send {
@@ -42,6 +47,13 @@ pub enum Command {
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin, or set a new password for an existing one (signing it out
+    /// everywhere). The password is read from standard input.
+    Add { email: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -100,6 +112,18 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                     summary.retrying
                 );
             }
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::Add { email } } => {
+            let db = startup::database(&settings).await?;
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let created = crate::admins::create_or_reset(&db, &email, password).await?;
+            println!(
+                "{} admin {email}",
+                if created { "created" } else { "updated the password of" }
+            );
             Ok(())
         }
         Command::Migrate => {

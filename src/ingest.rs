@@ -113,6 +113,8 @@ async fn finish(
     match result {
         Ok((day, counts)) => {
             ingest_runs::succeed(db, run, day, counts).await?;
+            metrics::counter!("paperboy_ingest_runs_total", "source" => source.as_str(), "status" => "succeeded")
+                .increment(1);
             let summary = Summary { source, day, counts };
             tracing::info!(%summary, "ingest succeeded");
             Ok(summary)
@@ -120,6 +122,8 @@ async fn finish(
         Err(e) => {
             tracing::warn!(source = source.as_str(), error = %e, "ingest failed");
             ingest_runs::fail(db, run, &e.to_string()).await?;
+            metrics::counter!("paperboy_ingest_runs_total", "source" => source.as_str(), "status" => "failed")
+                .increment(1);
             Err(e)
         }
     }

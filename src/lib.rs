@@ -1,5 +1,6 @@
 //! paperboy: personalised digests of the day's trending AI/ML papers, by email.
 
+pub mod admins;
 pub mod cli;
 pub mod config;
 pub mod digest;
@@ -10,6 +11,7 @@ pub mod mail;
 pub mod sending;
 pub mod sources;
 pub mod startup;
+pub mod stats;
 pub mod store;
 pub mod subscriptions;
 pub mod telemetry;

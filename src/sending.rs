@@ -133,3 +133,33 @@ pub async fn preview(
     let picks = data.set.rank(&interests, &Default::default());
     Ok(Some((edition, crate::digest::render::items(&data.set, &picks))))
 }
+
+/// The digest a subscriber would get next: their kind of edition for the latest paper
+/// day, without the papers they were already sent (the admin preview).
+pub async fn next_digest(
+    db: &PgPool,
+    deliverer: &Deliverer,
+    subscriber: uuid::Uuid,
+) -> Result<Option<(Edition, Vec<crate::digest::DigestItem>)>, SendError> {
+    let mut conn = db.acquire().await?;
+    let Some(reader) = crate::store::subscribers::find_many(&mut conn, &[subscriber]).await?.pop()
+    else {
+        return Ok(None);
+    };
+    let Some(day) = editions::latest_paper_day(db, None).await? else { return Ok(None) };
+    let prefs = reader.preferences();
+    let edition = match prefs.frequency {
+        crate::domain::Frequency::Daily => Edition::daily(day),
+        crate::domain::Frequency::Weekly => Edition::weekly(day),
+    };
+    let data = deliverer.candidates(edition).await?;
+    let ids: Vec<String> = data.set.candidates().iter().map(|c| c.arxiv_id.clone()).collect();
+    let sent: Vec<String> = deliveries::already_sent(&mut conn, &[subscriber], &ids)
+        .await?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let exclude = sent.iter().map(String::as_str).collect();
+    let picks = data.set.rank(&crate::digest::Interests::from_preferences(&prefs), &exclude);
+    Ok(Some((edition, crate::digest::render::items(&data.set, &picks))))
+}

@@ -47,6 +47,13 @@ impl Application {
         )
         .await
         .context("cannot load the signing secret")?;
+        crate::admins::ensure_first(
+            &db,
+            settings.admin_email.as_deref(),
+            settings.admin_password.as_ref().map(|p| p.expose_secret()),
+        )
+        .await
+        .context("cannot create the first admin")?;
         let mailer = Arc::new(Mailer::from_settings(&settings)?);
         let listener = TcpListener::bind(settings.bind)
             .await

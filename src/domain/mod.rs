@@ -5,7 +5,7 @@ mod paper;
 mod preferences;
 mod token;
 
-pub use email::SubscriberEmail;
+pub use email::{SubscriberEmail, redact};
 pub use paper::{AnnouncedPaper, ArxivId, FeaturedPaper, normalize_whitespace};
 pub use preferences::{
     ARXIV_CATEGORIES, Categories, Frequency, PhraseList, PreferenceErrors, Preferences,

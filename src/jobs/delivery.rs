@@ -302,6 +302,7 @@ impl Deliverer {
                 deliveries::mark_sent(conn, claimed.id, &message_id, &draft.subject, &papers)
                     .await?;
                 Tally::add(&tally.sent);
+                metrics::counter!("paperboy_digests_sent_total").increment(1);
                 tracing::info!(papers = papers.len(), "digest sent");
             }
             Err(SendError::Transient(e)) if claimed.attempts < self.policy.max_attempts => {
@@ -309,11 +310,13 @@ impl Deliverer {
                 let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
                 deliveries::mark_retry(conn, claimed.id, next, &e).await?;
                 Tally::add(&tally.retrying);
+                metrics::counter!("paperboy_digest_retries_total").increment(1);
                 tracing::warn!(error = %e, retry_in = ?delay, "digest not sent; will retry");
             }
             Err(e) => {
                 deliveries::mark_failed(conn, claimed.id, &e.to_string()).await?;
                 Tally::add(&tally.failed);
+                metrics::counter!("paperboy_digests_failed_total").increment(1);
                 tracing::error!(error = %e, "digest failed for good");
             }
         }

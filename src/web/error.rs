@@ -15,6 +15,7 @@ pub struct ErrorPage {
 #[derive(Debug)]
 pub enum AppError {
     NotFound,
+    Forbidden,
     RateLimited,
     BadRequest(&'static str),
     Internal(anyhow::Error),
@@ -24,6 +25,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -44,9 +46,13 @@ impl IntoResponse for AppError {
                 "Page not found",
                 "This link is not valid. It may have been mistyped, or it belongs to a subscription that no longer exists.",
             ),
+            Self::Forbidden => (
+                "Not allowed",
+                "This request was refused: its form was missing or expired. Reload the page and try again.",
+            ),
             Self::RateLimited => (
                 "Slow down a little",
-                "We have received a lot of sign-ups from your network in the last hour. Please try again later.",
+                "We have received too many requests from your network in a short time. Please try again later.",
             ),
             Self::BadRequest(why) => ("That did not work", *why),
             Self::Internal(e) => {

@@ -1,5 +1,6 @@
 //! The HTTP face of paperboy: routes per page, shared state, middleware.
 
+mod admin;
 mod assets;
 mod client_ip;
 mod confirm;
@@ -8,6 +9,7 @@ mod form;
 mod health;
 mod home;
 mod manage;
+mod metrics;
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -44,6 +46,8 @@ pub struct App {
     /// Key for signed cookies and tokens (the configured or the stored secret).
     pub secret: Vec<u8>,
     pub subscribe_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Admin sign-in attempts per client.
+    pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub sources: Arc<Sources>,
     pub deliverer: Arc<Deliverer>,
 }
@@ -58,7 +62,18 @@ impl AppState {
     ) -> Self {
         let subscribe_limiter = NonZeroU32::new(settings.subscribe_rate)
             .map(|n| RateLimiter::keyed(Quota::per_hour(n)));
-        Self(Arc::new(App { db, settings, secret, subscribe_limiter, sources, deliverer }))
+        Self(Arc::new(App {
+            db,
+            settings,
+            secret,
+            subscribe_limiter,
+            login_limiter: RateLimiter::keyed(
+                Quota::per_minute(NonZeroU32::new(5).expect("non-zero"))
+                    .allow_burst(NonZeroU32::new(10).expect("non-zero")),
+            ),
+            sources,
+            deliverer,
+        }))
     }
 
     /// Forgets rate-limit state of clients that have gone quiet, so memory stays flat.
@@ -66,6 +81,7 @@ impl AppState {
         if let Some(l) = &self.subscribe_limiter {
             l.retain_recent();
         }
+        self.login_limiter.retain_recent();
     }
 }
 
@@ -78,6 +94,7 @@ impl Deref for AppState {
 
 /// The whole application router with its middleware.
 pub fn router(state: AppState) -> Router {
+    metrics::handle();
     let csp = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
                form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
     let headers = [
@@ -100,6 +117,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/style.css", get(assets::stylesheet))
+        .route("/metrics", get(metrics::render))
+        .merge(admin::router())
         .fallback(error::not_found)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
@@ -112,7 +131,7 @@ pub fn router(state: AppState) -> Router {
             .layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
     // The span names the route pattern, never the raw path: paths carry tokens.
-    app.layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+    app.layer(axum::middleware::from_fn(metrics::track)).layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
         let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
         tracing::info_span!("request", method = %req.method(), route = route.as_deref().unwrap_or("unmatched"))
     }))

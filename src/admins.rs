@@ -1,0 +1,151 @@
+//! Operators: argon2id passwords and server-side sessions with a CSRF token each.
+
+use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::domain::{SubscriberEmail, Token};
+
+/// How long a sign-in lasts.
+pub const SESSION_HOURS: i64 = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+fn hash(password: &str) -> Result<String, AdminError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AdminError::Hash(e.to_string()))
+}
+
+/// Creates the admin, or sets a new password for an existing one.
+pub async fn create_or_reset(db: &PgPool, email: &str, password: &str) -> Result<bool, AdminError> {
+    let email = SubscriberEmail::parse(email)
+        .map_err(|_| AdminError::Invalid("not a valid email address"))?;
+    if password.chars().count() < 10 {
+        return Err(AdminError::Invalid("the password must have at least 10 characters"));
+    }
+    let hashed = hash(password)?;
+    let created: bool = sqlx::query_scalar(
+        "INSERT INTO admins (email, email_key, password_hash) VALUES ($1, $2, $3)
+         ON CONFLICT (email_key) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()
+         RETURNING (xmax = 0)",
+    )
+    .bind(email.as_str())
+    .bind(email.normalized())
+    .bind(hashed)
+    .fetch_one(db)
+    .await?;
+    if !created {
+        // A reset signs the admin out everywhere.
+        sqlx::query(
+            "UPDATE admin_sessions SET revoked_at = now()
+             WHERE revoked_at IS NULL AND admin_id = (SELECT id FROM admins WHERE email_key = $1)",
+        )
+        .bind(email.normalized())
+        .execute(db)
+        .await?;
+    }
+    Ok(created)
+}
+
+/// With `PAPERBOY_ADMIN_EMAIL` and `PAPERBOY_ADMIN_PASSWORD` set and no admin yet, creates one.
+pub async fn ensure_first(
+    db: &PgPool,
+    email: Option<&str>,
+    password: Option<&str>,
+) -> Result<(), AdminError> {
+    let (Some(email), Some(password)) = (email, password) else { return Ok(()) };
+    let any: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM admins)").fetch_one(db).await?;
+    if !any {
+        create_or_reset(db, email, password).await?;
+        tracing::info!("created the first admin from PAPERBOY_ADMIN_EMAIL");
+    }
+    Ok(())
+}
+
+/// The admin's id when the password is right.
+pub async fn authenticate(
+    db: &PgPool,
+    email: &str,
+    password: &str,
+) -> Result<Option<i64>, AdminError> {
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, password_hash FROM admins WHERE email_key = $1")
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(db)
+            .await?;
+    // Unknown addresses cost as much time as known ones.
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash("not a password of anyone").unwrap_or_default());
+    let stored = row.as_ref().map(|(_, h)| h.as_str()).unwrap_or(dummy);
+    let ok = PasswordHash::new(stored)
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .unwrap_or(false);
+    Ok(row.filter(|_| ok).map(|(id, _)| id))
+}
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub admin_id: i64,
+    pub email: String,
+    pub csrf: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A new session; returns the cookie value (only its hash is stored).
+pub async fn start_session(db: &PgPool, admin_id: i64) -> Result<Token, AdminError> {
+    let token = Token::generate();
+    sqlx::query(
+        "INSERT INTO admin_sessions (token_hash, admin_id, csrf_token, expires_at)
+         VALUES ($1, $2, $3, now() + make_interval(hours => $4))",
+    )
+    .bind(token.hash())
+    .bind(admin_id)
+    .bind(Token::generate().as_str())
+    .bind(SESSION_HOURS as i32)
+    .execute(db)
+    .await?;
+    Ok(token)
+}
+
+pub async fn session(db: &PgPool, cookie: &str) -> Result<Option<Session>, AdminError> {
+    let Some(token) = Token::parse(cookie) else { return Ok(None) };
+    let row: Option<(i64, String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT s.admin_id, a.email, s.csrf_token, s.expires_at
+         FROM admin_sessions s JOIN admins a ON a.id = s.admin_id
+         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()",
+    )
+    .bind(token.hash())
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(admin_id, email, csrf, expires_at)| Session { admin_id, email, csrf, expires_at }))
+}
+
+pub async fn revoke(db: &PgPool, cookie: &str) -> Result<(), AdminError> {
+    if let Some(token) = Token::parse(cookie) {
+        sqlx::query("UPDATE admin_sessions SET revoked_at = now() WHERE token_hash = $1")
+            .bind(token.hash())
+            .execute(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Compares secrets without leaking where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

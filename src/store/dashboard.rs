@@ -1,0 +1,273 @@
+//! Read-mostly queries behind the admin pages.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct SubscriberListRow {
+    pub id: Uuid,
+    pub email: String,
+    pub email_key: String,
+    pub status: String,
+    pub frequency: String,
+    pub topics: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `%` and `_` typed by the operator are literal.
+fn like_fragment(s: &str) -> String {
+    s.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// One page (keyset: after `after`, by address) of subscribers matching the filters.
+pub async fn subscribers(
+    db: &PgPool,
+    email: &str,
+    status: &str,
+    topic: &str,
+    after: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<SubscriberListRow>> {
+    sqlx::query_as(
+        "SELECT id, email, email_key, status, frequency, topics, created_at FROM subscribers
+         WHERE ($1 = '' OR email_key LIKE '%' || $1 || '%')
+           AND ($2 = '' OR status = $2)
+           AND ($3 = '' OR EXISTS (SELECT 1 FROM unnest(topics) t WHERE lower(t) LIKE '%' || $3 || '%'))
+           AND ($4 = '' OR email_key > $4)
+         ORDER BY email_key
+         LIMIT $5",
+    )
+    .bind(like_fragment(email))
+    .bind(status)
+    .bind(like_fragment(topic))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct SubscriberDetail {
+    pub id: Uuid,
+    pub email: String,
+    pub status: String,
+    pub topics: Vec<String>,
+    pub categories: Vec<String>,
+    pub authors: Vec<String>,
+    pub frequency: String,
+    pub weekday: i16,
+    pub delivery_hour: i16,
+    pub time_zone: String,
+    pub papers_per_email: i32,
+    pub min_upvotes: i32,
+    pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+}
+
+pub async fn subscriber(db: &PgPool, id: Uuid) -> sqlx::Result<Option<SubscriberDetail>> {
+    sqlx::query_as(
+        "SELECT id, email, status, topics, categories, authors, frequency, weekday, delivery_hour,
+                time_zone, papers_per_email, min_upvotes, created_at, confirmed_at, unsubscribed_at
+         FROM subscribers WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub email: Option<String>,
+    pub subscriber_id: Option<Uuid>,
+    pub edition_label: String,
+    pub status: String,
+    pub attempts: i32,
+    pub subject: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+const DELIVERY_COLUMNS: &str =
+    "d.id, s.email, d.subscriber_id, d.edition_label, d.status, d.attempts, d.subject,
+     d.last_error, d.created_at, d.sent_at";
+
+pub async fn deliveries_of(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<DeliveryRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
+         WHERE d.subscriber_id = $1 ORDER BY d.id DESC LIMIT 50"
+    ))
+    .bind(subscriber)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn deliveries(db: &PgPool, status: &str, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
+         WHERE ($1 = '' OR d.status = $1) ORDER BY d.id DESC LIMIT $2"
+    ))
+    .bind(status)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct EventRow {
+    pub kind: String,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn events_of(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as(
+        "SELECT kind, at FROM subscriber_events WHERE subscriber_id = $1 ORDER BY id DESC LIMIT 50",
+    )
+    .bind(subscriber)
+    .fetch_all(db)
+    .await
+}
+
+/// Puts failed deliveries (one, or all with `None`) back in the queue. Returns how many.
+pub async fn retry_failed(db: &PgPool, id: Option<i64>) -> sqlx::Result<u64> {
+    let mut tx = db.begin().await?;
+    let n = sqlx::query(
+        "WITH again AS (
+             UPDATE deliveries SET status = 'pending', last_error = NULL
+             WHERE status = 'failed' AND ($1::bigint IS NULL OR id = $1)
+             RETURNING id, edition_id
+         )
+         INSERT INTO delivery_queue (delivery_id, edition_id) SELECT id, edition_id FROM again
+         ON CONFLICT (delivery_id) DO NOTHING",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(super::deliveries::CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Erases a subscriber (GDPR): the row and their mail go; anonymous counts stay.
+pub async fn erase_subscriber(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let gone = sqlx::query("DELETE FROM subscribers WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if gone {
+        sqlx::query("INSERT INTO subscriber_events (subscriber_id, kind) VALUES (NULL, 'deleted')")
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(gone)
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct PaperRow {
+    pub arxiv_id: String,
+    pub title: String,
+    pub authors: Vec<String>,
+    pub upvotes: i32,
+    pub featured_on: Option<NaiveDate>,
+    pub announced_on: Option<NaiveDate>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    pub on_huggingface: bool,
+    pub digests: i64,
+}
+
+/// The latest papers, or those matching `q` (full text), with how many digests carried each.
+pub async fn papers(db: &PgPool, q: &str) -> sqlx::Result<Vec<PaperRow>> {
+    sqlx::query_as(
+        "WITH picked AS (
+             SELECT arxiv_id, title, authors, upvotes, featured_on, announced_on, withdrawn_at, on_huggingface,
+                    coalesce(featured_on, announced_on) AS day
+             FROM papers
+             WHERE $1 = '' OR search @@ websearch_to_tsquery('english', $1)
+             ORDER BY CASE WHEN $1 = '' THEN 0 ELSE ts_rank(search, websearch_to_tsquery('english', $1)) END DESC,
+                      coalesce(featured_on, announced_on) DESC NULLS LAST, upvotes DESC
+             LIMIT 50
+         ),
+         counts AS (
+             SELECT p, count(*) AS n
+             FROM editions e
+             JOIN deliveries d ON d.edition_id = e.id AND d.status = 'sent'
+             CROSS JOIN LATERAL unnest(d.paper_ids) AS p
+             WHERE e.day BETWEEN (SELECT min(day) FROM picked) AND (SELECT max(day) FROM picked) + 6
+               AND p IN (SELECT arxiv_id FROM picked)
+             GROUP BY p
+         )
+         SELECT picked.arxiv_id, title, authors, upvotes, featured_on, announced_on, withdrawn_at, on_huggingface,
+                coalesce(counts.n, 0) AS digests
+         FROM picked LEFT JOIN counts ON counts.p = picked.arxiv_id",
+    )
+    .bind(q.trim())
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct RunRow {
+    pub id: i64,
+    pub source: String,
+    pub day: Option<NaiveDate>,
+    pub trigger: String,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub fetched: i32,
+    pub inserted: i32,
+    pub updated: i32,
+    pub error: Option<String>,
+}
+
+pub async fn runs(db: &PgPool, limit: i64) -> sqlx::Result<Vec<RunRow>> {
+    sqlx::query_as(
+        "SELECT id, source, day, trigger, status, started_at, finished_at, fetched, inserted, updated, error
+         FROM ingest_runs ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct EditionRow {
+    pub label: String,
+    pub frequency: String,
+    pub created_at: DateTime<Utc>,
+    pub total: i64,
+    pub sent: i64,
+    pub skipped: i64,
+    pub failed: i64,
+    pub queued: i64,
+}
+
+/// The latest editions (digest runs) with their deliveries by outcome.
+pub async fn editions(db: &PgPool, limit: i64) -> sqlx::Result<Vec<EditionRow>> {
+    sqlx::query_as(
+        "SELECT e.label, e.frequency, e.created_at,
+                count(d.id) AS total,
+                count(*) FILTER (WHERE d.status = 'sent') AS sent,
+                count(*) FILTER (WHERE d.status = 'skipped') AS skipped,
+                count(*) FILTER (WHERE d.status = 'failed') AS failed,
+                count(*) FILTER (WHERE d.status = 'pending') AS queued
+         FROM (SELECT * FROM editions ORDER BY id DESC LIMIT $1) e
+         LEFT JOIN deliveries d ON d.edition_id = e.id
+         GROUP BY e.id, e.label, e.frequency, e.created_at
+         ORDER BY e.id DESC",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

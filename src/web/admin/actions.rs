@@ -1,0 +1,122 @@
+//! What an operator can do from the dashboard. Each is a POST with the CSRF token.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{Admin, AppError, AppState, CsrfForm};
+use crate::ingest::{self, Trigger};
+use crate::store::dashboard;
+use crate::web::form::PageForm;
+
+#[tracing::instrument(name = "admin_delete_subscriber", skip_all)]
+pub async fn delete_subscriber(
+    State(app): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<impl IntoResponse, AppError> {
+    admin.check(&form.csrf)?;
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
+    if !dashboard::erase_subscriber(&app.db, id).await? {
+        return Err(AppError::NotFound);
+    }
+    tracing::info!(admin_id = admin.0.admin_id, "subscriber erased");
+    Ok(Redirect::to("/admin/subscribers"))
+}
+
+pub async fn retry_one(
+    State(app): State<AppState>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<impl IntoResponse, AppError> {
+    admin.check(&form.csrf)?;
+    let n = dashboard::retry_failed(&app.db, Some(id)).await?;
+    tracing::info!(admin_id = admin.0.admin_id, delivery = id, requeued = n, "retry requested");
+    Ok(Redirect::to("/admin/deliveries?status=pending"))
+}
+
+pub async fn retry_all(
+    State(app): State<AppState>,
+    admin: Admin,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<impl IntoResponse, AppError> {
+    admin.check(&form.csrf)?;
+    let n = dashboard::retry_failed(&app.db, None).await?;
+    tracing::info!(
+        admin_id = admin.0.admin_id,
+        requeued = n,
+        "retry of all failed deliveries requested"
+    );
+    Ok(Redirect::to("/admin/deliveries?status=pending"))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RunForm {
+    csrf: String,
+    source: String,
+    date: String,
+}
+
+fn parse_date(raw: &str) -> Result<Option<NaiveDate>, AppError> {
+    match raw.trim() {
+        "" => Ok(None),
+        d => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| AppError::BadRequest("Dates are YYYY-MM-DD.")),
+    }
+}
+
+/// Starts an ingest in the background; its run appears on the runs page.
+pub async fn ingest(
+    State(app): State<AppState>,
+    admin: Admin,
+    PageForm(form): PageForm<RunForm>,
+) -> Result<impl IntoResponse, AppError> {
+    admin.check(&form.csrf)?;
+    let day = parse_date(&form.date)?.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let (hf, arxiv) = match form.source.as_str() {
+        "huggingface" => (true, false),
+        "arxiv" => (false, true),
+        "" | "all" => (true, true),
+        _ => return Err(AppError::BadRequest("Unknown source.")),
+    };
+    tracing::info!(admin_id = admin.0.admin_id, %day, "ingest requested");
+    let (db, sources) = (app.db.clone(), app.sources.clone());
+    tokio::spawn(async move {
+        if hf {
+            let _ = ingest::huggingface(&db, &sources, day, Trigger::Admin).await;
+        }
+        if arxiv {
+            let _ = ingest::arxiv(&db, &sources, Trigger::Admin).await;
+        }
+    });
+    Ok(Redirect::to("/admin/runs"))
+}
+
+/// Starts `send` for a paper day in the background; progress shows on the runs page.
+pub async fn send(
+    State(app): State<AppState>,
+    admin: Admin,
+    PageForm(form): PageForm<RunForm>,
+) -> Result<impl IntoResponse, AppError> {
+    admin.check(&form.csrf)?;
+    let day = parse_date(&form.date)?;
+    tracing::info!(admin_id = admin.0.admin_id, ?day, "send requested");
+    let (db, deliverer, concurrency) =
+        (app.db.clone(), app.deliverer.clone(), app.settings.send_concurrency);
+    tokio::spawn(async move {
+        match crate::sending::send(&db, &deliverer, day, concurrency, CancellationToken::new())
+            .await
+        {
+            Ok(summary) => tracing::info!(%summary, "send from the dashboard finished"),
+            Err(e) => tracing::warn!(error = %e, "send from the dashboard failed"),
+        }
+    });
+    Ok(Redirect::to("/admin/runs"))
+}

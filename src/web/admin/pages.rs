@@ -1,0 +1,356 @@
+//! The dashboard's pages: read-only, everything escaped by the templates.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::chart::{Chart, line_chart};
+use super::{Admin, AppError, AppState};
+use crate::digest::DigestItem;
+use crate::stats::{self, METRICS};
+use crate::store::dashboard::{
+    self, DeliveryRow, EditionRow, EventRow, PaperRow, RunRow, SubscriberDetail, SubscriberListRow,
+};
+
+/// What every admin page shows in its header.
+pub struct Chrome {
+    pub email: String,
+    pub csrf: String,
+    pub section: &'static str,
+}
+
+impl Chrome {
+    fn new(admin: &Admin, section: &'static str) -> Self {
+        Self { email: admin.0.email.clone(), csrf: admin.0.csrf.clone(), section }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/overview.html")]
+struct OverviewPage {
+    chrome: Chrome,
+    totals: stats::Totals,
+    sent_today: i64,
+    failed_today: i64,
+    sent_week: i64,
+    failed_week: i64,
+    charts: Vec<Chart>,
+    runs: Vec<RunRow>,
+    editions: Vec<EditionRow>,
+}
+
+pub async fn overview(
+    State(app): State<AppState>,
+    admin: Admin,
+) -> Result<impl IntoResponse, AppError> {
+    let series90 = stats::daily(&app.db, 90).await?;
+    let n = series90.days.len();
+    let last = |metric: &str, days: usize| -> i64 {
+        series90.values.get(metric).map(|v| v[n.saturating_sub(days)..].iter().sum()).unwrap_or(0)
+    };
+    let (sent_today, failed_today, sent_week, failed_week) =
+        (last("sent", 1), last("failed", 1), last("sent", 7), last("failed", 7));
+    let series30 = stats::Series {
+        days: series90.days[n.saturating_sub(30)..].to_vec(),
+        values: series90
+            .values
+            .iter()
+            .map(|(k, v)| (*k, v[v.len().saturating_sub(30)..].to_vec()))
+            .collect(),
+    };
+    let charts = vec![
+        line_chart("Readers, last 30 days", &series30, &METRICS[..3]),
+        line_chart("Digests, last 30 days", &series30, &METRICS[3..]),
+        line_chart("Readers, last 90 days", &series90, &METRICS[..3]),
+        line_chart("Digests, last 90 days", &series90, &METRICS[3..]),
+    ];
+    Ok(OverviewPage {
+        chrome: Chrome::new(&admin, "overview"),
+        totals: stats::totals(&app.db).await?,
+        sent_today,
+        failed_today,
+        sent_week,
+        failed_week,
+        charts,
+        runs: dashboard::runs(&app.db, 5).await?,
+        editions: dashboard::editions(&app.db, 3).await?,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SubscriberFilter {
+    q: String,
+    status: String,
+    topic: String,
+    after: String,
+}
+
+const PAGE: i64 = 50;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/subscribers.html")]
+struct SubscribersPage {
+    chrome: Chrome,
+    filter: SubscriberFilter,
+    rows: Vec<SubscriberListRow>,
+    next: Option<String>,
+}
+
+impl SubscribersPage {
+    fn next_query(&self, after: &str) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("q", &self.filter.q)
+            .append_pair("status", &self.filter.status)
+            .append_pair("topic", &self.filter.topic)
+            .append_pair("after", after)
+            .finish()
+    }
+}
+
+pub async fn subscribers(
+    State(app): State<AppState>,
+    admin: Admin,
+    Query(filter): Query<SubscriberFilter>,
+) -> Result<impl IntoResponse, AppError> {
+    let mut rows = dashboard::subscribers(
+        &app.db,
+        &filter.q,
+        &filter.status,
+        &filter.topic,
+        &filter.after,
+        PAGE + 1,
+    )
+    .await?;
+    let next = (rows.len() as i64 > PAGE).then(|| {
+        rows.truncate(PAGE as usize);
+        rows.last().map(|r| r.email_key.clone()).unwrap_or_default()
+    });
+    Ok(SubscribersPage { chrome: Chrome::new(&admin, "subscribers"), filter, rows, next })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/subscriber.html")]
+struct SubscriberPage {
+    chrome: Chrome,
+    s: SubscriberDetail,
+    rows: Vec<DeliveryRow>,
+    events: Vec<EventRow>,
+}
+
+pub async fn subscriber(
+    State(app): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
+    let s = dashboard::subscriber(&app.db, id).await?.ok_or(AppError::NotFound)?;
+    Ok(SubscriberPage {
+        chrome: Chrome::new(&admin, "subscribers"),
+        rows: dashboard::deliveries_of(&app.db, id).await?,
+        events: dashboard::events_of(&app.db, id).await?,
+        s,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/preview.html")]
+struct PreviewPage {
+    chrome: Chrome,
+    id: Uuid,
+    email: String,
+    edition: Option<String>,
+    items: Vec<DigestItem>,
+}
+
+pub async fn preview(
+    State(app): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
+    let s = dashboard::subscriber(&app.db, id).await?.ok_or(AppError::NotFound)?;
+    let next = crate::sending::next_digest(&app.db, &app.deliverer, id)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let (edition, items) = match next {
+        Some((edition, items)) => (Some(edition.title()), items),
+        None => (None, Vec::new()),
+    };
+    Ok(PreviewPage {
+        chrome: Chrome::new(&admin, "subscribers"),
+        id,
+        email: s.email,
+        edition,
+        items,
+    })
+}
+
+/// Streams every subscriber as CSV; memory stays flat whatever the count.
+pub async fn subscribers_csv(State(app): State<AppState>, _admin: Admin) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(16);
+    tokio::spawn(async move {
+        let header = csv_line(&[
+            "email",
+            "status",
+            "frequency",
+            "topics",
+            "categories",
+            "authors",
+            "created_at",
+            "confirmed_at",
+            "unsubscribed_at",
+        ]);
+        if tx.send(Ok(header)).await.is_err() {
+            return;
+        }
+        let mut rows = sqlx::query_as::<_, CsvRow>(
+            "SELECT email, status, frequency, topics, categories, authors, created_at, confirmed_at, unsubscribed_at
+             FROM subscribers ORDER BY email_key",
+        )
+        .fetch(&app.db);
+        while let Some(row) = rows.next().await {
+            let chunk = match row {
+                Ok(r) => Ok(csv_line(&[
+                    &r.email,
+                    &r.status,
+                    &r.frequency,
+                    &r.topics.join("; "),
+                    &r.categories.join("; "),
+                    &r.authors.join("; "),
+                    &r.created_at.to_rfc3339(),
+                    &r.confirmed_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    &r.unsubscribed_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                ])),
+                Err(e) => Err(std::io::Error::other(e)),
+            };
+            let failed = chunk.is_err();
+            if tx.send(chunk).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"subscribers.csv\""),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+#[derive(sqlx::FromRow)]
+struct CsvRow {
+    email: String,
+    status: String,
+    frequency: String,
+    topics: Vec<String>,
+    categories: Vec<String>,
+    authors: Vec<String>,
+    created_at: DateTime<Utc>,
+    confirmed_at: Option<DateTime<Utc>>,
+    unsubscribed_at: Option<DateTime<Utc>>,
+}
+
+/// One CSV record. Cells that a spreadsheet would run as a formula are prefixed with `'`.
+fn csv_line(cells: &[&str]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let safe: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{c}")
+            } else {
+                (*c).to_string()
+            }
+        })
+        .collect();
+    let _ = w.write_record(&safe);
+    w.into_inner().unwrap_or_default()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PaperFilter {
+    q: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/papers.html")]
+struct PapersPage {
+    chrome: Chrome,
+    q: String,
+    rows: Vec<PaperRow>,
+}
+
+pub async fn papers(
+    State(app): State<AppState>,
+    admin: Admin,
+    Query(f): Query<PaperFilter>,
+) -> Result<impl IntoResponse, AppError> {
+    let rows = dashboard::papers(&app.db, &f.q).await?;
+    Ok(PapersPage { chrome: Chrome::new(&admin, "papers"), q: f.q, rows })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/runs.html")]
+struct RunsPage {
+    chrome: Chrome,
+    runs: Vec<RunRow>,
+    editions: Vec<EditionRow>,
+}
+
+pub async fn runs(
+    State(app): State<AppState>,
+    admin: Admin,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(RunsPage {
+        chrome: Chrome::new(&admin, "runs"),
+        runs: dashboard::runs(&app.db, 100).await?,
+        editions: dashboard::editions(&app.db, 20).await?,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+pub struct DeliveryFilter {
+    status: String,
+}
+
+impl Default for DeliveryFilter {
+    fn default() -> Self {
+        Self { status: "failed".into() }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/deliveries.html")]
+struct DeliveriesPage {
+    chrome: Chrome,
+    status: String,
+    rows: Vec<DeliveryRow>,
+}
+
+pub async fn deliveries(
+    State(app): State<AppState>,
+    admin: Admin,
+    Query(f): Query<DeliveryFilter>,
+) -> Result<impl IntoResponse, AppError> {
+    let status = match f.status.as_str() {
+        "" | "all" => String::new(),
+        s @ ("pending" | "sent" | "failed" | "skipped" | "cancelled") => s.to_string(),
+        _ => return Err(AppError::BadRequest("Unknown delivery status.")),
+    };
+    let rows = dashboard::deliveries(&app.db, &status, 200).await?;
+    Ok(DeliveriesPage { chrome: Chrome::new(&admin, "deliveries"), status, rows })
+}
