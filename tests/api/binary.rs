@@ -466,3 +466,40 @@ async fn two_concurrent_sends_share_the_work_without_duplicates() {
     let unique: std::collections::HashSet<_> = all.iter().collect();
     assert_eq!((all.len(), unique.len()), (readers, readers), "no duplicates");
 }
+
+#[tokio::test]
+async fn admin_add_reads_the_password_from_stdin_and_stores_an_argon2id_hash() {
+    use std::io::Write;
+    let db = TestDb::new();
+    let dir = scratch_dir();
+    let run = |password: &str| {
+        let mut child = paperboy(&dir, &[("DATABASE_URL", db.url.as_str()), ("RUST_LOG", "warn")])
+            .args(["admin", "add", "Ops@Paperboy.test"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run("a long enough password\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created admin"));
+    let out = run("another long password\n");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("updated the password"));
+    let out = run("short\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
+
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let (count, hash): (i64, String) =
+        sqlx::query_as("SELECT count(*) OVER (), password_hash FROM admins")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(count, 1);
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains("another long password"));
+    pool.close().await;
+}

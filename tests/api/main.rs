@@ -1,6 +1,7 @@
 //! paperboy's integration tests: one binary, the app on real ports against a real
 //! Postgres database per test and a real SMTP server that captures mail.
 
+mod admin;
 mod binary;
 mod digests;
 mod dkim;

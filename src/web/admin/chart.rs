@@ -31,12 +31,16 @@ const COLORS: [(&str, &str); 5] = [
     ("failed", "#c92a2a"),
 ];
 
+/// A round axis maximum, four grid steps of 1, 2, 2.5 or 5 times a power of ten.
 fn nice_max(v: i64) -> i64 {
-    let v = v.max(4);
-    let magnitude = 10i64.pow((v as f64).log10().floor() as u32);
-    let step =
-        [1, 2, 5, 10].iter().map(|m| m * magnitude).find(|s| v <= s * 4).unwrap_or(10 * magnitude);
-    step * 4
+    let v = v.max(4) as f64;
+    let base = 10f64.powf((v / 4.0).log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * base)
+        .find(|s| s * 4.0 >= v)
+        .unwrap_or(10.0 * base);
+    (step * 4.0).round() as i64
 }
 
 pub fn line_chart(title: &str, series: &Series, metrics: &[&'static str]) -> Chart {
