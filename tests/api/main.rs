@@ -3,6 +3,7 @@
 
 mod admin;
 mod binary;
+mod browser;
 mod digests;
 mod dkim;
 mod helpers;

@@ -45,7 +45,7 @@ fn nice_max(v: i64) -> i64 {
 
 pub fn line_chart(title: &str, series: &Series, metrics: &[&'static str]) -> Chart {
     let (width, height) = (720u32, 240u32);
-    let (left, right, top, bottom) = (48.0, width as f64 - 12.0, 12.0, height as f64 - 28.0);
+    let (left, right, top, bottom) = (48.0, width as f64 - 28.0, 12.0, height as f64 - 28.0);
     let n = series.days.len().max(1);
     let max =
         metrics.iter().filter_map(|m| series.values.get(m)).flatten().copied().max().unwrap_or(0);

@@ -1,0 +1,223 @@
+//! Both journeys in a real browser: headless Chromium driven over WebDriver (chromedriver).
+//! A reader subscribes, confirms from the emailed link, tunes topics and sees the preview
+//! change, receives a digest and unsubscribes from it; an operator signs in, sees the
+//! charts, finds that reader and retries a failed delivery. Screenshots of the main pages
+//! go to `target/screenshots/`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::{reader, seed_papers, spawn_app_with};
+use crate::smtp::Mode;
+use crate::upstream::Upstream;
+
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: PathBuf,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+async fn browser() -> Browser {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let driver = Command::new(
+        std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()),
+    )
+    .arg(format!("--port={port}"))
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("chromedriver (Debian: apt-get install chromium chromium-driver; .ci/run installs it)");
+    let profile =
+        std::env::temp_dir().join(format!("paperboy-chromium-{}", uuid::Uuid::new_v4().simple()));
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let mut last = None;
+    for _ in 0..50 {
+        match ClientBuilder::native().capabilities(caps.clone()).connect(&url).await {
+            Ok(client) => return Browser { client, driver, _profile: profile },
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("cannot start a browser session: {last:?}");
+}
+
+fn shots_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// The visible text of the page (retried while a navigation replaces the document).
+async fn text(c: &Client) -> String {
+    for _ in 0..50 {
+        if let Ok(body) = c.find(Locator::Css("body")).await
+            && let Ok(t) = body.text().await
+        {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the page has no readable body");
+}
+
+/// The page's text once it contains `needle` (pages load after a click asynchronously).
+async fn wait_text(c: &Client, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let t = text(c).await;
+        if t.contains(needle) {
+            return t;
+        }
+        assert!(std::time::Instant::now() < deadline, "page never showed {needle:?}:\n{t}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn fill(c: &Client, css: &str, value: &str) {
+    let field = c.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_and_an_operator_do_what_the_product_promises() {
+    let up = Upstream::start().await;
+    let app = spawn_app_with(&[
+        ("PAPERBOY_ADMIN_EMAIL", "ops@paperboy.test"),
+        ("PAPERBOY_ADMIN_PASSWORD", "correct horse battery"),
+    ])
+    .await;
+    seed_papers(&app, &up).await;
+    let b = browser().await;
+    let c = &b.client;
+
+    // The reader subscribes on the landing page.
+    c.goto(&format!("{}/", app.address)).await.unwrap();
+    assert!(text(c).await.contains("Featured on Friday, November 7, 2025"));
+    shot(c, "landing").await;
+    fill(c, "#email", "reader@example.com").await;
+    fill(c, "#topics", "agents").await;
+    click(c, "input[name=categories][value='cs.LG']").await;
+    click(c, "#subscribe button[type=submit]").await;
+    wait_text(c, "Check your inbox").await;
+
+    // Follows the emailed link and confirms.
+    let mail = app.smtp.wait_for_mail_to("reader@example.com", 1).await;
+    c.goto(&app.local(&mail.link("/confirm/").unwrap())).await.unwrap();
+    click(c, "form button[type=submit]").await;
+    wait_text(c, "You're subscribed").await;
+    click(c, "a.button").await;
+
+    // Changes topics and sees the preview follow.
+    wait_text(c, "Why: 'agents' in the title").await;
+    fill(c, "#topics", "video generation").await;
+    click(c, "form.form button[type=submit]").await;
+    let prefs = wait_text(c, "Saved").await;
+    assert!(prefs.contains("Why: 'video generation' in the title"), "{prefs}");
+    assert!(!prefs.contains("Why: 'agents'"));
+    shot(c, "preferences").await;
+
+    // Receives a digest after a send, and reads it.
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 11, 7);
+    paperboy::sending::send(&app.db, &app.deliverer, day, 2, Default::default()).await.unwrap();
+    let digest = app.smtp.wait_for_mail_to("reader@example.com", 2).await;
+    assert_eq!(digest.header("x-paperboy-edition").as_deref(), Some("2025-11-07"));
+    let html_file = shots_dir().join("digest.html");
+    std::fs::write(&html_file, digest.html()).unwrap();
+    c.goto(&format!("file://{}", html_file.display())).await.unwrap();
+    wait_text(c, "Thinking with Video").await;
+    shot(c, "digest-email").await;
+
+    // Unsubscribes from the digest's link.
+    let unsubscribe = digest.link("/unsubscribe/").unwrap();
+    c.goto(&app.local(&unsubscribe)).await.unwrap();
+    click(c, "form button[type=submit]").await;
+    wait_text(c, "You're unsubscribed").await;
+    assert_eq!(app.status_of("reader@example.com").await.as_deref(), Some("unsubscribed"));
+
+    // A second reader's digest fails at the SMTP server, for the operator to retry.
+    reader(&app, "bounced@example.com", &[]).await;
+    app.smtp.set_mode(Mode::RejectPermanent);
+    paperboy::sending::send(&app.db, &app.deliverer, day, 2, Default::default()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries WHERE status = 'failed'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+        == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "no failed delivery");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.smtp.set_mode(Mode::Accept);
+
+    // The operator signs in and sees the charts.
+    c.goto(&format!("{}/admin", app.address)).await.unwrap();
+    fill(c, "#email", "ops@paperboy.test").await;
+    fill(c, "#password", "correct horse battery").await;
+    click(c, "form.form button[type=submit]").await;
+    wait_text(c, "confirmed readers").await;
+    assert_eq!(
+        c.find_all(Locator::Css("figure.chart svg polyline")).await.unwrap().len(),
+        10,
+        "four charts, their lines"
+    );
+    shot(c, "admin-overview").await;
+
+    // Finds the reader.
+    c.goto(&format!("{}/admin/subscribers", app.address)).await.unwrap();
+    fill(c, "#q", "reader@").await;
+    click(c, "form.filters button[type=submit]").await;
+    wait_text(c, "Export CSV").await;
+    click(c, "table.data a").await;
+    let detail = wait_text(c, "Erase (GDPR)").await;
+    assert!(
+        detail.contains("reader@example.com")
+            && detail.contains("unsubscribed")
+            && detail.contains("2025-11-07")
+    );
+    shot(c, "admin-subscriber").await;
+
+    // Retries the failed delivery; it goes out.
+    c.goto(&format!("{}/admin/deliveries?status=failed", app.address)).await.unwrap();
+    wait_text(c, "550").await;
+    shot(c, "admin-deliveries").await;
+    click(c, "table.data form button[type=submit]").await;
+    let mail = app.smtp.wait_for_mail_to("bounced@example.com", 2).await;
+    assert_eq!(mail.header("x-paperboy-edition").as_deref(), Some("2025-11-07"));
+
+    b.client.clone().close().await.unwrap();
+}
