@@ -43,9 +43,38 @@ async fn count_days(
     .await
 }
 
+/// (day, metric, value) rows.
+type DayCounts = Vec<(NaiveDate, String, i64)>;
+
+/// Today's counts, recounted at most every `TODAY_TTL` (a dashboard can be a minute behind;
+/// a busy day has a hundred thousand deliveries to count).
+#[derive(Default)]
+pub struct TodayCache(tokio::sync::Mutex<Option<(std::time::Instant, NaiveDate, DayCounts)>>);
+
+const TODAY_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl TodayCache {
+    async fn get(
+        &self,
+        db: &PgPool,
+        today: NaiveDate,
+    ) -> sqlx::Result<Vec<(NaiveDate, String, i64)>> {
+        let mut slot = self.0.lock().await;
+        if let Some((at, day, rows)) = slot.as_ref()
+            && *day == today
+            && at.elapsed() < TODAY_TTL
+        {
+            return Ok(rows.clone());
+        }
+        let rows = count_days(db, today, today).await?;
+        *slot = Some((std::time::Instant::now(), today, rows.clone()));
+        Ok(rows)
+    }
+}
+
 /// The last `days` days (today included). Complete days missing from the rollup are
-/// computed once and stored; today is always counted live.
-pub async fn daily(db: &PgPool, days: u64) -> sqlx::Result<Series> {
+/// computed once and stored; today is counted live (cached briefly).
+pub async fn daily(db: &PgPool, today_cache: &TodayCache, days: u64) -> sqlx::Result<Series> {
     let today = Utc::now().date_naive();
     let from = today - Days::new(days.saturating_sub(1));
     let stored: Vec<(NaiveDate, String, i64)> =
@@ -82,7 +111,7 @@ pub async fn daily(db: &PgPool, days: u64) -> sqlx::Result<Series> {
         }
         tx.commit().await?;
     }
-    rows.extend(count_days(db, today, today).await?);
+    rows.extend(today_cache.get(db, today).await?);
 
     let days_list: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= today).collect();
     let index: HashMap<NaiveDate, usize> =

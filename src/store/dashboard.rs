@@ -271,3 +271,23 @@ pub async fn editions(db: &PgPool, limit: i64) -> sqlx::Result<Vec<EditionRow>> 
     .fetch_all(db)
     .await
 }
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct EditionBrief {
+    pub label: String,
+    pub frequency: String,
+    pub created_at: DateTime<Utc>,
+    pub queued: i64,
+}
+
+/// The latest editions with what is still queued of each (cheap: the queue is small).
+pub async fn recent_editions(db: &PgPool, limit: i64) -> sqlx::Result<Vec<EditionBrief>> {
+    sqlx::query_as(
+        "SELECT e.label, e.frequency, e.created_at,
+                (SELECT count(*) FROM delivery_queue q WHERE q.edition_id = e.id) AS queued
+         FROM editions e ORDER BY e.id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

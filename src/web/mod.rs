@@ -50,6 +50,7 @@ pub struct App {
     pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub sources: Arc<Sources>,
     pub deliverer: Arc<Deliverer>,
+    pub today_stats: crate::stats::TodayCache,
 }
 
 impl AppState {
@@ -73,6 +74,7 @@ impl AppState {
             ),
             sources,
             deliverer,
+            today_stats: Default::default(),
         }))
     }
 

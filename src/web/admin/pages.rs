@@ -16,7 +16,8 @@ use super::{Admin, AppError, AppState};
 use crate::digest::DigestItem;
 use crate::stats::{self, METRICS};
 use crate::store::dashboard::{
-    self, DeliveryRow, EditionRow, EventRow, PaperRow, RunRow, SubscriberDetail, SubscriberListRow,
+    self, DeliveryRow, EditionBrief, EditionRow, EventRow, PaperRow, RunRow, SubscriberDetail,
+    SubscriberListRow,
 };
 
 /// What every admin page shows in its header.
@@ -43,14 +44,14 @@ struct OverviewPage {
     failed_week: i64,
     charts: Vec<Chart>,
     runs: Vec<RunRow>,
-    editions: Vec<EditionRow>,
+    recent: Vec<EditionBrief>,
 }
 
 pub async fn overview(
     State(app): State<AppState>,
     admin: Admin,
 ) -> Result<impl IntoResponse, AppError> {
-    let series90 = stats::daily(&app.db, 90).await?;
+    let series90 = stats::daily(&app.db, &app.today_stats, 90).await?;
     let n = series90.days.len();
     let last = |metric: &str, days: usize| -> i64 {
         series90.values.get(metric).map(|v| v[n.saturating_sub(days)..].iter().sum()).unwrap_or(0)
@@ -80,7 +81,7 @@ pub async fn overview(
         failed_week,
         charts,
         runs: dashboard::runs(&app.db, 5).await?,
-        editions: dashboard::editions(&app.db, 3).await?,
+        recent: dashboard::recent_editions(&app.db, 5).await?,
     })
 }
 
