@@ -14,6 +14,10 @@ async fn landing_page_has_the_subscribe_form_and_strict_security_headers() {
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
     let body = res.text().await.unwrap();
+    assert!(
+        body.contains("<title>paperboy · the day's AI/ML papers, ranked for you</title>"),
+        "a short title"
+    );
     for field in [
         r#"name="email""#,
         r#"name="topics""#,

@@ -137,6 +137,12 @@ pub async fn subscribers(
     Ok(SubscribersPage { chrome: Chrome::new(&admin, "subscribers"), filter, rows, next })
 }
 
+/// The subscriber a path names; a malformed or unknown id is a 404.
+async fn subscriber_or_404(app: &AppState, raw: &str) -> Result<SubscriberDetail, AppError> {
+    let id = Uuid::parse_str(raw).map_err(|_| AppError::NotFound)?;
+    dashboard::subscriber(&app.db, id).await?.ok_or(AppError::NotFound)
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/subscriber.html")]
 struct SubscriberPage {
@@ -151,8 +157,8 @@ pub async fn subscriber(
     admin: Admin,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
-    let s = dashboard::subscriber(&app.db, id).await?.ok_or(AppError::NotFound)?;
+    let s = subscriber_or_404(&app, &id).await?;
+    let id = s.id;
     Ok(SubscriberPage {
         chrome: Chrome::new(&admin, "subscribers"),
         rows: dashboard::deliveries_of(&app.db, id).await?,
@@ -176,8 +182,8 @@ pub async fn preview(
     admin: Admin,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
-    let s = dashboard::subscriber(&app.db, id).await?.ok_or(AppError::NotFound)?;
+    let s = subscriber_or_404(&app, &id).await?;
+    let id = s.id;
     let next = crate::sending::next_digest(&app.db, &app.deliverer, id)
         .await
         .map_err(anyhow::Error::from)?;
