@@ -148,6 +148,7 @@ async fn a_reader_and_an_operator_do_what_the_product_promises() {
     let prefs = wait_text(c, "Saved").await;
     assert!(prefs.contains("Why: 'video generation' in the title"), "{prefs}");
     assert!(!prefs.contains("Why: 'agents'"));
+    c.execute("document.getElementById('preview').scrollIntoView()", vec![]).await.unwrap();
     shot(c, "preferences").await;
 
     // Receives a digest after a send, and reads it.
