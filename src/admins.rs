@@ -106,14 +106,26 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A new session; returns the cookie value (only its hash is stored).
-pub async fn start_session(db: &PgPool, admin_id: i64) -> Result<Token, AdminError> {
+/// What is stored for a session cookie: HMAC-SHA256 under the service's secret
+/// (`PAPERBOY_SECRET`, or the one generated into the database), so neither a database
+/// copy alone nor a guessed row makes a working cookie, and rotating the secret signs
+/// everyone out.
+fn keyed_hash(key: &[u8], token: &Token) -> Vec<u8> {
+    use hmac::Mac;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(token.as_str().as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// A new session; returns the cookie value (only its keyed hash is stored).
+pub async fn start_session(db: &PgPool, key: &[u8], admin_id: i64) -> Result<Token, AdminError> {
     let token = Token::generate();
     sqlx::query(
         "INSERT INTO admin_sessions (token_hash, admin_id, csrf_token, expires_at)
          VALUES ($1, $2, $3, now() + make_interval(hours => $4))",
     )
-    .bind(token.hash())
+    .bind(keyed_hash(key, &token))
     .bind(admin_id)
     .bind(Token::generate().as_str())
     .bind(SESSION_HOURS as i32)
@@ -122,23 +134,23 @@ pub async fn start_session(db: &PgPool, admin_id: i64) -> Result<Token, AdminErr
     Ok(token)
 }
 
-pub async fn session(db: &PgPool, cookie: &str) -> Result<Option<Session>, AdminError> {
+pub async fn session(db: &PgPool, key: &[u8], cookie: &str) -> Result<Option<Session>, AdminError> {
     let Some(token) = Token::parse(cookie) else { return Ok(None) };
     let row: Option<(i64, String, String, DateTime<Utc>)> = sqlx::query_as(
         "SELECT s.admin_id, a.email, s.csrf_token, s.expires_at
          FROM admin_sessions s JOIN admins a ON a.id = s.admin_id
          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()",
     )
-    .bind(token.hash())
+    .bind(keyed_hash(key, &token))
     .fetch_optional(db)
     .await?;
     Ok(row.map(|(admin_id, email, csrf, expires_at)| Session { admin_id, email, csrf, expires_at }))
 }
 
-pub async fn revoke(db: &PgPool, cookie: &str) -> Result<(), AdminError> {
+pub async fn revoke(db: &PgPool, key: &[u8], cookie: &str) -> Result<(), AdminError> {
     if let Some(token) = Token::parse(cookie) {
         sqlx::query("UPDATE admin_sessions SET revoked_at = now() WHERE token_hash = $1")
-            .bind(token.hash())
+            .bind(keyed_hash(key, &token))
             .execute(db)
             .await?;
     }

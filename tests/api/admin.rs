@@ -479,3 +479,22 @@ async fn metrics_are_exposed_in_prometheus_format() {
         assert!(line.contains("{token}"), "token paths never become labels: {line}");
     }
 }
+
+#[tokio::test]
+async fn sessions_are_keyed_with_the_configured_secret() {
+    use hmac::Mac;
+    let mut env = admin_env();
+    env.push(("PAPERBOY_SECRET", "an operator-chosen secret"));
+    let app = spawn_app_with(&env).await;
+    let res = try_login(&app, EMAIL, PASSWORD).await;
+    let cookie = set_cookie(&res, "pb_admin").unwrap();
+    let token = cookie.split(';').next().unwrap().trim_start_matches("pb_admin=");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"an operator-chosen secret").unwrap();
+    mac.update(token.as_bytes());
+    let expected = mac.finalize().into_bytes().to_vec();
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT token_hash FROM admin_sessions")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, expected);
+}

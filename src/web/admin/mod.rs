@@ -56,7 +56,7 @@ impl FromRequestParts<AppState> for Admin {
     ) -> Result<Self, Self::Rejection> {
         let jar = CookieJar::from_headers(&parts.headers);
         let session = match jar.get(SESSION_COOKIE) {
-            Some(c) => admins::session(&state.db, c.value())
+            Some(c) => admins::session(&state.db, &state.secret, c.value())
                 .await
                 .map_err(|e| AppError::from(e).into_response())?,
             None => None,
@@ -136,7 +136,7 @@ async fn login(
     }
     match admins::authenticate(&app.db, &form.email, &form.password).await? {
         Some(admin_id) => {
-            let token = admins::start_session(&app.db, admin_id).await?;
+            let token = admins::start_session(&app.db, &app.secret, admin_id).await?;
             tracing::info!(admin_id, "admin signed in");
             let jar = jar.remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/admin")).add(cookie(
                 &app,
@@ -173,7 +173,7 @@ async fn logout(
 ) -> Result<Response, AppError> {
     admin.check(&form.csrf)?;
     if let Some(c) = jar.get(SESSION_COOKIE) {
-        admins::revoke(&app.db, c.value()).await?;
+        admins::revoke(&app.db, &app.secret, c.value()).await?;
     }
     let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/admin"));
     Ok((jar, Redirect::to("/admin/login")).into_response())
