@@ -503,3 +503,25 @@ async fn admin_add_reads_the_password_from_stdin_and_stores_an_argon2id_hash() {
     assert!(!hash.contains("another long password"));
     pool.close().await;
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let db = TestDb::new();
+    let dir = scratch_dir();
+    let out = paperboy(
+        &dir,
+        &[("DATABASE_URL", db.url.as_str()), ("PAPERBOY_LOG_FORMAT", "json"), ("RUST_LOG", "info")],
+    )
+    .arg("migrate")
+    .output()
+    .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(!lines.is_empty(), "creating the database is logged");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v.get("level").is_some() && v.get("timestamp").is_some(), "{line}");
+    }
+}
