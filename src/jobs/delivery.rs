@@ -247,27 +247,11 @@ impl Deliverer {
         tally: &Tally,
     ) -> anyhow::Result<()> {
         let (Some(reader), Some(edition)) = (reader, edition) else {
-            deliveries::mark_closed(
-                conn,
-                claimed.id,
-                "cancelled",
-                Some("subscriber or edition no longer exists"),
-            )
-            .await?;
-            Tally::add(&tally.cancelled);
-            return Ok(());
+            return cancel(conn, claimed.id, "subscriber or edition no longer exists", tally).await;
         };
         // An unsubscribe takes effect at once, also for digests already queued.
         if reader.status() != Status::Confirmed {
-            deliveries::mark_closed(
-                conn,
-                claimed.id,
-                "cancelled",
-                Some("reader is no longer subscribed"),
-            )
-            .await?;
-            Tally::add(&tally.cancelled);
-            return Ok(());
+            return cancel(conn, claimed.id, "reader is no longer subscribed", tally).await;
         }
         let exclude: HashSet<&str> = sent
             .get(&reader.id)
@@ -322,6 +306,12 @@ impl Deliverer {
         }
         Ok(())
     }
+}
+
+async fn cancel(conn: &mut PgConnection, id: i64, why: &str, tally: &Tally) -> anyhow::Result<()> {
+    deliveries::mark_closed(conn, id, "cancelled", Some(why)).await?;
+    Tally::add(&tally.cancelled);
+    Ok(())
 }
 
 /// Delivery bookkeeping commits without waiting for the WAL flush: a Postgres crash may

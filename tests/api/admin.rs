@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 
 use crate::helpers::{
-    TestApp, extract_path, reader, seed_papers, spawn_app_for_sends, spawn_app_with,
+    TestApp, extract_path, reader, seed_papers, send_edition, spawn_app_for_sends, spawn_app_with,
 };
 use crate::smtp::Mode;
 use crate::upstream::Upstream;
@@ -234,15 +234,7 @@ async fn the_pages_show_seeded_data() {
     reader(&app, "alice@example.com", &[("topics", "video generation")]).await;
     reader(&app, "bob@example.com", &[("topics", "tabular")]).await;
     app.subscribe("carol@example.com", "").await;
-    paperboy::sending::send(
-        &app.db,
-        &app.deliverer,
-        chrono::NaiveDate::from_ymd_opt(2025, 11, 6),
-        1,
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    send_edition(&app, "2025-11-06").await;
     let admin = login(&app).await;
 
     let overview = admin.get("/admin").await.text().await.unwrap();
@@ -322,15 +314,7 @@ async fn erasing_a_subscriber_keeps_only_anonymous_counts() {
     let app = spawn_app_for_sends(&admin_env()).await;
     seed_papers(&app, &up).await;
     reader(&app, "gdpr@example.com", &[]).await;
-    paperboy::sending::send(
-        &app.db,
-        &app.deliverer,
-        chrono::NaiveDate::from_ymd_opt(2025, 11, 6),
-        1,
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    send_edition(&app, "2025-11-06").await;
     let admin = login(&app).await;
     let id: uuid::Uuid =
         sqlx::query_scalar("SELECT id FROM subscribers").fetch_one(&app.db).await.unwrap();
@@ -371,15 +355,7 @@ async fn a_failed_delivery_can_be_retried_from_the_dashboard() {
     reader(&app, "retry@example.com", &[]).await;
     app.smtp.set_mode(Mode::RejectPermanent);
     // The send and the running worker share the work; either way the delivery fails.
-    paperboy::sending::send(
-        &app.db,
-        &app.deliverer,
-        chrono::NaiveDate::from_ymd_opt(2025, 11, 6),
-        1,
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    send_edition(&app, "2025-11-06").await;
     wait_for_status(&app, "failed").await;
     let admin = login(&app).await;
     let failed = admin.get("/admin/deliveries").await.text().await.unwrap();
@@ -450,15 +426,7 @@ async fn metrics_are_exposed_in_prometheus_format() {
     let app = spawn_app_for_sends(&[]).await;
     seed_papers(&app, &up).await;
     reader(&app, "metrics@example.com", &[]).await;
-    paperboy::sending::send(
-        &app.db,
-        &app.deliverer,
-        chrono::NaiveDate::from_ymd_opt(2025, 11, 6),
-        1,
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    send_edition(&app, "2025-11-06").await;
     app.get("/").await;
     let res = app.get("/metrics").await;
     assert_eq!(res.status(), 200);

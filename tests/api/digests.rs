@@ -4,9 +4,10 @@ use std::collections::HashSet;
 
 use chrono::NaiveDate;
 use paperboy::sending::{self, SendSummary};
-use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{BASE_URL, TestApp, reader, seed_papers, spawn_app_for_sends, spawn_app_with};
+use crate::helpers::{
+    BASE_URL, TestApp, reader, seed_papers, send_edition, spawn_app_for_sends, spawn_app_with,
+};
 use crate::smtp::{Mode, Received};
 use crate::upstream::Upstream;
 
@@ -22,9 +23,7 @@ async fn setup() -> (TestApp, Upstream) {
 }
 
 async fn send(app: &TestApp, date: &str) -> SendSummary {
-    sending::send(&app.db, &app.deliverer, Some(day(date)), 2, CancellationToken::new())
-        .await
-        .unwrap()
+    send_edition(app, date).await
 }
 
 /// The digests (not confirmations) received by `email`.

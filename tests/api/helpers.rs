@@ -230,3 +230,11 @@ pub async fn reader(app: &TestApp, email: &str, prefs: &[(&str, &str)]) -> Strin
     }
     path
 }
+
+/// `paperboy send --date DATE`, in process, with this app's deliverer.
+pub async fn send_edition(app: &TestApp, date: &str) -> paperboy::sending::SendSummary {
+    let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
+    paperboy::sending::send(&app.db, &app.deliverer, Some(day), 2, Default::default())
+        .await
+        .unwrap()
+}
