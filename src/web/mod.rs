@@ -133,8 +133,29 @@ pub fn router(state: AppState) -> Router {
             .layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
     // The span names the route pattern, never the raw path: paths carry tokens.
-    app.layer(axum::middleware::from_fn(metrics::track)).layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+    app.layer(axum::middleware::from_fn(no_store_personal_pages))
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
         let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
         tracing::info_span!("request", method = %req.method(), route = route.as_deref().unwrap_or("unmatched"))
     }))
+}
+
+/// Pages reached through a reader's token or an admin session are personal: no cache
+/// (shared or browser) may keep them.
+async fn no_store_personal_pages(
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    const PERSONAL: [&str; 5] =
+        ["/confirm/", "/preferences/", "/unsubscribe/", "/resubscribe/", "/admin"];
+    let personal = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| PERSONAL.iter().any(|x| p.as_str().starts_with(x)));
+    let mut response = next.run(req).await;
+    if personal {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }

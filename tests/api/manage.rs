@@ -71,7 +71,9 @@ async fn an_expired_confirmation_link_says_so_and_sends_a_new_one() {
 async fn preferences_are_shown_saved_and_validated() {
     let app = spawn_app().await;
     let prefs = app.subscribe_and_confirm("fay@example.com", "diffusion").await;
-    let page = app.get(&prefs).await.text().await.unwrap();
+    let res = app.get(&prefs).await;
+    assert_eq!(res.headers()["cache-control"], "no-store", "personal pages are never cached");
+    let page = res.text().await.unwrap();
     assert!(page.contains("fay@example.com"));
     assert!(page.contains("diffusion"));
 
