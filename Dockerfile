@@ -8,6 +8,8 @@ COPY src ./src
 COPY migrations ./migrations
 COPY templates ./templates
 COPY static ./static
+# Declared bench targets must exist for Cargo to read the manifest.
+COPY benches ./benches
 RUN cargo build --release --locked --bin paperboy
 
 FROM debian:bookworm-slim
