@@ -51,11 +51,10 @@ pub async fn render(State(app): State<AppState>) -> impl IntoResponse {
     if let Some(n) = queued {
         metrics::gauge!("paperboy_deliveries_pending").set(n as f64);
     }
-    let by_status: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, count(*) FROM subscribers GROUP BY status")
-            .fetch_all(&app.db)
-            .await
-            .unwrap_or_default();
+    let by_status: Vec<(String, i64)> = sqlx::query_as("SELECT status, n FROM subscriber_counts")
+        .fetch_all(&app.db)
+        .await
+        .unwrap_or_default();
     for (status, n) in by_status {
         metrics::gauge!("paperboy_subscribers", "status" => status).set(n as f64);
     }
