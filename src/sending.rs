@@ -124,10 +124,7 @@ pub async fn preview(
     prefs: &crate::domain::Preferences,
 ) -> Result<Option<(Edition, Vec<crate::digest::DigestItem>)>, SendError> {
     let Some(day) = editions::latest_paper_day(db, None).await? else { return Ok(None) };
-    let edition = match prefs.frequency {
-        crate::domain::Frequency::Daily => Edition::daily(day),
-        crate::domain::Frequency::Weekly => Edition::weekly(day),
-    };
+    let edition = Edition::of(prefs.frequency, day);
     let data = deliverer.candidates(edition).await?;
     let interests = crate::digest::Interests::from_preferences(prefs);
     let picks = data.set.rank(&interests, &Default::default());
@@ -148,10 +145,7 @@ pub async fn next_digest(
     };
     let Some(day) = editions::latest_paper_day(db, None).await? else { return Ok(None) };
     let prefs = reader.preferences();
-    let edition = match prefs.frequency {
-        crate::domain::Frequency::Daily => Edition::daily(day),
-        crate::domain::Frequency::Weekly => Edition::weekly(day),
-    };
+    let edition = Edition::of(prefs.frequency, day);
     let data = deliverer.candidates(edition).await?;
     let ids: Vec<String> = data.set.candidates().iter().map(|c| c.arxiv_id.clone()).collect();
     let sent: Vec<String> = deliveries::already_sent(&mut conn, &[subscriber], &ids)

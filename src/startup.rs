@@ -87,7 +87,7 @@ impl Application {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let settings = &self.state.settings;
         tracing::info!(address = %self.local_addr(), base_url = %settings.base_url, "paperboy is listening");
-        let policy = RetryPolicy { base: settings.retry_base, max_attempts: settings.max_attempts };
+        let policy = RetryPolicy::from_settings(settings);
         let mail = tokio::spawn(mail_worker::run(
             self.state.db.clone(),
             self.mailer.clone(),
@@ -124,7 +124,7 @@ impl Application {
 
 /// The digest delivery worker, shared by `serve`, `send` and the admin pages.
 pub fn deliverer(db: &PgPool, mailer: &Arc<Mailer>, settings: &Settings) -> Arc<Deliverer> {
-    let policy = RetryPolicy { base: settings.retry_base, max_attempts: settings.max_attempts };
+    let policy = RetryPolicy::from_settings(settings);
     Deliverer::new(db.clone(), mailer.clone(), settings.base_url.as_str(), policy)
 }
 

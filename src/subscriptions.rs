@@ -62,6 +62,15 @@ impl TryFrom<&SignupForm> for NewSignup {
     }
 }
 
+/// Whether this address may get another email today (abuse guard).
+async fn within_mail_budget(
+    conn: &mut sqlx::PgConnection,
+    subscriber: uuid::Uuid,
+) -> Result<bool, Error> {
+    let day_ago = Utc::now() - chrono::Duration::hours(24);
+    Ok(mail_queue::count_since(conn, subscriber, day_ago).await? < MAX_MAILS_PER_DAY)
+}
+
 fn confirm_expiry(settings: &Settings) -> DateTime<Utc> {
     Utc::now()
         + chrono::Duration::from_std(settings.confirm_ttl).unwrap_or(chrono::Duration::hours(48))
@@ -119,8 +128,7 @@ pub async fn subscribe(db: &PgPool, settings: &Settings, signup: &NewSignup) -> 
         }
     };
 
-    let day_ago = Utc::now() - chrono::Duration::hours(24);
-    if mail_queue::count_since(&mut tx, existing.id, day_ago).await? >= MAX_MAILS_PER_DAY {
+    if !within_mail_budget(&mut tx, existing.id).await? {
         tracing::warn!("sign-up mail limit reached for this address; nothing sent");
         return Ok(());
     }
@@ -219,8 +227,7 @@ pub async fn renew_confirmation(
     else {
         return Ok(false);
     };
-    let day_ago = Utc::now() - chrono::Duration::hours(24);
-    if mail_queue::count_since(&mut tx, row.id, day_ago).await? < MAX_MAILS_PER_DAY {
+    if within_mail_budget(&mut tx, row.id).await? {
         let token = Token::generate();
         subscribers::renew_confirmation(&mut tx, row.id, &token.hash(), confirm_expiry(settings))
             .await?;

@@ -23,6 +23,11 @@ impl Edition {
         Self { frequency: Frequency::Weekly, day: last_day }
     }
 
+    /// The edition a reader of this frequency gets for `day`.
+    pub fn of(frequency: Frequency, day: NaiveDate) -> Self {
+        Self { frequency, day }
+    }
+
     /// `2026-11-27` for a daily edition, the ISO week `2026-W48` of its last day for a weekly one.
     pub fn label(&self) -> String {
         match self.frequency {

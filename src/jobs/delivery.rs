@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::mail_worker::{RetryPolicy, listen};
+use super::mail_worker::{RetryPolicy, idle, listen};
 use crate::digest::{CandidateSet, DigestLinks, Edition, Interests, render};
 use crate::mail::{Mailer, SendError};
 use crate::store::deliveries::{self, Claimed, Scope};
@@ -21,7 +21,6 @@ use crate::store::editions;
 use crate::store::subscribers::{self, Status, SubscriberRow};
 
 const BATCH: i64 = 50;
-const POLL: Duration = Duration::from_secs(5);
 /// Editions kept indexed in memory; older ones are rebuilt on demand.
 const CACHED_EDITIONS: usize = 8;
 /// Papers keep arriving and upvotes keep growing: an index is rebuilt after this long.
@@ -160,17 +159,8 @@ impl Deliverer {
                             Ok(_) => {}
                             Err(e) => tracing::warn!(error = %e, "delivery worker: database error"),
                         }
-                        let pause = match deliveries::next_due(&me.db).await {
-                            Ok(Some(at)) => {
-                                (at - Utc::now()).to_std().unwrap_or_default().min(POLL)
-                            }
-                            _ => POLL,
-                        };
-                        tokio::select! {
-                            _ = wake.notified() => {}
-                            _ = tokio::time::sleep(pause.max(Duration::from_millis(10))) => {}
-                            _ = shutdown.cancelled() => {}
-                        }
+                        let next = deliveries::next_due(&me.db).await.ok().flatten();
+                        idle(&wake, next, &shutdown).await;
                     }
                 })
             })

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
@@ -25,6 +25,10 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        Self { base: settings.retry_base, max_attempts: settings.max_attempts }
+    }
+
     /// Delay before the next try after `attempts` failed ones: base·2^(attempts-1), at most 6 h.
     pub fn delay(&self, attempts: i32) -> Duration {
         let factor = 2u32.saturating_pow(attempts.clamp(1, 30) as u32 - 1);
@@ -65,15 +69,7 @@ async fn work(
         match deliver_one(&db, &mailer, policy).await {
             Ok(true) => continue,
             Ok(false) => {
-                let pause = match mail_queue::next_due(&db).await {
-                    Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or_default().min(POLL),
-                    _ => POLL,
-                };
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(pause.max(Duration::from_millis(10))) => {}
-                    _ = shutdown.cancelled() => {}
-                }
+                idle(&wake, mail_queue::next_due(&db).await.ok().flatten(), &shutdown).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "mail worker: database error");
@@ -118,6 +114,23 @@ pub async fn deliver_one(db: &PgPool, mailer: &Mailer, policy: RetryPolicy) -> s
     }
     tx.commit().await?;
     Ok(true)
+}
+
+/// Waits for a wake-up, the next due time (at most `POLL` away), or shutdown.
+pub(crate) async fn idle(
+    wake: &Notify,
+    next_due: Option<DateTime<Utc>>,
+    shutdown: &CancellationToken,
+) {
+    let pause = match next_due {
+        Some(at) => (at - Utc::now()).to_std().unwrap_or_default().min(POLL),
+        None => POLL,
+    };
+    tokio::select! {
+        _ = wake.notified() => {}
+        _ = tokio::time::sleep(pause.max(Duration::from_millis(10))) => {}
+        _ = shutdown.cancelled() => {}
+    }
 }
 
 /// Turns `NOTIFY`s on `channel` into wake-ups; the workers' polling covers any gap.

@@ -133,8 +133,7 @@ pub async fn events_of(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<EventR
 
 /// Puts failed deliveries (one, or all with `None`) back in the queue. Returns how many.
 pub async fn retry_failed(db: &PgPool, id: Option<i64>) -> sqlx::Result<u64> {
-    let mut tx = db.begin().await?;
-    let n = sqlx::query(
+    let requeue = sqlx::query(
         "WITH again AS (
              UPDATE deliveries SET status = 'pending', last_error = NULL
              WHERE status = 'failed' AND ($1::bigint IS NULL OR id = $1)
@@ -143,16 +142,8 @@ pub async fn retry_failed(db: &PgPool, id: Option<i64>) -> sqlx::Result<u64> {
          INSERT INTO delivery_queue (delivery_id, edition_id) SELECT id, edition_id FROM again
          ON CONFLICT (delivery_id) DO NOTHING",
     )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(super::deliveries::CHANNEL)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(n)
+    .bind(id);
+    super::deliveries::queue_and_wake(db, requeue).await
 }
 
 /// Erases a subscriber (GDPR): the row and their mail go; anonymous counts stay.

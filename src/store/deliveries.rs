@@ -27,8 +27,7 @@ pub async fn create_for_edition(
             Some(chrono::Datelike::weekday(&edition.day).number_from_monday() as i16)
         }
     };
-    let mut tx = db.begin().await?;
-    let n = sqlx::query(
+    let insert = sqlx::query(
         "WITH new AS (
              INSERT INTO deliveries (edition_id, subscriber_id, edition_label)
              SELECT $1, id, $2 FROM subscribers
@@ -41,20 +40,14 @@ pub async fn create_for_edition(
     .bind(edition_id)
     .bind(edition.label())
     .bind(edition.frequency.as_str())
-    .bind(weekday)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(n)
+    .bind(weekday);
+    queue_and_wake(db, insert).await
 }
 
 /// For the scheduler: readers whose delivery hour has come today in their time zone (on
 /// their weekday, for weekly readers) and who got no digest of this frequency yet today.
 pub async fn create_due(db: &PgPool, edition_id: i64, edition: &Edition) -> sqlx::Result<u64> {
-    let mut tx = db.begin().await?;
-    let n = sqlx::query(
+    let insert = sqlx::query(
         "WITH readers AS (
              SELECT s.id, s.delivery_hour, s.weekday,
                     now() AT TIME ZONE coalesce(z.name, 'UTC') AS local_now,
@@ -79,10 +72,18 @@ pub async fn create_due(db: &PgPool, edition_id: i64, edition: &Edition) -> sqlx
     )
     .bind(edition_id)
     .bind(edition.label())
-    .bind(edition.frequency.as_str())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    .bind(edition.frequency.as_str());
+    queue_and_wake(db, insert).await
+}
+
+/// Runs a statement that puts deliveries in the queue and, when it queued any, wakes the
+/// delivery workers (the NOTIFY is delivered on commit). Returns how many it queued.
+pub(crate) async fn queue_and_wake(
+    db: &PgPool,
+    insert: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+) -> sqlx::Result<u64> {
+    let mut tx = db.begin().await?;
+    let n = insert.execute(&mut *tx).await?.rows_affected();
     if n > 0 {
         sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await?;
     }

@@ -333,6 +333,16 @@ async fn seeded_for_send(up: &crate::upstream::Upstream, readers: usize) -> (Tes
     (db, dir)
 }
 
+/// `paperboy send` against this database and SMTP server, two connections at a time.
+fn send_env<'a>(db: &'a TestDb, smtp_url: &'a str) -> [(&'static str, &'a str); 4] {
+    [
+        ("DATABASE_URL", db.url.as_str()),
+        ("PAPERBOY_SMTP_URL", smtp_url),
+        ("PAPERBOY_SEND_CONCURRENCY", "2"),
+        ("RUST_LOG", "warn"),
+    ]
+}
+
 fn recipients(smtp: &SmtpServer) -> Vec<String> {
     smtp.messages()
         .into_iter()
@@ -389,12 +399,7 @@ async fn a_send_killed_mid_run_resumes_without_losing_or_repeating_digests() {
     let smtp = SmtpServer::start().await;
     smtp.set_mode(crate::smtp::Mode::Delay(300));
     let smtp_url = smtp.url();
-    let env = [
-        ("DATABASE_URL", db.url.as_str()),
-        ("PAPERBOY_SMTP_URL", smtp_url.as_str()),
-        ("PAPERBOY_SEND_CONCURRENCY", "2"),
-        ("RUST_LOG", "warn"),
-    ];
+    let env = send_env(&db, &smtp_url);
     let mut child = paperboy(&dir, &env)
         .args(["send", "--date", "2025-11-06"])
         .stdout(Stdio::null())
@@ -439,12 +444,7 @@ async fn two_concurrent_sends_share_the_work_without_duplicates() {
     let smtp = SmtpServer::start().await;
     smtp.set_mode(crate::smtp::Mode::Delay(50));
     let smtp_url = smtp.url();
-    let env = [
-        ("DATABASE_URL", db.url.as_str()),
-        ("PAPERBOY_SMTP_URL", smtp_url.as_str()),
-        ("PAPERBOY_SEND_CONCURRENCY", "2"),
-        ("RUST_LOG", "warn"),
-    ];
+    let env = send_env(&db, &smtp_url);
     let a = paperboy(&dir, &env)
         .args(["send", "--date", "2025-11-06"])
         .stdout(Stdio::piped())
