@@ -66,11 +66,11 @@ pub struct Settings {
     /// Timeouts and retries for Hugging Face and arXiv requests.
     pub fetch: FetchPolicy,
     /// When `serve` ingests Hugging Face (today and yesterday, UTC).
-    pub ingest_hf_cron: String,
+    pub ingest_hf_cron: croner::Cron,
     /// When `serve` ingests the arXiv announcement.
-    pub ingest_arxiv_cron: String,
+    pub ingest_arxiv_cron: croner::Cron,
     /// How often `serve` looks for readers whose delivery hour has come.
-    pub digest_cron: String,
+    pub digest_cron: croner::Cron,
 }
 
 #[derive(Clone, Debug)]
@@ -144,11 +144,9 @@ impl Settings {
             }
         };
 
-        let cron = |var: &'static str, d: &str| -> Result<String, ConfigError> {
-            let expr = or(var, d);
-            parse_cron(&expr)
-                .map_err(|e| ConfigError { var, reason: format!("not a cron expression ({e})") })?;
-            Ok(expr)
+        let cron = |var: &'static str, d: &str| -> Result<croner::Cron, ConfigError> {
+            parse_cron(&or(var, d))
+                .map_err(|e| ConfigError { var, reason: format!("not a cron expression ({e})") })
         };
         let fetch = FetchPolicy {
             total_timeout: Duration::from_secs(number("PAPERBOY_FETCH_TIMEOUT_SECS", 60)?.max(1)),

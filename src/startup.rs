@@ -11,7 +11,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::config::parse_cron;
 use crate::ingest::{self, Sources, Trigger};
 use crate::jobs::delivery::Deliverer;
 use crate::jobs::mail_worker::{self, RetryPolicy};
@@ -132,8 +131,8 @@ pub fn deliverer(db: &PgPool, mailer: &Arc<Mailer>, settings: &Settings) -> Arc<
 async fn scheduled_jobs(state: &AppState) -> anyhow::Result<Vec<Job>> {
     // On a first start there is nothing to show or send: ingest at once.
     let empty = store::papers::latest_featured_day(&state.db).await?.is_none();
-    let hf_cron = parse_cron(&state.settings.ingest_hf_cron).map_err(anyhow::Error::msg)?;
-    let arxiv_cron = parse_cron(&state.settings.ingest_arxiv_cron).map_err(anyhow::Error::msg)?;
+    let hf_cron = state.settings.ingest_hf_cron.clone();
+    let arxiv_cron = state.settings.ingest_arxiv_cron.clone();
     let (db, sources) = (state.db.clone(), state.sources.clone());
     let hf = Job::new("ingest-huggingface", hf_cron, move || {
         let (db, sources) = (db.clone(), sources.clone());
@@ -153,7 +152,7 @@ async fn scheduled_jobs(state: &AppState) -> anyhow::Result<Vec<Job>> {
             let _ = ingest::arxiv(&db, &sources, Trigger::Scheduler).await;
         }
     });
-    let digest_cron = parse_cron(&state.settings.digest_cron).map_err(anyhow::Error::msg)?;
+    let digest_cron = state.settings.digest_cron.clone();
     let db = state.db.clone();
     let digests = Job::new("queue-digests", digest_cron, move || {
         let db = db.clone();
