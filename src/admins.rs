@@ -20,14 +20,38 @@ pub enum AdminError {
     Database(#[from] sqlx::Error),
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// Too many password checks waiting already (a sign-in flood).
+    #[error("too many sign-ins at once")]
+    Busy,
 }
 
-fn hash(password: &str) -> Result<String, AdminError> {
+/// Password hashing is deliberately slow CPU work: it runs on the blocking pool, at most
+/// two at a time, so a flood of sign-ins cannot stall the async workers serving every
+/// other page. A check that waits too long for its turn is refused.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn off_executor<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AdminError> {
+    let _turn = tokio::time::timeout(HASHING_WAIT, HASHING.acquire())
+        .await
+        .map_err(|_| AdminError::Busy)?
+        .map_err(|_| AdminError::Busy)?;
+    tokio::task::spawn_blocking(work).await.map_err(|e| AdminError::Hash(e.to_string()))
+}
+
+fn hash_now(password: &str) -> Result<String, AdminError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| AdminError::Hash(e.to_string()))
+}
+
+async fn hash(password: &str) -> Result<String, AdminError> {
+    let password = password.to_string();
+    off_executor(move || hash_now(&password)).await?
 }
 
 /// Creates the admin, or sets a new password for an existing one.
@@ -37,7 +61,7 @@ pub async fn create_or_reset(db: &PgPool, email: &str, password: &str) -> Result
     if password.chars().count() < 10 {
         return Err(AdminError::Invalid("the password must have at least 10 characters"));
     }
-    let hashed = hash(password)?;
+    let hashed = hash(password).await?;
     let created: bool = sqlx::query_scalar(
         "INSERT INTO admins (email, email_key, password_hash) VALUES ($1, $2, $3)
          ON CONFLICT (email_key) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()
@@ -90,11 +114,17 @@ pub async fn authenticate(
             .await?;
     // Unknown addresses cost as much time as known ones.
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash("not a password of anyone").unwrap_or_default());
-    let stored = row.as_ref().map(|(_, h)| h.as_str()).unwrap_or(dummy);
-    let ok = PasswordHash::new(stored)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-        .unwrap_or(false);
+    let stored = row.as_ref().map(|(_, h)| h.clone());
+    let password = password.to_string();
+    let ok = off_executor(move || {
+        let stored = stored.unwrap_or_else(|| {
+            DUMMY.get_or_init(|| hash_now("not a password of anyone").unwrap_or_default()).clone()
+        });
+        PasswordHash::new(&stored)
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .unwrap_or(false)
+    })
+    .await?;
     Ok(row.filter(|_| ok).map(|(id, _)| id))
 }
 

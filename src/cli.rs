@@ -47,6 +47,9 @@ pub enum Command {
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
     },
+    /// GET /healthz of the configured bind address; exit 0 when healthy (for container
+    /// health checks), else a one-line reason and a non-zero exit.
+    Healthcheck,
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,7 +100,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Send { date } => {
             let db = startup::database(&settings).await?;
             let mailer = std::sync::Arc::new(crate::mail::Mailer::from_settings(&settings)?);
-            let deliverer = startup::deliverer(&db, &mailer, &settings);
+            let secret = startup::secret(&db, &settings).await?;
+            let deliverer = startup::deliverer(&db, &mailer, &settings, &secret);
             // Ctrl-C/SIGTERM: finish the message in flight, hand the rest back, exit.
             let shutdown = CancellationToken::new();
             startup::cancel_on_signal(shutdown.clone());
@@ -131,5 +135,40 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
+        Command::Healthcheck => healthcheck(settings.bind).await,
     }
+}
+
+/// `paperboy healthcheck`: asks the server on `bind` (on loopback when it listens on
+/// every address) for `/healthz`, within 3 seconds.
+async fn healthcheck(bind: std::net::SocketAddr) -> anyhow::Result<()> {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    let mut addr = bind;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/healthz");
+    let client =
+        reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(3)).build()?;
+    let response = client.get(&url).send().await.map_err(|e| {
+        let reason = if e.is_timeout() {
+            "no answer within 3 s".to_string()
+        } else {
+            // The innermost cause says it best ("Connection refused (os error 111)").
+            let mut cause: &dyn std::error::Error = &e;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            cause.to_string()
+        };
+        anyhow::anyhow!("unhealthy: {url}: {reason}")
+    })?;
+    if !response.status().is_success() {
+        anyhow::bail!("unhealthy: {url} answered {}", response.status());
+    }
+    println!("healthy: {url}");
+    Ok(())
 }

@@ -1,12 +1,12 @@
 //! Settings read from the environment (and an optional `.env` file).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
 use secrecy::SecretString;
-use url::Url;
+use url::{Host, Url};
 
 use crate::sources::FetchPolicy;
 
@@ -71,6 +71,15 @@ pub struct Settings {
     pub ingest_arxiv_cron: croner::Cron,
     /// How often `serve` looks for readers whose delivery hour has come.
     pub digest_cron: croner::Cron,
+    /// When set, `GET /metrics` wants `Authorization: Bearer <token>`.
+    pub metrics_token: Option<SecretString>,
+    /// Time a client has to send a request head once its first byte arrived.
+    pub header_timeout: Duration,
+    /// Time a connection may sit with nothing moving: before a request's first byte
+    /// (keep-alive) or while the client does not read its response.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -93,7 +102,10 @@ impl Settings {
         let url = |var: &'static str, d: &str| -> Result<Url, ConfigError> {
             let raw = or(var, d);
             let raw = raw.trim_end_matches('/');
-            Url::parse(raw).map_err(|e| ConfigError { var, reason: format!("not a URL ({e})") })
+            let url = Url::parse(raw)
+                .map_err(|e| ConfigError { var, reason: format!("not a URL ({e})") })?;
+            web_url(&url).map_err(|reason| ConfigError { var, reason })?;
+            Ok(url)
         };
         let number = |var: &'static str, d: u64| -> Result<u64, ConfigError> {
             match get(var) {
@@ -148,6 +160,33 @@ impl Settings {
             parse_cron(&or(var, d))
                 .map_err(|e| ConfigError { var, reason: format!("not a cron expression ({e})") })
         };
+        let seconds = |var: &'static str, d: u64| -> Result<Duration, ConfigError> {
+            match number(var, d)? {
+                0 => Err(ConfigError { var, reason: "expected at least 1 second".into() }),
+                n => Ok(Duration::from_secs(n)),
+            }
+        };
+        let max_connections = match number("PAPERBOY_MAX_CONNECTIONS", 1024)? {
+            0 => {
+                return Err(ConfigError {
+                    var: "PAPERBOY_MAX_CONNECTIONS",
+                    reason: "expected at least 1".into(),
+                });
+            }
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        };
+        let smtp_url = get("PAPERBOY_SMTP_URL");
+        if let Some(raw) = &smtp_url {
+            smtp_url_is_safe(raw)
+                .map_err(|reason| ConfigError { var: "PAPERBOY_SMTP_URL", reason })?;
+        }
+        let base_url = url("PAPERBOY_BASE_URL", "http://localhost:8080")?;
+        if base_url.query().is_some() || base_url.fragment().is_some() {
+            return Err(ConfigError {
+                var: "PAPERBOY_BASE_URL",
+                reason: "links are appended to it: no query (?) or fragment (#) allowed".into(),
+            });
+        }
         let fetch = FetchPolicy {
             total_timeout: Duration::from_secs(number("PAPERBOY_FETCH_TIMEOUT_SECS", 60)?.max(1)),
             retry_base: Duration::from_millis(number("PAPERBOY_FETCH_RETRY_BASE_MS", 1000)?),
@@ -157,8 +196,8 @@ impl Settings {
         Ok(Settings {
             database_url: or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paperboy").into(),
             bind,
-            base_url: url("PAPERBOY_BASE_URL", "http://localhost:8080")?,
-            smtp_url: get("PAPERBOY_SMTP_URL").map(Into::into),
+            base_url,
+            smtp_url: smtp_url.map(Into::into),
             outbox_dir: or("PAPERBOY_OUTBOX_DIR", "./outbox").into(),
             mail_from,
             hf_url: url("PAPERBOY_HF_URL", "https://huggingface.co")?,
@@ -186,6 +225,10 @@ impl Settings {
             // arXiv announces Sunday–Thursday at 20:00 US Eastern: 01:30 UTC Monday–Friday.
             ingest_arxiv_cron: cron("PAPERBOY_INGEST_ARXIV_CRON", "30 1 * * 1-5")?,
             digest_cron: cron("PAPERBOY_DIGEST_CRON", "*/5 * * * *")?,
+            metrics_token: get("PAPERBOY_METRICS_TOKEN").map(Into::into),
+            header_timeout: seconds("PAPERBOY_HEADER_TIMEOUT_SECS", 10)?,
+            idle_timeout: seconds("PAPERBOY_IDLE_TIMEOUT_SECS", 60)?,
+            max_connections,
         })
     }
 
@@ -193,6 +236,60 @@ impl Settings {
     pub fn link(&self, path: &str) -> String {
         format!("{}{}", self.base_url.as_str().trim_end_matches('/'), path)
     }
+}
+
+/// Base URLs we fetch from or link to: http or https, with a host (a `mailto:` or
+/// `data:` URL cannot have paths joined onto it).
+fn web_url(url: &Url) -> Result<(), String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("expected an http:// or https:// URL, got {}:", url.scheme()));
+    }
+    match url.host_str() {
+        Some(h) if !h.is_empty() => Ok(()),
+        _ => Err("the URL has no host".into()),
+    }
+}
+
+/// `smtp://` or `smtps://` with a host and a known `tls=`; and no password sent in clear:
+/// `smtp://user:pass@host` needs `tls=required` or `tls=opportunistic` (STARTTLS), or an
+/// explicit `tls=none`, unless the server is on this machine. Reasons never echo the URL,
+/// which may hold a password.
+fn smtp_url_is_safe(raw: &str) -> Result<(), String> {
+    let url = Url::parse(raw.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    let implicit_tls = match url.scheme() {
+        "smtp" => false,
+        "smtps" => true,
+        other => return Err(format!("expected smtp:// or smtps://, got {other}:")),
+    };
+    let host = match url.host() {
+        Some(Host::Domain("")) | None => return Err("the URL has no host".into()),
+        Some(host) => host,
+    };
+    let tls = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+    match tls.as_deref() {
+        None | Some("none" | "opportunistic" | "required") => {}
+        Some(other) => {
+            return Err(format!("unknown tls={other} (none, opportunistic or required)"));
+        }
+    }
+    let loopback = match host {
+        // `smtp:` is not a special scheme to the URL standard: IPv4 hosts stay domains.
+        Host::Domain(d) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        Host::Ipv4(ip) => IpAddr::V4(ip).is_loopback(),
+        Host::Ipv6(ip) => IpAddr::V6(ip).is_loopback(),
+    };
+    let has_credentials = !url.username().is_empty() || url.password().is_some();
+    if has_credentials && !implicit_tls && tls.is_none() && !loopback {
+        return Err(format!(
+            "the password would cross the network unencrypted to {}: add ?tls=required \
+             (or tls=opportunistic), use smtps://, or say ?tls=none if you mean it",
+            url.host_str().unwrap_or_default()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -225,5 +322,105 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err.var, "PAPERBOY_INGEST_HF_CRON");
+    }
+
+    fn with(var: &str, value: &str) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|k| (k == var).then(|| value.to_string()))
+    }
+
+    #[test]
+    fn front_door_defaults() {
+        let s = Settings::from_lookup(|_| None).unwrap();
+        assert!(s.metrics_token.is_none());
+        assert_eq!(s.header_timeout, Duration::from_secs(10));
+        assert_eq!(s.idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.max_connections, 1024);
+        let s = with("PAPERBOY_METRICS_TOKEN", "scrape-me").unwrap();
+        assert_eq!(s.metrics_token.unwrap().expose_secret(), "scrape-me");
+    }
+
+    #[test]
+    fn timeouts_and_the_connection_cap_must_be_positive() {
+        for var in [
+            "PAPERBOY_HEADER_TIMEOUT_SECS",
+            "PAPERBOY_IDLE_TIMEOUT_SECS",
+            "PAPERBOY_MAX_CONNECTIONS",
+        ] {
+            assert_eq!(with(var, "0").unwrap_err().var, var);
+            assert_eq!(with(var, "soon").unwrap_err().var, var);
+        }
+        assert_eq!(with("PAPERBOY_MAX_CONNECTIONS", "2").unwrap().max_connections, 2);
+        let s = with("PAPERBOY_HEADER_TIMEOUT_SECS", "3").unwrap();
+        assert_eq!(s.header_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn url_settings_must_be_http_or_https_with_a_host() {
+        for var in ["PAPERBOY_BASE_URL", "PAPERBOY_HF_URL", "PAPERBOY_ARXIV_URL"] {
+            // A cannot-be-a-base URL (mailto:, data:) once panicked the ingest jobs.
+            for bad in [
+                "mailto:ops@example.com",
+                "data:text/plain,hello",
+                "ftp://example.com/pub",
+                "file:///tmp/feed",
+                "example.com",
+                "http://",
+            ] {
+                let err = with(var, bad).expect_err(bad);
+                assert_eq!(err.var, var, "{bad}");
+            }
+            for good in ["http://127.0.0.1:9000", "https://example.com/base/"] {
+                with(var, good).unwrap_or_else(|e| panic!("{good}: {e}"));
+            }
+        }
+        let err = with("PAPERBOY_BASE_URL", "https://example.com/?utm=x").unwrap_err();
+        assert_eq!(err.var, "PAPERBOY_BASE_URL");
+    }
+
+    #[test]
+    fn smtp_url_must_be_smtp_or_smtps_with_a_host_and_a_known_tls() {
+        for bad in [
+            "http://mail.example",
+            "mailto:ops@example.com",
+            "smtp://",
+            "smtp:mail.example",
+            "mail.example:25",
+            "smtp://mail.example?tls=maybe",
+        ] {
+            let err = with("PAPERBOY_SMTP_URL", bad).expect_err(bad);
+            assert_eq!(err.var, "PAPERBOY_SMTP_URL", "{bad}");
+        }
+        for good in [
+            "smtp://mail.example",
+            "smtp://mail.example:2525?tls=opportunistic",
+            "smtps://mail.example",
+            "smtp://127.0.0.1:1025",
+        ] {
+            with("PAPERBOY_SMTP_URL", good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+    }
+
+    #[test]
+    fn a_password_never_goes_out_in_clear_unless_asked() {
+        let err = with("PAPERBOY_SMTP_URL", "smtp://ann:hunter2@mail.example:587").unwrap_err();
+        assert_eq!(err.var, "PAPERBOY_SMTP_URL");
+        assert!(err.reason.contains("tls=required"), "{}", err.reason);
+        assert!(!err.to_string().contains("hunter2"), "the password is never echoed");
+        let err = with("PAPERBOY_SMTP_URL", "smtp://ann@mail.example").unwrap_err();
+        assert_eq!(err.var, "PAPERBOY_SMTP_URL");
+        for fine in [
+            "smtp://ann:hunter2@mail.example:587?tls=required",
+            "smtp://ann:hunter2@mail.example:587?tls=opportunistic",
+            "smtp://ann:hunter2@mail.example:25?tls=none",
+            "smtps://ann:hunter2@mail.example",
+            // Loopback: nothing crosses the network.
+            "smtp://ann:hunter2@127.0.0.1:1025",
+            "smtp://ann:hunter2@127.8.0.1:1025",
+            "smtp://ann:hunter2@[::1]:1025",
+            "smtp://ann:hunter2@localhost:1025",
+            "smtp://ann:hunter2@LocalHost:1025",
+        ] {
+            with("PAPERBOY_SMTP_URL", fine).unwrap_or_else(|e| panic!("{fine}: {e}"));
+        }
     }
 }

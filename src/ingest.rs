@@ -120,7 +120,7 @@ async fn finish(
             Ok(summary)
         }
         Err(e) => {
-            tracing::warn!(source = source.as_str(), error = %e, "ingest failed");
+            tracing::warn!(source = source.as_str(), error = ?e.to_string(), "ingest failed");
             ingest_runs::fail(db, run, &e.to_string()).await?;
             metrics::counter!("paperboy_ingest_runs_total", "source" => source.as_str(), "status" => "failed")
                 .increment(1);

@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+// Many small allocations from many threads (requests, messages, queries): mimalloc keeps
+// them cheap where glibc's malloc spent a sixth of the sign-up path's time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = paperboy::cli::Cli::parse();

@@ -19,13 +19,21 @@ use crate::mail::Mailer;
 use crate::store;
 use crate::web::{self, AppState};
 
-/// Connections beyond the senders' share, for web requests and jobs.
-const BASE_CONNECTIONS: u32 = 10;
+/// Connections beyond the workers' share, for web requests and jobs.
+const BASE_CONNECTIONS: u32 = 16;
 
 /// Opens (creating and migrating if needed) the database named in the settings.
 pub async fn database(settings: &Settings) -> anyhow::Result<PgPool> {
-    let max = BASE_CONNECTIONS + settings.send_concurrency as u32;
+    // The mail and the digest workers each hold a connection while they work.
+    let max = BASE_CONNECTIONS + 2 * settings.send_concurrency as u32;
     store::connect_and_migrate(settings.database_url.expose_secret(), max).await
+}
+
+/// The key for signed links and cookies: `PAPERBOY_SECRET`, else the one kept in the database.
+pub async fn secret(db: &PgPool, settings: &Settings) -> anyhow::Result<Vec<u8>> {
+    store::app_settings::signing_secret(db, settings.secret.as_ref().map(|s| s.expose_secret()))
+        .await
+        .context("cannot load the signing secret")
 }
 
 pub struct Application {
@@ -40,12 +48,7 @@ impl Application {
     /// database fails here with a readable reason.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = database(&settings).await?;
-        let secret = store::app_settings::signing_secret(
-            &db,
-            settings.secret.as_ref().map(|s| s.expose_secret()),
-        )
-        .await
-        .context("cannot load the signing secret")?;
+        let secret = secret(&db, &settings).await?;
         crate::admins::ensure_first(
             &db,
             settings.admin_email.as_deref(),
@@ -58,7 +61,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let sources = Sources::from_settings(&settings);
-        let deliverer = deliverer(&db, &mailer, &settings);
+        let deliverer = deliverer(&db, &mailer, &settings, &secret);
         let state = AppState::new(db, settings, secret, sources, deliverer);
         Ok(Self { listener, state, mailer, digest_worker: true })
     }
@@ -86,32 +89,44 @@ impl Application {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let settings = &self.state.settings;
         tracing::info!(address = %self.local_addr(), base_url = %settings.base_url, "paperboy is listening");
+        // Work started by requests (admin ingests and sends) stops with the process.
+        let state_shutdown = self.state.shutdown.clone();
+        let linked = shutdown.clone();
+        tokio::spawn(async move {
+            linked.cancelled().await;
+            state_shutdown.cancel();
+        });
         let policy = RetryPolicy::from_settings(settings);
-        let mail = tokio::spawn(mail_worker::run(
+        let mail = mail_worker::spawn(
             self.state.db.clone(),
             self.mailer.clone(),
             policy,
             settings.send_concurrency,
+            self.state.mail_wake.clone(),
+            self.state.health.clone(),
             shutdown.clone(),
-        ));
-        let digests = match self.digest_worker {
-            true => Some(tokio::spawn(
-                self.state.deliverer.clone().run(settings.send_concurrency, shutdown.clone()),
-            )),
-            false => None,
-        };
-        let prune = tokio::spawn(prune_rate_limits(self.state.clone(), shutdown.clone()));
+        );
+        let digests = self.digest_worker.then(|| {
+            self.state.deliverer.clone().spawn(
+                settings.send_concurrency,
+                self.state.health.clone(),
+                shutdown.clone(),
+            )
+        });
+        let upkeep = tokio::spawn(upkeep(self.state.clone(), shutdown.clone()));
         let jobs = if settings.scheduler { scheduled_jobs(&self.state).await? } else { Vec::new() };
         let scheduler = tokio::spawn(scheduler::run(self.state.db.clone(), jobs, shutdown.clone()));
 
         let app = web::router(self.state.clone());
-        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        let limits = web::server::ServerLimits::from_settings(settings);
+        web::server::serve(self.listener, app, limits, shutdown.clone())
             .await
             .context("web server failed")?;
         tracing::info!("web server stopped; finishing background work");
+        self.state.tasks.close();
+        self.state.tasks.wait().await;
         let _ = mail.await;
-        let _ = prune.await;
+        let _ = upkeep.await;
         if let Some(d) = digests {
             let _ = d.await;
         }
@@ -122,9 +137,15 @@ impl Application {
 }
 
 /// The digest delivery worker, shared by `serve`, `send` and the admin pages.
-pub fn deliverer(db: &PgPool, mailer: &Arc<Mailer>, settings: &Settings) -> Arc<Deliverer> {
+pub fn deliverer(
+    db: &PgPool,
+    mailer: &Arc<Mailer>,
+    settings: &Settings,
+    secret: &[u8],
+) -> Arc<Deliverer> {
     let policy = RetryPolicy::from_settings(settings);
-    Deliverer::new(db.clone(), mailer.clone(), settings.base_url.as_str(), policy)
+    let links = crate::domain::Links::new(settings.base_url.as_str(), secret);
+    Deliverer::new(db.clone(), mailer.clone(), links, policy)
 }
 
 /// The jobs `serve` runs on its own: ingests, on the configured schedules.
@@ -133,23 +154,25 @@ async fn scheduled_jobs(state: &AppState) -> anyhow::Result<Vec<Job>> {
     let empty = store::papers::latest_featured_day(&state.db).await?.is_none();
     let hf_cron = state.settings.ingest_hf_cron.clone();
     let arxiv_cron = state.settings.ingest_arxiv_cron.clone();
-    let (db, sources) = (state.db.clone(), state.sources.clone());
+    let app = state.clone();
     let hf = Job::new("ingest-huggingface", hf_cron, move || {
-        let (db, sources) = (db.clone(), sources.clone());
+        let app = app.clone();
         async move {
             // Upvotes keep growing after a day ends: refresh yesterday too.
             let today = chrono::Utc::now().date_naive();
             for day in [today, today - chrono::Days::new(1)] {
-                let _ = ingest::huggingface(&db, &sources, day, Trigger::Scheduler).await;
+                let _ = ingest::huggingface(&app.db, &app.sources, day, Trigger::Scheduler).await;
             }
+            app.home.invalidate();
         }
     });
     let hf = hf.run_at_start(empty);
-    let (db, sources) = (state.db.clone(), state.sources.clone());
+    let app = state.clone();
     let arxiv = Job::new("ingest-arxiv", arxiv_cron, move || {
-        let (db, sources) = (db.clone(), sources.clone());
+        let app = app.clone();
         async move {
-            let _ = ingest::arxiv(&db, &sources, Trigger::Scheduler).await;
+            let _ = ingest::arxiv(&app.db, &app.sources, Trigger::Scheduler).await;
+            app.home.invalidate();
         }
     });
     let digest_cron = state.settings.digest_cron.clone();
@@ -165,11 +188,21 @@ async fn scheduled_jobs(state: &AppState) -> anyhow::Result<Vec<Job>> {
     Ok(vec![hf, arxiv, digests])
 }
 
-async fn prune_rate_limits(state: AppState, shutdown: CancellationToken) {
+/// Housekeeping: fold the subscriber count rows every minute, forget quiet clients'
+/// rate-limit state every ten.
+async fn upkeep(state: AppState, shutdown: CancellationToken) {
+    let mut minutes = 0u64;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(600)) => state.prune_rate_limits(),
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
             _ = shutdown.cancelled() => return,
+        }
+        minutes += 1;
+        if let Err(e) = store::subscribers::fold_counts(&state.db).await {
+            tracing::warn!(error = %e, "could not fold subscriber counts");
+        }
+        if minutes.is_multiple_of(10) {
+            state.prune_rate_limits();
         }
     }
 }

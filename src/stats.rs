@@ -137,10 +137,7 @@ pub struct Totals {
 }
 
 pub async fn totals(db: &PgPool) -> sqlx::Result<Totals> {
-    let by_status: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, count(*) FROM subscribers GROUP BY status")
-            .fetch_all(db)
-            .await?;
+    let by_status = crate::store::subscribers::counts(db).await?;
     let get = |s: &str| by_status.iter().find(|(k, _)| k == s).map(|r| r.1).unwrap_or(0);
     // Planner estimates are plenty for a dashboard's paper count.
     let papers: i64 = sqlx::query_scalar(

@@ -1,15 +1,21 @@
 //! The reader's journey as operations: sign up, confirm, renew a link. Web handlers call
 //! these; each writes its changes and the mail they cause in one transaction.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Settings;
-use crate::domain::{Categories, Frequency, PhraseList, PreferenceErrors, SubscriberEmail, Token};
+use crate::domain::{
+    Categories, Frequency, Links, PhraseList, PreferenceErrors, SubscriberEmail, Token,
+};
 use crate::mail;
 use crate::store::mail_queue;
-use crate::store::subscribers::{self, SignupChoices, Status, SubscriberRow};
+use crate::store::subscribers::{self, ConfirmRow, SignupChoices, Status, SubscriberRow};
 
 /// At most this many emails to one address a day, whatever the form is sent.
 const MAX_MAILS_PER_DAY: i64 = 5;
@@ -20,6 +26,94 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("cannot render email: {0}")]
     Template(#[from] askama::Error),
+    #[error("cannot record the sign-up: {0}")]
+    Write(String),
+}
+
+/// Sign-ups written together: the new addresses that arrive while one batch is being
+/// written go into the next, in one statement and one commit (group commit), so a burst
+/// of sign-ups costs Postgres a commit per batch rather than per request. Each request
+/// still answers only once the commit holding its subscriber and its confirmation email
+/// is done.
+#[derive(Clone)]
+pub struct SignupWriter {
+    jobs: mpsc::Sender<WriteJob>,
+}
+
+struct WriteJob {
+    row: subscribers::NewPending,
+    done: oneshot::Sender<Result<Option<uuid::Uuid>, String>>,
+}
+
+/// Sign-ups written in one statement at most.
+const MAX_BATCH: usize = 128;
+/// Batches written at once: while one commits, the next is being written.
+const WRITERS: usize = 2;
+
+impl SignupWriter {
+    /// Starts the writers; they stop when the last handle is dropped.
+    pub fn start(db: PgPool) -> Self {
+        let (jobs, queue) = mpsc::channel::<WriteJob>(4 * MAX_BATCH);
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        for _ in 0..WRITERS {
+            tokio::spawn(write_batches(db.clone(), queue.clone()));
+        }
+        Self { jobs }
+    }
+
+    /// Writes a new pending subscriber with its confirmation; `None` when the address
+    /// is known already.
+    async fn insert(&self, row: subscribers::NewPending) -> Result<Option<uuid::Uuid>, Error> {
+        let (done, written) = oneshot::channel();
+        let gone = || Error::Write("the sign-up writer has stopped".into());
+        self.jobs.send(WriteJob { row, done }).await.map_err(|_| gone())?;
+        written.await.map_err(|_| gone())?.map_err(Error::Write)
+    }
+}
+
+async fn write_batches(db: PgPool, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<WriteJob>>>) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else { return };
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        // One statement cannot insert an address twice: repeats go in a later round.
+        while !batch.is_empty() {
+            let mut seen = HashSet::new();
+            let (round, later): (Vec<_>, Vec<_>) =
+                batch.into_iter().partition(|j| seen.insert(j.row.email_key.clone()));
+            write_round(&db, round).await;
+            batch = later;
+        }
+    }
+}
+
+async fn write_round(db: &PgPool, round: Vec<WriteJob>) {
+    let rows: Vec<_> = round.iter().map(|j| &j.row).collect();
+    let rows: Vec<&subscribers::NewPending> = rows;
+    match subscribers::insert_pending(db, &rows).await {
+        Ok(new) => {
+            let new: HashMap<String, uuid::Uuid> = new.into_iter().collect();
+            for job in round {
+                let id = new.get(&job.row.email_key).copied();
+                let _ = job.done.send(Ok(id));
+            }
+        }
+        Err(e) => {
+            let why = e.to_string();
+            for job in round {
+                let _ = job.done.send(Err(why.clone()));
+            }
+        }
+    }
 }
 
 /// The sign-up form as posted.
@@ -76,16 +170,28 @@ fn confirm_expiry(settings: &Settings) -> DateTime<Utc> {
         + chrono::Duration::from_std(settings.confirm_ttl).unwrap_or(chrono::Duration::hours(48))
 }
 
-fn confirmation_draft(settings: &Settings, token: &Token) -> askama::Result<mail::Draft> {
-    let url = settings.link(&format!("/confirm/{}", token.as_str()));
-    mail::confirmation(&url, settings.confirm_ttl.as_secs() / 3600)
+fn confirmation_draft(
+    settings: &Settings,
+    links: &Links,
+    token: &Token,
+    signup: &NewSignup,
+) -> askama::Result<mail::Draft> {
+    let choices =
+        mail::SignupSummary { topics: signup.topics.items(), frequency: signup.frequency.as_str() };
+    mail::confirmation(&links.confirm(token), settings.confirm_ttl.as_secs() / 3600, Some(&choices))
 }
 
 /// Records the sign-up and queues the right email: a confirmation for a new, pending or
 /// unsubscribed address, the preferences link for a confirmed one. The caller answers
-/// the same in every case.
-#[tracing::instrument(skip_all, fields(email = %signup.email.redacted()))]
-pub async fn subscribe(db: &PgPool, settings: &Settings, signup: &NewSignup) -> Result<(), Error> {
+/// the same in every case. Returns whether an email was queued.
+#[tracing::instrument(skip_all, fields(email = ?signup.email.redacted()))]
+pub async fn subscribe(
+    db: &PgPool,
+    writer: &SignupWriter,
+    settings: &Settings,
+    links: &Links,
+    signup: &NewSignup,
+) -> Result<bool, Error> {
     let choices = SignupChoices {
         topics: &signup.topics,
         categories: &signup.categories,
@@ -94,49 +200,43 @@ pub async fn subscribe(db: &PgPool, settings: &Settings, signup: &NewSignup) -> 
     let key = signup.email.normalized();
     let token = Token::generate();
     let expires = confirm_expiry(settings);
+    let draft = confirmation_draft(settings, links, &token, signup)?;
+
+    // The common case, a new address: reader, event and email in one batched statement.
+    let inserted = writer
+        .insert(subscribers::NewPending {
+            email: signup.email.as_str().to_string(),
+            email_key: key.clone(),
+            topics: signup.topics.items().to_vec(),
+            categories: signup.categories.items().to_vec(),
+            frequency: signup.frequency.as_str(),
+            confirm_hash: token.hash(),
+            confirm_expires_at: expires,
+            subject: draft.subject.clone(),
+            body_text: draft.text.clone(),
+            body_html: draft.html.clone(),
+        })
+        .await?;
+    if inserted.is_some() {
+        tracing::info!("new subscriber pending confirmation");
+        return Ok(true);
+    }
+
     let mut tx = db.begin().await?;
-
-    let existing = match subscribers::lock_by_email(&mut tx, &key).await? {
-        Some(row) => row,
-        None => {
-            let manage = Token::generate();
-            let inserted = subscribers::insert_pending(
-                &mut tx,
-                signup.email.as_str(),
-                &key,
-                &choices,
-                manage.as_str(),
-                &token.hash(),
-                expires,
-            )
-            .await?;
-            match inserted {
-                Some(id) => {
-                    let draft = confirmation_draft(settings, &token)?;
-                    mail_queue::enqueue(&mut tx, "confirmation", id, signup.email.as_str(), &draft)
-                        .await?;
-                    tx.commit().await?;
-                    tracing::info!("new subscriber pending confirmation");
-                    return Ok(());
-                }
-                // Someone signed up with this address a moment ago; treat it as known.
-                None => match subscribers::lock_by_email(&mut tx, &key).await? {
-                    Some(row) => row,
-                    None => return Ok(()),
-                },
-            }
-        }
+    // Known address (or erased since the insert: then there is nothing to do).
+    let Some(existing) = subscribers::lock_by_email(&mut tx, &key).await? else {
+        return Ok(false);
     };
-
     if !within_mail_budget(&mut tx, existing.id).await? {
         tracing::warn!("sign-up mail limit reached for this address; nothing sent");
-        return Ok(());
+        return Ok(false);
     }
     match existing.status() {
         Status::Confirmed => {
-            let prefs = settings.link(&format!("/preferences/{}", existing.manage_token));
-            let unsub = settings.link(&format!("/unsubscribe/{}", existing.manage_token));
-            let draft = mail::already_subscribed(&prefs, &unsub)?;
+            let draft = mail::already_subscribed(
+                &links.preferences(&existing.id),
+                &links.unsubscribe(&existing.id),
+            )?;
             mail_queue::enqueue(
                 &mut tx,
                 "already_subscribed",
@@ -156,21 +256,22 @@ pub async fn subscribe(db: &PgPool, settings: &Settings, signup: &NewSignup) -> 
                 expires,
             )
             .await?;
-            let draft = confirmation_draft(settings, &token)?;
             mail_queue::enqueue(&mut tx, "confirmation", existing.id, &existing.email, &draft)
                 .await?;
             tracing::info!("sent a new confirmation link");
         }
     }
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// What a confirmation link refers to.
 pub enum ConfirmLink {
-    /// Pending and in time, or already confirmed (a second click is harmless).
+    /// Pending and in time.
     Valid(SubscriberRow),
     Expired(SubscriberRow),
+    /// The link was used to confirm already: it no longer leads to the preferences.
+    AlreadyConfirmed,
 }
 
 /// Looks a confirmation token up without changing anything (for `GET`).
@@ -182,14 +283,19 @@ pub async fn find_confirmation(db: &PgPool, raw: &str) -> Result<Option<ConfirmL
     Ok(row.and_then(classify))
 }
 
-fn classify(row: SubscriberRow) -> Option<ConfirmLink> {
+fn classify(found: ConfirmRow) -> Option<ConfirmLink> {
+    let ConfirmRow { row, outstanding } = found;
     match row.status() {
-        Status::Unsubscribed => None,
-        Status::Confirmed => Some(ConfirmLink::Valid(row)),
-        Status::Pending if row.confirm_expires_at.is_some_and(|t| t < Utc::now()) => {
-            Some(ConfirmLink::Expired(row))
+        Status::Confirmed if !outstanding => Some(ConfirmLink::AlreadyConfirmed),
+        Status::Pending if outstanding => {
+            if row.confirm_expires_at.is_some_and(|t| t < Utc::now()) {
+                Some(ConfirmLink::Expired(row))
+            } else {
+                Some(ConfirmLink::Valid(row))
+            }
         }
-        Status::Pending => Some(ConfirmLink::Valid(row)),
+        // A used link of a reader who left (or signed up again since): not theirs any more.
+        _ => None,
     }
 }
 
@@ -210,30 +316,37 @@ pub async fn confirm(db: &PgPool, raw: &str) -> Result<Option<ConfirmLink>, Erro
     Ok(link)
 }
 
-/// Sends a fresh link for an expired one. Returns false when the token is not an
-/// expired confirmation link.
+/// Sends a fresh link for an expired one. Returns `None` when the token is not an expired
+/// confirmation link, else whether an email was queued.
 #[tracing::instrument(skip_all)]
 pub async fn renew_confirmation(
     db: &PgPool,
     settings: &Settings,
+    links: &Links,
     raw: &str,
-) -> Result<bool, Error> {
+) -> Result<Option<bool>, Error> {
     let Some(old) = Token::parse(raw) else {
-        return Ok(false);
+        return Ok(None);
     };
     let mut tx = db.begin().await?;
     let Some(ConfirmLink::Expired(row)) =
         subscribers::lock_by_confirm_hash(&mut tx, &old.hash()).await?.and_then(classify)
     else {
-        return Ok(false);
+        return Ok(None);
     };
+    let mut queued = false;
     if within_mail_budget(&mut tx, row.id).await? {
         let token = Token::generate();
         subscribers::renew_confirmation(&mut tx, row.id, &token.hash(), confirm_expiry(settings))
             .await?;
-        let draft = confirmation_draft(settings, &token)?;
+        let draft = mail::confirmation(
+            &links.confirm(&token),
+            settings.confirm_ttl.as_secs() / 3600,
+            None,
+        )?;
         mail_queue::enqueue(&mut tx, "confirmation", row.id, &row.email, &draft).await?;
+        queued = true;
     }
     tx.commit().await?;
-    Ok(true)
+    Ok(Some(queued))
 }

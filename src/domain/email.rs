@@ -50,6 +50,36 @@ pub fn redact(address: &str) -> String {
     }
 }
 
+/// Every address in a free text (an SMTP reply quotes the recipient) reduced to its
+/// domain, for logs and records that must not keep an address: `550 <ann@x.org> unknown`
+/// → `550 <…@x.org> unknown`.
+pub fn redact_addresses(text: &str) -> String {
+    fn local(c: char) -> bool {
+        c.is_alphanumeric() || "._%+-!#$&'*/=?^`{|}~".contains(c)
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        let before = &rest[..at];
+        let start = before
+            .rfind(|c: char| !local(c))
+            .map(|i| i + before[i..].chars().next().map_or(1, char::len_utf8))
+            .unwrap_or(0);
+        if start == at {
+            // No local part: not an address.
+            out.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            continue;
+        }
+        out.push_str(&rest[..start]);
+        out.push('…');
+        out.push('@');
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl fmt::Display for SubscriberEmail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -66,6 +96,18 @@ mod tests {
         assert_eq!(e.as_str(), "Ada.Lovelace+ml@example.org");
         assert_eq!(e.normalized(), "ada.lovelace+ml@example.org");
         assert_eq!(e.redacted(), "…@example.org");
+    }
+
+    #[test]
+    fn addresses_in_free_text_keep_only_their_domain() {
+        assert_eq!(
+            redact_addresses(
+                "550 5.1.1 <ann.o'neil+x@example.org>: Recipient unknown (ann@example.org)"
+            ),
+            "550 5.1.1 <…@example.org>: Recipient unknown (…@example.org)"
+        );
+        assert_eq!(redact_addresses("no address @ here"), "no address @ here");
+        assert_eq!(redact_addresses("émile@exämple.org"), "…@exämple.org");
     }
 
     #[test]

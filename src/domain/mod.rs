@@ -1,11 +1,13 @@
 //! The nouns of paperboy as types that cannot hold bad values.
 
 mod email;
+mod links;
 mod paper;
 mod preferences;
 mod token;
 
-pub use email::{SubscriberEmail, redact};
+pub use email::{SubscriberEmail, redact, redact_addresses};
+pub use links::{Links, Purpose, Signer};
 pub use paper::{AnnouncedPaper, ArxivId, FeaturedPaper, normalize_whitespace};
 pub use preferences::{
     ARXIV_CATEGORIES, Categories, Frequency, PhraseList, PreferenceErrors, Preferences,

@@ -13,8 +13,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::mail_worker::{RetryPolicy, idle, listen};
+use super::mail_worker::RetryPolicy;
+use super::worker::{self, Health, Step, listen};
 use crate::digest::{CandidateSet, DigestLinks, Edition, Interests, render};
+use crate::domain::{Links, redact_addresses};
 use crate::mail::{Mailer, SendError};
 use crate::store::deliveries::{self, Claimed, Scope};
 use crate::store::editions;
@@ -57,20 +59,14 @@ pub struct EditionData {
 pub struct Deliverer {
     db: PgPool,
     mailer: Arc<Mailer>,
-    base_url: String,
+    links: Links,
     policy: RetryPolicy,
     editions: tokio::sync::Mutex<HashMap<Edition, Arc<EditionData>>>,
 }
 
 impl Deliverer {
-    pub fn new(db: PgPool, mailer: Arc<Mailer>, base_url: &str, policy: RetryPolicy) -> Arc<Self> {
-        Arc::new(Self {
-            db,
-            mailer,
-            base_url: base_url.trim_end_matches('/').to_string(),
-            policy,
-            editions: Default::default(),
-        })
+    pub fn new(db: PgPool, mailer: Arc<Mailer>, links: Links, policy: RetryPolicy) -> Arc<Self> {
+        Arc::new(Self { db, mailer, links, policy, editions: Default::default() })
     }
 
     async fn edition(&self, id: i64) -> sqlx::Result<Option<Arc<EditionData>>> {
@@ -132,8 +128,14 @@ impl Deliverer {
         Ok(tally)
     }
 
-    /// The long-running worker of `serve`: delivers whatever falls due until `shutdown`.
-    pub async fn run(self: Arc<Self>, concurrency: usize, shutdown: CancellationToken) {
+    /// The long-running workers of `serve`: deliver whatever falls due until `shutdown`,
+    /// woken by `NOTIFY`s from whichever process queued the deliveries.
+    pub fn spawn(
+        self: Arc<Self>,
+        concurrency: usize,
+        health: Arc<Health>,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
         let wake = Arc::new(Notify::new());
         let listener = tokio::spawn(listen(
             self.db.clone(),
@@ -142,33 +144,22 @@ impl Deliverer {
             shutdown.clone(),
         ));
         let tally = Arc::new(Tally::default());
-        let workers: Vec<_> = (0..concurrency.max(1))
-            .map(|_| {
-                let (me, wake, tally, shutdown) =
-                    (self.clone(), wake.clone(), tally.clone(), shutdown.clone());
-                tokio::spawn(async move {
-                    while !shutdown.is_cancelled() {
-                        let worked = match me.db.acquire().await {
-                            Ok(mut conn) => {
-                                me.pass(&mut conn, &Scope::Due, &tally, &shutdown).await
-                            }
-                            Err(e) => Err(e.into()),
-                        };
-                        match worked {
-                            Ok(n) if n > 0 => continue,
-                            Ok(_) => {}
-                            Err(e) => tracing::warn!(error = %e, "delivery worker: database error"),
-                        }
-                        let next = deliveries::next_due(&me.db).await.ok().flatten();
-                        idle(&wake, next, &shutdown).await;
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            let _ = w.await;
-        }
-        listener.abort();
+        let stop = shutdown.clone();
+        let workers = worker::spawn("delivery", concurrency, wake, health, shutdown, move || {
+            let (me, tally, stop) = (self.clone(), tally.clone(), stop.clone());
+            async move {
+                let mut conn = me.db.acquire().await?;
+                if me.pass(&mut conn, &Scope::Due, &tally, &stop).await? > 0 {
+                    return Ok(Step::Worked);
+                }
+                drop(conn);
+                Ok(Step::Idle(deliveries::next_due(&me.db).await?))
+            }
+        });
+        tokio::spawn(async move {
+            let _ = workers.await;
+            listener.abort();
+        })
     }
 
     /// Claims one batch on `conn` and delivers it. Returns how many rows it claimed.
@@ -256,8 +247,8 @@ impl Deliverer {
         }
         let items = render::items(&edition.set, &picks);
         let links = DigestLinks {
-            preferences: format!("{}/preferences/{}", self.base_url, reader.manage_token),
-            unsubscribe: format!("{}/unsubscribe/{}", self.base_url, reader.manage_token),
+            preferences: self.links.preferences(&reader.id),
+            unsubscribe: self.links.unsubscribe(&reader.id),
         };
         let draft = render::render(&edition.edition, &items, &links)?;
         let headers = [
@@ -285,13 +276,13 @@ impl Deliverer {
                 deliveries::mark_retry(conn, claimed.id, next, &e).await?;
                 Tally::add(&tally.retrying);
                 metrics::counter!("paperboy_digest_retries_total").increment(1);
-                tracing::warn!(error = %e, retry_in = ?delay, "digest not sent; will retry");
+                tracing::warn!(error = ?redact_addresses(&e), retry_in = ?delay, "digest not sent; will retry");
             }
             Err(e) => {
                 deliveries::mark_failed(conn, claimed.id, &e.to_string()).await?;
                 Tally::add(&tally.failed);
                 metrics::counter!("paperboy_digests_failed_total").increment(1);
-                tracing::error!(error = %e, "digest failed for good");
+                tracing::error!(error = ?redact_addresses(&e.to_string()), "digest failed for good");
             }
         }
         Ok(())

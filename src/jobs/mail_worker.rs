@@ -1,22 +1,21 @@
 //! Delivers queued transactional mail, retrying transient failures with backoff.
 //!
-//! Each message is claimed with `FOR UPDATE SKIP LOCKED` inside a transaction held for
-//! the duration of its send, so several workers or processes never send the same row,
-//! and a crash releases the row at once for the next worker.
+//! Workers claim batches with `FOR UPDATE SKIP LOCKED`, marking the rows with their
+//! connection's backend pid, so several workers or processes never send the same row and
+//! a crashed worker's rows are free again at once; each outcome is recorded as it happens.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use chrono::Utc;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::worker::{self, Health, Step};
+use crate::domain::redact_addresses;
 use crate::mail::{Draft, Mailer, SendError};
-use crate::store::mail_queue;
-
-const POLL: Duration = Duration::from_secs(5);
+use crate::store::mail_queue::{self, QueuedMail};
 
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
@@ -36,126 +35,91 @@ impl RetryPolicy {
     }
 }
 
-/// Runs `concurrency` workers until `shutdown`; a send in progress is finished first.
-pub async fn run(
+/// Messages one worker claims at a time.
+const BATCH: i64 = 20;
+
+/// Runs `concurrency` supervised workers until `shutdown`; sends in progress finish
+/// first. `wake` is notified by whoever queues mail in this process.
+pub fn spawn(
     db: PgPool,
     mailer: Arc<Mailer>,
     policy: RetryPolicy,
     concurrency: usize,
-    shutdown: CancellationToken,
-) {
-    let wake = Arc::new(Notify::new());
-    let listener =
-        tokio::spawn(listen(db.clone(), mail_queue::CHANNEL, wake.clone(), shutdown.clone()));
-    let workers: Vec<_> = (0..concurrency.max(1))
-        .map(|_| {
-            tokio::spawn(work(db.clone(), mailer.clone(), policy, wake.clone(), shutdown.clone()))
-        })
-        .collect();
-    for w in workers {
-        let _ = w.await;
-    }
-    listener.abort();
-}
-
-async fn work(
-    db: PgPool,
-    mailer: Arc<Mailer>,
-    policy: RetryPolicy,
     wake: Arc<Notify>,
+    health: Arc<Health>,
     shutdown: CancellationToken,
-) {
-    while !shutdown.is_cancelled() {
-        match deliver_one(&db, &mailer, policy).await {
-            Ok(true) => continue,
-            Ok(false) => {
-                idle(&wake, mail_queue::next_due(&db).await.ok().flatten(), &shutdown).await;
+) -> tokio::task::JoinHandle<()> {
+    let stop = shutdown.clone();
+    worker::spawn("mail", concurrency, wake, health, shutdown, move || {
+        let (db, mailer, stop) = (db.clone(), mailer.clone(), stop.clone());
+        async move {
+            if deliver_batch(&db, &mailer, policy, &stop).await? > 0 {
+                return Ok(Step::Worked);
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "mail worker: database error");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.cancelled() => {}
-                }
-            }
+            Ok(Step::Idle(mail_queue::next_due(&db).await?))
         }
-    }
+    })
 }
 
-/// Sends the next due message, if any. Returns whether there was one.
-#[tracing::instrument(name = "deliver_mail", skip_all, fields(mail_id, kind, attempt))]
-pub async fn deliver_one(db: &PgPool, mailer: &Mailer, policy: RetryPolicy) -> sqlx::Result<bool> {
-    let mut tx = db.begin().await?;
-    let Some(mail) = mail_queue::claim_next(&mut tx).await? else {
-        return Ok(false);
-    };
-    let span = tracing::Span::current();
-    span.record("mail_id", mail.id);
-    span.record("kind", mail.kind.as_str());
-    span.record("attempt", mail.attempts + 1);
+/// Claims a batch of due messages and sends them one by one, recording each outcome as it
+/// happens (a crash repeats at most the message in flight). Returns how many it claimed.
+pub async fn deliver_batch(
+    db: &PgPool,
+    mailer: &Mailer,
+    policy: RetryPolicy,
+    shutdown: &CancellationToken,
+) -> sqlx::Result<usize> {
+    let mut conn = db.acquire().await?;
+    // Bookkeeping commits need not wait for the WAL flush: a Postgres crash may forget a
+    // "sent" mark (that email goes again: a repeat, never a loss).
+    sqlx::query("SET synchronous_commit = off").execute(&mut *conn).await?;
+    let result = async {
+        let batch = mail_queue::claim(&mut conn, BATCH).await?;
+        for (i, mail) in batch.iter().enumerate() {
+            if shutdown.is_cancelled() {
+                let rest: Vec<i64> = batch[i..].iter().map(|m| m.id).collect();
+                mail_queue::release(&mut conn, &rest).await?;
+                break;
+            }
+            deliver_one(&mut conn, mailer, policy, mail).await?;
+        }
+        sqlx::Result::Ok(batch.len())
+    }
+    .await;
+    sqlx::query("RESET synchronous_commit").execute(&mut *conn).await?;
+    result
+}
 
-    let draft = Draft { subject: mail.subject, text: mail.body_text, html: mail.body_html };
+#[tracing::instrument(name = "deliver_mail", skip_all, fields(mail_id = mail.id, kind = %mail.kind, attempt = mail.attempts + 1))]
+async fn deliver_one(
+    conn: &mut PgConnection,
+    mailer: &Mailer,
+    policy: RetryPolicy,
+    mail: &QueuedMail,
+) -> sqlx::Result<()> {
+    let draft = Draft {
+        subject: mail.subject.clone(),
+        text: mail.body_text.clone(),
+        html: mail.body_html.clone(),
+    };
     let message_id = mailer.new_message_id();
     match mailer.send(&mail.recipient, &draft, &message_id, &[]).await {
         Ok(()) => {
-            mail_queue::mark_sent(&mut tx, mail.id, &message_id).await?;
-            tracing::info!("sent");
+            mail_queue::mark_sent(conn, mail.id, &message_id).await?;
+            tracing::debug!("sent");
         }
         Err(SendError::Transient(e)) if mail.attempts + 1 < policy.max_attempts => {
             let delay = policy.delay(mail.attempts + 1);
             let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-            mail_queue::mark_retry(&mut tx, mail.id, next, &e).await?;
-            tracing::warn!(error = %e, retry_in = ?delay, "send failed; will retry");
+            mail_queue::mark_retry(conn, mail.id, next, &e).await?;
+            tracing::warn!(error = ?redact_addresses(&e), retry_in = ?delay, "send failed; will retry");
         }
         Err(e) => {
-            mail_queue::mark_failed(&mut tx, mail.id, &e.to_string()).await?;
-            tracing::error!(error = %e, "send failed for good");
+            mail_queue::mark_failed(conn, mail.id, &e.to_string()).await?;
+            tracing::error!(error = ?redact_addresses(&e.to_string()), "send failed for good");
         }
     }
-    tx.commit().await?;
-    Ok(true)
-}
-
-/// Waits for a wake-up, the next due time (at most `POLL` away), or shutdown.
-pub(crate) async fn idle(
-    wake: &Notify,
-    next_due: Option<DateTime<Utc>>,
-    shutdown: &CancellationToken,
-) {
-    let pause = match next_due {
-        Some(at) => (at - Utc::now()).to_std().unwrap_or_default().min(POLL),
-        None => POLL,
-    };
-    tokio::select! {
-        _ = wake.notified() => {}
-        _ = tokio::time::sleep(pause.max(Duration::from_millis(10))) => {}
-        _ = shutdown.cancelled() => {}
-    }
-}
-
-/// Turns `NOTIFY`s on `channel` into wake-ups; the workers' polling covers any gap.
-pub(crate) async fn listen(
-    db: PgPool,
-    channel: &'static str,
-    wake: Arc<Notify>,
-    shutdown: CancellationToken,
-) {
-    while !shutdown.is_cancelled() {
-        let mut listener = match PgListener::connect_with(&db).await {
-            Ok(l) => l,
-            Err(_) => {
-                tokio::time::sleep(POLL).await;
-                continue;
-            }
-        };
-        if listener.listen(channel).await.is_err() {
-            tokio::time::sleep(POLL).await;
-            continue;
-        }
-        while listener.recv().await.is_ok() {
-            wake.notify_waiters();
-        }
-    }
+    Ok(())
 }
 
 #[cfg(test)]

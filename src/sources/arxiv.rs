@@ -104,11 +104,15 @@ fn convert(item: &rss::Item, day: NaiveDate) -> Option<AnnouncedPaper> {
     })
 }
 
-/// The feed URL for a set of categories: `{base}/cs.AI+cs.LG`.
+/// The feed URL for a set of categories: `{base}/cs.AI+cs.LG`. Settings only allow
+/// http(s) bases; any other (`mailto:`, no path to extend) is left as it is and fails
+/// as a request instead of panicking here.
 pub fn feed_url(base: &Url, categories: &[String]) -> Url {
     let mut url = base.clone();
     let joined = categories.join("+");
-    url.path_segments_mut().expect("an http base URL").pop_if_empty().push(&joined);
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().push(&joined);
+    }
     url
 }
 

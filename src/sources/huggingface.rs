@@ -91,7 +91,7 @@ fn clean(s: Option<String>) -> Option<String> {
 fn convert(item: Item, queried: NaiveDate) -> Option<FeaturedPaper> {
     let p = item.paper;
     let Some(arxiv_id) = ArxivId::parse(&p.id) else {
-        tracing::warn!(id = %p.id.chars().take(40).collect::<String>(), "skipping an item without a valid arXiv id");
+        tracing::warn!(id = ?p.id.chars().take(40).collect::<String>(), "skipping an item without a valid arXiv id");
         return None;
     };
     let title = clean(p.title).or_else(|| clean(item.title))?;
@@ -135,7 +135,11 @@ pub async fn fetch_day(
 ) -> Result<Vec<FeaturedPaper>, SourceError> {
     let mut all = Vec::new();
     for page in 0..MAX_PAGES {
-        let mut url = base.join("/api/daily_papers").expect("a static path joins");
+        // Settings only allow http(s) bases; a `mailto:` one cannot be joined onto.
+        let mut url = base.join("/api/daily_papers").map_err(|e| SourceError::Network {
+            url: base.to_string(),
+            reason: format!("not a base URL ({e})"),
+        })?;
         url.query_pairs_mut()
             .append_pair("date", &date.format("%Y-%m-%d").to_string())
             .append_pair("limit", &PAGE_SIZE.to_string())

@@ -102,7 +102,7 @@ impl Fetcher {
                 Err(e) if retry_after.is_some() && attempt < MAX_ATTEMPTS => {
                     let backoff = self.policy.retry_base.saturating_mul(1 << (attempt - 1));
                     let wait = retry_after.flatten().unwrap_or(backoff).min(MAX_RETRY_AFTER);
-                    tracing::warn!(%url, error = %e, attempt, retry_in = ?wait, "upstream failed; retrying");
+                    tracing::warn!(%url, error = ?e.to_string(), attempt, retry_in = ?wait, "upstream failed; retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }

@@ -146,9 +146,18 @@ pub async fn retry_failed(db: &PgPool, id: Option<i64>) -> sqlx::Result<u64> {
     super::deliveries::queue_and_wake(db, requeue).await
 }
 
-/// Erases a subscriber (GDPR): the row and their mail go; anonymous counts stay.
+/// Erases a subscriber (GDPR): the row and their mail go; anonymous counts stay. Their
+/// deliveries are kept for the counts, with any address in an SMTP reply cut to its domain.
 pub async fn erase_subscriber(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
+    sqlx::query(
+        r#"UPDATE deliveries
+         SET last_error = regexp_replace(last_error, '[^\s<>()\[\]"'',;:]+@', '…@', 'g')
+         WHERE subscriber_id = $1 AND last_error LIKE '%@%'"#,
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     let gone = sqlx::query("DELETE FROM subscribers WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)

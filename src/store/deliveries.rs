@@ -249,7 +249,7 @@ pub async fn already_sent(
 
 /// When the earliest pending delivery falls due, if any.
 pub async fn next_due(db: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
-    sqlx::query_scalar("SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'")
+    sqlx::query_scalar("SELECT min(next_attempt_at) FROM delivery_queue WHERE claimed_by IS NULL")
         .fetch_one(db)
         .await
 }

@@ -6,8 +6,9 @@ use uuid::Uuid;
 
 use crate::mail::Draft;
 
-/// The channel a `NOTIFY` on enqueue wakes the mail worker through.
-pub const CHANNEL: &str = "paperboy_mail";
+/// A claim whose worker connection is gone, or that has been held this long, is free again.
+const STALE_CLAIM: &str = "(claimed_at < now() - interval '10 minutes'
+      OR claimed_by NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL))";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct QueuedMail {
@@ -21,7 +22,8 @@ pub struct QueuedMail {
 }
 
 /// Queues a message inside the caller's transaction: it exists exactly when the change
-/// that caused it commits.
+/// that caused it commits. (The caller wakes this process's mail workers after the
+/// commit; other processes' workers find it when they poll.)
 pub async fn enqueue(
     conn: &mut PgConnection,
     kind: &str,
@@ -29,7 +31,7 @@ pub async fn enqueue(
     recipient: &str,
     draft: &Draft,
 ) -> sqlx::Result<i64> {
-    let id = sqlx::query_scalar(
+    sqlx::query_scalar(
         "INSERT INTO outgoing_mail (kind, subscriber_id, recipient, subject, body_text, body_html)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
@@ -39,10 +41,8 @@ pub async fn enqueue(
     .bind(&draft.subject)
     .bind(&draft.text)
     .bind(&draft.html)
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *conn).await?;
-    Ok(id)
+    .fetch_one(conn)
+    .await
 }
 
 /// How many messages of these kinds went to a subscriber since `since` (abuse guard).
@@ -60,24 +60,33 @@ pub async fn count_since(
     .await
 }
 
-/// Locks the next due message for the caller's transaction; other workers skip it.
-pub async fn claim_next(conn: &mut PgConnection) -> sqlx::Result<Option<QueuedMail>> {
-    sqlx::query_as(
-        "SELECT id, kind, recipient, subject, body_text, body_html, attempts
-         FROM outgoing_mail
-         WHERE status = 'pending' AND next_attempt_at <= now()
-         ORDER BY next_attempt_at, id
-         LIMIT 1
-         FOR UPDATE SKIP LOCKED",
-    )
-    .fetch_optional(conn)
+/// Claims up to `limit` due messages for the worker on this connection (its backend pid
+/// marks them; other workers skip them), including messages whose worker died.
+pub async fn claim(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<QueuedMail>> {
+    sqlx::query_as(&format!(
+        "WITH picked AS (
+             SELECT id FROM outgoing_mail
+             WHERE status = 'pending' AND next_attempt_at <= now()
+               AND (claimed_by IS NULL OR {STALE_CLAIM})
+             ORDER BY next_attempt_at, id
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE outgoing_mail m SET claimed_by = pg_backend_pid(), claimed_at = now()
+         FROM picked WHERE m.id = picked.id
+         RETURNING m.id, m.kind, m.recipient, m.subject, m.body_text, m.body_html, m.attempts"
+    ))
+    .bind(limit)
+    .fetch_all(conn)
     .await
 }
 
+/// Sent: the link-bearing body is blanked (kind, subject and times stay for the record).
 pub async fn mark_sent(conn: &mut PgConnection, id: i64, message_id: &str) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE outgoing_mail
-         SET status = 'sent', attempts = attempts + 1, message_id = $2, sent_at = now(), last_error = NULL
+         SET status = 'sent', attempts = attempts + 1, message_id = $2, sent_at = now(),
+             last_error = NULL, body_text = '', body_html = '', claimed_by = NULL
          WHERE id = $1",
     )
     .bind(id)
@@ -94,7 +103,8 @@ pub async fn mark_retry(
     error: &str,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE outgoing_mail SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3
+        "UPDATE outgoing_mail
+         SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, claimed_by = NULL
          WHERE id = $1",
     )
     .bind(id)
@@ -105,13 +115,28 @@ pub async fn mark_retry(
     Ok(())
 }
 
+/// Given up: the body goes too (it carries a link that will never be used).
 pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE outgoing_mail SET status = 'failed', attempts = attempts + 1, last_error = $2
+        "UPDATE outgoing_mail
+         SET status = 'failed', attempts = attempts + 1, last_error = $2, body_text = '',
+             body_html = '', claimed_by = NULL
          WHERE id = $1",
     )
     .bind(id)
     .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Hands claimed messages back untouched (a worker stopping mid-batch).
+pub async fn release(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE outgoing_mail SET claimed_by = NULL
+         WHERE id = ANY($1) AND claimed_by = pg_backend_pid()",
+    )
+    .bind(ids)
     .execute(conn)
     .await?;
     Ok(())

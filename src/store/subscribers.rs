@@ -37,7 +37,6 @@ pub struct SubscriberRow {
     time_zone: String,
     papers_per_email: i32,
     min_upvotes: i32,
-    pub manage_token: String,
     pub confirm_expires_at: Option<DateTime<Utc>>,
 }
 
@@ -62,7 +61,7 @@ impl SubscriberRow {
 }
 
 const COLUMNS: &str = "id, email, status, topics, categories, authors, frequency, weekday, \
-     delivery_hour, time_zone, papers_per_email, min_upvotes, manage_token, confirm_expires_at";
+     delivery_hour, time_zone, papers_per_email, min_upvotes, confirm_expires_at";
 
 /// What the sign-up form may set; the rest keeps its defaults until the preferences page.
 pub struct SignupChoices<'a> {
@@ -82,41 +81,77 @@ pub async fn lock_by_email(
         .await
 }
 
-/// Inserts a pending subscriber; `None` when the address arrived concurrently.
+/// A new sign-up as it is written: the reader, and the confirmation email it causes.
+#[derive(Debug)]
+pub struct NewPending {
+    pub email: String,
+    pub email_key: String,
+    pub topics: Vec<String>,
+    pub categories: Vec<String>,
+    pub frequency: &'static str,
+    /// The SHA-256 of the confirmation token.
+    pub confirm_hash: Vec<u8>,
+    pub confirm_expires_at: DateTime<Utc>,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+}
+
+/// New pending subscribers, their "subscribed" events and their confirmation emails, in
+/// one statement (one transaction, one round trip, one commit for the whole batch). The
+/// batch's addresses must be distinct. Returns the address keys that were new, with
+/// their ids; the others are known already.
 pub async fn insert_pending(
-    conn: &mut PgConnection,
-    email: &str,
-    email_key: &str,
-    choices: &SignupChoices<'_>,
-    manage_token: &str,
-    confirm_hash: &[u8],
-    confirm_expires_at: DateTime<Utc>,
-) -> sqlx::Result<Option<Uuid>> {
-    let id: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO subscribers
-            (email, email_key, topics, categories, frequency, manage_token, confirm_token_hash, confirm_expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (email_key) DO NOTHING
-         RETURNING id",
-    )
-    .bind(email)
-    .bind(email_key)
-    .bind(choices.topics.items())
-    .bind(choices.categories.items())
-    .bind(choices.frequency.as_str())
-    .bind(manage_token)
-    .bind(confirm_hash)
-    .bind(confirm_expires_at)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(id) = id {
-        record_event(conn, id, "subscribed").await?;
+    db: &PgPool,
+    batch: &[&NewPending],
+) -> sqlx::Result<Vec<(String, Uuid)>> {
+    fn column<'a, T>(batch: &[&'a NewPending], f: impl Fn(&'a NewPending) -> T) -> Vec<T> {
+        batch.iter().map(|r| f(r)).collect()
     }
-    Ok(id)
+    // Lists go as JSON, one document per row (Postgres has no arrays of arrays).
+    let list = |items: &[String]| serde_json::Value::from(items.to_vec());
+    sqlx::query_as(
+        "WITH input AS (
+             SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[],
+                                  $6::bytea[], $7::timestamptz[], $8::text[], $9::text[], $10::text[])
+                 AS i(email, email_key, topics, categories, frequency, confirm_hash,
+                      confirm_expires_at, subject, body_text, body_html)
+         ), s AS (
+             INSERT INTO subscribers
+                 (email, email_key, topics, categories, frequency, confirm_token_hash, confirm_expires_at)
+             SELECT email, email_key,
+                    ARRAY(SELECT jsonb_array_elements_text(topics)),
+                    ARRAY(SELECT jsonb_array_elements_text(categories)),
+                    frequency, confirm_hash, confirm_expires_at
+             FROM input
+             ON CONFLICT (email_key) DO NOTHING
+             RETURNING id, email_key
+         ), event AS (
+             INSERT INTO subscriber_events (subscriber_id, kind) SELECT id, 'subscribed' FROM s
+         ), mail AS (
+             INSERT INTO outgoing_mail (kind, subscriber_id, recipient, subject, body_text, body_html)
+             SELECT 'confirmation', s.id, i.email, i.subject, i.body_text, i.body_html
+             FROM s JOIN input i ON i.email_key = s.email_key
+         )
+         SELECT email_key, id FROM s",
+    )
+    .bind(column(batch, |r| r.email.as_str()))
+    .bind(column(batch, |r| r.email_key.as_str()))
+    .bind(column(batch, |r| list(&r.topics)))
+    .bind(column(batch, |r| list(&r.categories)))
+    .bind(column(batch, |r| r.frequency))
+    .bind(column(batch, |r| r.confirm_hash.as_slice()))
+    .bind(column(batch, |r| r.confirm_expires_at))
+    .bind(column(batch, |r| r.subject.as_str()))
+    .bind(column(batch, |r| r.body_text.as_str()))
+    .bind(column(batch, |r| r.body_html.as_str()))
+    .fetch_all(db)
+    .await
 }
 
 /// Puts a pending or unsubscribed reader (back) into pending with a new confirmation
-/// token and the choices from the form they just sent.
+/// token. The choices from the form wait with the link: only confirming applies them, so
+/// whoever posts the form cannot change a reader's topics.
 pub async fn restart_confirmation(
     conn: &mut PgConnection,
     id: Uuid,
@@ -126,8 +161,8 @@ pub async fn restart_confirmation(
 ) -> sqlx::Result<()> {
     let previous: String = sqlx::query_scalar(
         "UPDATE subscribers AS s
-         SET status = 'pending', topics = $2, categories = $3, frequency = $4,
-             confirm_token_hash = $5, confirm_expires_at = $6, updated_at = now()
+         SET status = 'pending', pending_topics = $2, pending_categories = $3,
+             pending_frequency = $4, confirm_token_hash = $5, confirm_expires_at = $6, updated_at = now()
          FROM (SELECT status FROM subscribers WHERE id = $1) AS old
          WHERE s.id = $1
          RETURNING old.status",
@@ -165,36 +200,64 @@ pub async fn renew_confirmation(
     Ok(())
 }
 
-pub async fn find_by_confirm_hash(db: &PgPool, hash: &[u8]) -> sqlx::Result<Option<SubscriberRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM subscribers WHERE confirm_token_hash = $1"))
-        .bind(hash)
-        .fetch_optional(db)
-        .await
+/// A subscriber found through a confirmation link, and whether that link is still the
+/// outstanding one (else it was used to confirm already).
+#[derive(Debug, sqlx::FromRow)]
+pub struct ConfirmRow {
+    #[sqlx(flatten)]
+    pub row: SubscriberRow,
+    pub outstanding: bool,
+}
+
+fn by_confirm_hash(lock: bool) -> String {
+    format!(
+        "SELECT {COLUMNS}, confirm_token_hash IS NOT DISTINCT FROM $1 AS outstanding
+         FROM subscribers WHERE confirm_token_hash = $1 OR used_confirm_hash = $1 {}",
+        if lock { "FOR UPDATE" } else { "" }
+    )
+}
+
+pub async fn find_by_confirm_hash(db: &PgPool, hash: &[u8]) -> sqlx::Result<Option<ConfirmRow>> {
+    sqlx::query_as(&by_confirm_hash(false)).bind(hash).fetch_optional(db).await
 }
 
 pub async fn lock_by_confirm_hash(
     conn: &mut PgConnection,
     hash: &[u8],
-) -> sqlx::Result<Option<SubscriberRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM subscribers WHERE confirm_token_hash = $1 FOR UPDATE"
-    ))
-    .bind(hash)
-    .fetch_optional(conn)
-    .await
+) -> sqlx::Result<Option<ConfirmRow>> {
+    sqlx::query_as(&by_confirm_hash(true)).bind(hash).fetch_optional(conn).await
 }
 
-pub async fn find_by_manage_token(db: &PgPool, token: &str) -> sqlx::Result<Option<SubscriberRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM subscribers WHERE manage_token = $1"))
-        .bind(token)
+pub async fn find_by_id(db: &PgPool, id: Uuid) -> sqlx::Result<Option<SubscriberRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = $1"))
+        .bind(id)
         .fetch_optional(db)
         .await
 }
 
-/// pending → confirmed. Returns false when the reader was not pending.
+/// A reader by the SHA-256 of a manage token from before links were derived (old emails).
+pub async fn find_by_legacy_manage_hash(
+    db: &PgPool,
+    hash: &[u8],
+) -> sqlx::Result<Option<SubscriberRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM subscribers WHERE legacy_manage_hash = $1"))
+        .bind(hash)
+        .fetch_optional(db)
+        .await
+}
+
+/// pending → confirmed, with the choices that waited for the link; the link is used up.
+/// Returns false when the reader was not pending.
 pub async fn confirm(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE subscribers SET status = 'confirmed', confirmed_at = now(), updated_at = now()
+        "UPDATE subscribers
+         SET status = 'confirmed', confirmed_at = now(), unsubscribed_at = NULL,
+             topics = coalesce(pending_topics, topics),
+             categories = coalesce(pending_categories, categories),
+             frequency = coalesce(pending_frequency, frequency),
+             pending_topics = NULL, pending_categories = NULL, pending_frequency = NULL,
+             used_confirm_hash = confirm_token_hash, confirm_token_hash = NULL,
+             confirm_expires_at = NULL, updated_at = now()
          WHERE id = $1 AND status = 'pending'",
     )
     .bind(id)
@@ -238,7 +301,8 @@ pub async fn unsubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE subscribers
          SET status = 'unsubscribed', unsubscribed_at = now(), confirm_token_hash = NULL,
-             confirm_expires_at = NULL, updated_at = now()
+             confirm_expires_at = NULL, pending_topics = NULL, pending_categories = NULL,
+             pending_frequency = NULL, updated_at = now()
          WHERE id = $1 AND status <> 'unsubscribed'",
     )
     .bind(id)
@@ -289,4 +353,26 @@ pub async fn find_many(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Ve
         .bind(ids)
         .fetch_all(conn)
         .await
+}
+
+/// Readers by status, from the trigger-kept count rows (never a scan of the table).
+pub async fn counts(db: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as(
+        "SELECT status, sum(n)::bigint FROM subscriber_counts GROUP BY status ORDER BY status",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Folds the count rows that sign-ups and status changes append into one row per status,
+/// so reading the counts stays cheap. Safe to run anywhere, any time, concurrently.
+pub async fn fold_counts(db: &PgPool) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH gone AS (DELETE FROM subscriber_counts RETURNING status, n)
+         INSERT INTO subscriber_counts (status, n)
+         SELECT status, sum(n) FROM gone GROUP BY status",
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use super::client_ip::ClientIp;
 use super::{AppError, AppState};
 use crate::subscriptions::{self, ConfirmLink};
 
@@ -28,6 +29,10 @@ pub struct ExpiredPage {
 }
 
 #[derive(Template, WebTemplate)]
+#[template(path = "pages/already_confirmed.html")]
+pub struct AlreadyConfirmedPage;
+
+#[derive(Template, WebTemplate)]
 #[template(path = "pages/check_inbox.html")]
 pub struct NewLinkSentPage;
 
@@ -42,6 +47,7 @@ pub async fn show(
     match subscriptions::find_confirmation(&app.db, &token).await? {
         None => Err(AppError::NotFound),
         Some(ConfirmLink::Expired(_)) => Ok(expired(token)),
+        Some(ConfirmLink::AlreadyConfirmed) => Ok(AlreadyConfirmedPage.into_response()),
         Some(ConfirmLink::Valid(_)) => Ok(ConfirmPage { token }.into_response()),
     }
 }
@@ -53,8 +59,9 @@ pub async fn confirm(
     match subscriptions::confirm(&app.db, &token).await? {
         None => Err(AppError::NotFound),
         Some(ConfirmLink::Expired(_)) => Ok(expired(token)),
+        Some(ConfirmLink::AlreadyConfirmed) => Ok(AlreadyConfirmedPage.into_response()),
         Some(ConfirmLink::Valid(row)) => {
-            Ok(ConfirmedPage { preferences_path: format!("/preferences/{}", row.manage_token) }
+            Ok(ConfirmedPage { preferences_path: app.links.preferences_path(&row.id) }
                 .into_response())
         }
     }
@@ -62,11 +69,17 @@ pub async fn confirm(
 
 pub async fn renew(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    if subscriptions::renew_confirmation(&app.db, &app.settings, &token).await? {
-        Ok(NewLinkSentPage.into_response())
-    } else {
-        Err(AppError::NotFound)
+    app.check_reader_rate(&ip)?;
+    match subscriptions::renew_confirmation(&app.db, &app.settings, &app.links, &token).await? {
+        None => Err(AppError::NotFound),
+        Some(queued) => {
+            if queued {
+                app.mail_wake.notify_waiters();
+            }
+            Ok(NewLinkSentPage.into_response())
+        }
     }
 }

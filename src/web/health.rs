@@ -1,5 +1,7 @@
 //! Liveness and readiness for orchestrators.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 
@@ -9,13 +11,25 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database answers.
-pub async fn readyz(State(app): State<AppState>) -> (StatusCode, &'static str) {
-    match sqlx::query("SELECT 1").execute(&app.db).await {
-        Ok(_) => (StatusCode::OK, "ready"),
-        Err(e) => {
+/// Ready when the database answers and no background worker is down.
+pub async fn readyz(State(app): State<AppState>) -> (StatusCode, String) {
+    // A probe wants an answer within a second or two, not the pool's 10 s acquire timeout.
+    let ping =
+        tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&app.db));
+    match ping.await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+            return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable".into());
+        }
+        Err(_) => {
+            tracing::warn!("not ready: database did not answer within 2 s");
+            return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable".into());
         }
     }
+    let down = app.health.down();
+    if !down.is_empty() {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("worker down: {}", down.join(", ")));
+    }
+    (StatusCode::OK, "ready".into())
 }

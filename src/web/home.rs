@@ -1,9 +1,13 @@
 //! The landing page and its sign-up form.
 
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::client_ip::ClientIp;
@@ -73,8 +77,64 @@ impl IndexPage {
     }
 }
 
-pub async fn index(State(app): State<AppState>) -> Result<IndexPage, AppError> {
-    IndexPage::new(&app, SignupForm::default(), PreferenceErrors::default()).await
+/// How long a rendered landing page is served before it is rendered again (papers and
+/// upvotes change every half hour at most; an ingest in this process refreshes it at once).
+const FRESH_FOR: Duration = Duration::from_secs(30);
+
+/// The landing page as served to everyone: rendered once, then shared as bytes.
+#[derive(Default)]
+pub struct Cache {
+    page: RwLock<Option<(Instant, Bytes)>>,
+    rendering: tokio::sync::Mutex<()>,
+}
+
+impl Cache {
+    fn fresh(&self) -> Option<Bytes> {
+        let page = self.page.read().expect("landing cache lock");
+        page.as_ref().filter(|(at, _)| at.elapsed() < FRESH_FOR).map(|(_, b)| b.clone())
+    }
+
+    fn any(&self) -> Option<Bytes> {
+        self.page.read().expect("landing cache lock").as_ref().map(|(_, b)| b.clone())
+    }
+
+    /// Forgets the page (new papers were stored).
+    pub fn invalidate(&self) {
+        *self.page.write().expect("landing cache lock") = None;
+    }
+
+    async fn get(&self, app: &AppState) -> Result<Bytes, AppError> {
+        if let Some(page) = self.fresh() {
+            return Ok(page);
+        }
+        // One request renders; the others keep serving the previous page meanwhile.
+        let _rendering = match self.rendering.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => match self.any() {
+                Some(stale) => return Ok(stale),
+                None => self.rendering.lock().await,
+            },
+        };
+        if let Some(page) = self.fresh() {
+            return Ok(page);
+        }
+        let page = IndexPage::new(app, SignupForm::default(), PreferenceErrors::default()).await?;
+        let bytes = Bytes::from(page.render().map_err(anyhow::Error::from)?);
+        *self.page.write().expect("landing cache lock") = Some((Instant::now(), bytes.clone()));
+        Ok(bytes)
+    }
+}
+
+pub async fn index(State(app): State<AppState>) -> Result<Response, AppError> {
+    let page = app.home.get(&app).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60")),
+        ],
+        page,
+    )
+        .into_response())
 }
 
 #[tracing::instrument(name = "subscribe", skip_all)]
@@ -99,7 +159,11 @@ pub async fn subscribe(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Ok(signup) => {
-            subscriptions::subscribe(&app.db, &app.settings, &signup).await?;
+            if subscriptions::subscribe(&app.db, &app.signups, &app.settings, &app.links, &signup)
+                .await?
+            {
+                app.mail_wake.notify_waiters();
+            }
             Ok(CheckInboxPage.into_response())
         }
     }

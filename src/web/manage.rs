@@ -6,11 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use super::client_ip::ClientIp;
 use super::form::PageForm;
 use super::{AppError, AppState};
 use crate::digest::DigestItem;
 use crate::domain::{
-    ARXIV_CATEGORIES, PreferenceErrors, Preferences, PreferencesForm, Token, WEEKDAYS,
+    ARXIV_CATEGORIES, PreferenceErrors, Preferences, PreferencesForm, Purpose, Token, WEEKDAYS,
 };
 use crate::sending;
 use crate::store::subscribers::{self, Status, SubscriberRow};
@@ -78,15 +79,24 @@ pub struct ResubscribedPage {
     token: String,
 }
 
-/// The subscriber behind a manage token; anything else is a 404.
-async fn reader(app: &AppState, raw: &str) -> Result<SubscriberRow, AppError> {
-    let token = Token::parse(raw).ok_or(AppError::NotFound)?;
-    subscribers::find_by_manage_token(&app.db, token.as_str()).await?.ok_or(AppError::NotFound)
+/// The subscriber behind a manage token, and the token their pages link to; anything
+/// else is a 404. Tokens from before links were derived (in old emails) still work.
+async fn reader(app: &AppState, raw: &str) -> Result<(SubscriberRow, String), AppError> {
+    let row = match app.links.signer().verify(Purpose::Manage, raw) {
+        Some(id) => subscribers::find_by_id(&app.db, id).await?,
+        None => {
+            let legacy = Token::parse(raw).ok_or(AppError::NotFound)?;
+            subscribers::find_by_legacy_manage_hash(&app.db, &legacy.hash()).await?
+        }
+    };
+    let row = row.ok_or(AppError::NotFound)?;
+    let token = app.links.manage_token(&row.id);
+    Ok((row, token))
 }
 
 async fn page(
     app: &AppState,
-    row: &SubscriberRow,
+    (row, token): &(SubscriberRow, String),
     prefs: &Preferences,
     form: PreferencesForm,
     errors: PreferenceErrors,
@@ -97,7 +107,7 @@ async fn page(
         .map_err(anyhow::Error::from)?
         .map(|(edition, items)| Preview { edition: edition.title(), items });
     Ok(PreferencesPage {
-        token: row.manage_token.clone(),
+        token: token.clone(),
         email: row.email.clone(),
         unsubscribed: row.status() == Status::Unsubscribed,
         saved,
@@ -111,29 +121,31 @@ pub async fn preferences(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<PreferencesPage, AppError> {
-    let row = reader(&app, &token).await?;
-    let prefs = row.preferences();
+    let reader = reader(&app, &token).await?;
+    let prefs = reader.0.preferences();
     let form = PreferencesForm::from_preferences(&prefs);
-    page(&app, &row, &prefs, form, PreferenceErrors::default(), false).await
+    page(&app, &reader, &prefs, form, PreferenceErrors::default(), false).await
 }
 
 #[tracing::instrument(name = "save_preferences", skip_all)]
 pub async fn save_preferences(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     Path(token): Path<String>,
     PageForm(form): PageForm<PreferencesForm>,
 ) -> Result<Response, AppError> {
-    let row = reader(&app, &token).await?;
+    app.check_reader_rate(&ip)?;
+    let reader = reader(&app, &token).await?;
     match form.parse() {
         Err(errors) => {
-            let page = page(&app, &row, &row.preferences(), form, errors, false).await?;
+            let page = page(&app, &reader, &reader.0.preferences(), form, errors, false).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Ok(prefs) => {
-            subscribers::update_preferences(&app.db, row.id, &prefs).await?;
+            subscribers::update_preferences(&app.db, reader.0.id, &prefs).await?;
             tracing::info!("preferences saved");
             let form = PreferencesForm::from_preferences(&prefs);
-            let page = page(&app, &row, &prefs, form, PreferenceErrors::default(), true).await?;
+            let page = page(&app, &reader, &prefs, form, PreferenceErrors::default(), true).await?;
             Ok(page.into_response())
         }
     }
@@ -143,11 +155,11 @@ pub async fn unsubscribe_page(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    let row = reader(&app, &token).await?;
+    let (row, token) = reader(&app, &token).await?;
     if row.status() == Status::Unsubscribed {
-        return Ok(UnsubscribedPage { token: row.manage_token }.into_response());
+        return Ok(UnsubscribedPage { token }.into_response());
     }
-    Ok(UnsubscribePage { token: row.manage_token }.into_response())
+    Ok(UnsubscribePage { token }.into_response())
 }
 
 /// Works for the form button and for RFC 8058 one-click posts
@@ -157,11 +169,11 @@ pub async fn unsubscribe(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<UnsubscribedPage, AppError> {
-    let row = reader(&app, &token).await?;
+    let (row, token) = reader(&app, &token).await?;
     if subscribers::unsubscribe(&app.db, row.id).await? {
         tracing::info!("subscriber unsubscribed");
     }
-    Ok(UnsubscribedPage { token: row.manage_token })
+    Ok(UnsubscribedPage { token })
 }
 
 #[tracing::instrument(name = "resubscribe", skip_all)]
@@ -169,9 +181,9 @@ pub async fn resubscribe(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<ResubscribedPage, AppError> {
-    let row = reader(&app, &token).await?;
+    let (row, token) = reader(&app, &token).await?;
     if subscribers::resubscribe(&app.db, row.id).await? {
         tracing::info!("subscriber resubscribed");
     }
-    Ok(ResubscribedPage { token: row.manage_token })
+    Ok(ResubscribedPage { token })
 }

@@ -10,6 +10,7 @@ mod health;
 mod home;
 mod manage;
 mod metrics;
+pub mod server;
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -28,10 +29,17 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
 use crate::config::Settings;
+use crate::domain::Links;
 use crate::ingest::Sources;
 use crate::jobs::delivery::Deliverer;
+use crate::jobs::worker::Health;
 pub use error::AppError;
+pub use home::Cache as HomeCache;
 
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -48,9 +56,25 @@ pub struct App {
     pub subscribe_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Admin sign-in attempts per client.
     pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Reader-page changes (saving preferences, asking for a new link) per client.
+    pub reader_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub sources: Arc<Sources>,
     pub deliverer: Arc<Deliverer>,
     pub today_stats: crate::stats::TodayCache,
+    /// Signed links to readers' pages.
+    pub links: Links,
+    /// Wakes this process's mail workers when a request queued mail.
+    pub mail_wake: Arc<Notify>,
+    /// Background workers that are down, for `/readyz`.
+    pub health: Arc<Health>,
+    /// Work started by requests that must finish (or stop cleanly) before the process exits.
+    pub tasks: TaskTracker,
+    /// Cancelled when the process is asked to stop.
+    pub shutdown: CancellationToken,
+    /// The landing page, rendered once per change of papers.
+    pub home: HomeCache,
+    /// Writes new sign-ups in batches.
+    pub signups: crate::subscriptions::SignupWriter,
 }
 
 impl AppState {
@@ -61,9 +85,11 @@ impl AppState {
         sources: Arc<Sources>,
         deliverer: Arc<Deliverer>,
     ) -> Self {
+        let links = Links::new(settings.base_url.as_str(), &secret);
         let subscribe_limiter = NonZeroU32::new(settings.subscribe_rate)
             .map(|n| RateLimiter::keyed(Quota::per_hour(n)));
         Self(Arc::new(App {
+            signups: crate::subscriptions::SignupWriter::start(db.clone()),
             db,
             settings,
             secret,
@@ -72,10 +98,28 @@ impl AppState {
                 Quota::per_minute(NonZeroU32::new(5).expect("non-zero"))
                     .allow_burst(NonZeroU32::new(10).expect("non-zero")),
             ),
+            reader_limiter: RateLimiter::keyed(
+                Quota::per_minute(NonZeroU32::new(30).expect("non-zero"))
+                    .allow_burst(NonZeroU32::new(30).expect("non-zero")),
+            ),
             sources,
             deliverer,
             today_stats: Default::default(),
+            links,
+            mail_wake: Default::default(),
+            health: Default::default(),
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+            home: Default::default(),
         }))
+    }
+
+    /// Runs `work` as part of the service: tracked, so a graceful stop waits for it.
+    pub fn spawn_tracked<F>(&self, work: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(work);
     }
 
     /// Forgets rate-limit state of clients that have gone quiet, so memory stays flat.
@@ -84,6 +128,15 @@ impl AppState {
             l.retain_recent();
         }
         self.login_limiter.retain_recent();
+        self.reader_limiter.retain_recent();
+    }
+
+    /// `Err(429)` once this client has made too many reader-page changes.
+    pub fn check_reader_rate(&self, client: &IpAddr) -> Result<(), AppError> {
+        self.reader_limiter.check_key(client).map_err(|_| {
+            tracing::warn!("reader-page rate limit reached for a client");
+            AppError::RateLimited
+        })
     }
 }
 

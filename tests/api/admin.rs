@@ -314,7 +314,12 @@ async fn erasing_a_subscriber_keeps_only_anonymous_counts() {
     let app = spawn_app_for_sends(&admin_env()).await;
     seed_papers(&app, &up).await;
     reader(&app, "gdpr@example.com", &[]).await;
+    // The digest is refused with a reply that quotes the address.
+    app.smtp.set_mode(Mode::RejectUnknownUser);
     send_edition(&app, "2025-11-06").await;
+    let error: String =
+        sqlx::query_scalar("SELECT last_error FROM deliveries").fetch_one(&app.db).await.unwrap();
+    assert!(error.contains("gdpr@example.com"), "{error}");
     let admin = login(&app).await;
     let id: uuid::Uuid =
         sqlx::query_scalar("SELECT id FROM subscribers").fetch_one(&app.db).await.unwrap();
@@ -335,6 +340,10 @@ async fn erasing_a_subscriber_keeps_only_anonymous_counts() {
     .await
     .unwrap();
     assert_eq!((deliveries, anonymous), (1, 1), "the delivery counts, without the person");
+    let error: String =
+        sqlx::query_scalar("SELECT last_error FROM deliveries").fetch_one(&app.db).await.unwrap();
+    assert!(!error.contains("gdpr"), "the address is gone from the SMTP reply: {error}");
+    assert!(error.contains("550") && error.contains("<…@example.com>"), "{error}");
     let kinds: Vec<String> = sqlx::query_scalar(
         "SELECT kind FROM subscriber_events WHERE subscriber_id IS NULL ORDER BY id",
     )
@@ -465,4 +474,43 @@ async fn sessions_are_keyed_with_the_configured_secret() {
         .await
         .unwrap();
     assert_eq!(stored, expected);
+}
+
+#[tokio::test]
+async fn a_send_started_from_the_dashboard_stops_cleanly_with_the_service() {
+    let up = Upstream::start().await;
+    let mut app = spawn_app_for_sends(&admin_env()).await;
+    seed_papers(&app, &up).await;
+    for i in 0..4 {
+        reader(&app, &format!("stop{i}@example.com"), &[]).await;
+    }
+    let before = app.smtp.messages().len();
+    app.smtp.set_mode(Mode::Delay(700));
+    let admin = login(&app).await;
+    let res = admin.post("/admin/send", &[("date", "2025-11-06")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    // A digest is on the wire when the service is told to stop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.smtp.begun() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the send never started");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (db, smtp) = (app.db.clone(), app.smtp.clone());
+    drop(admin);
+    app.stop().await;
+    // The stop waited for the digest in flight, and handed the rest back untouched.
+    let delivered = smtp.messages().len() - before;
+    assert!(delivered >= 1, "the digest in flight was finished");
+    let (sent, pending, claimed): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE d.status = 'sent'),
+                count(*) FILTER (WHERE d.status = 'pending'),
+                count(q.claimed_by)
+         FROM deliveries d LEFT JOIN delivery_queue q ON q.delivery_id = d.id",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(sent as usize, delivered, "every digest that went out is recorded as sent");
+    assert_eq!(sent + pending, 4, "the others wait for the next run");
+    assert_eq!(claimed, 0, "nothing is left claimed by the stopped process");
 }

@@ -320,9 +320,9 @@ async fn seeded_for_send(up: &crate::upstream::Upstream, readers: usize) -> (Tes
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     sqlx::query(
-        "INSERT INTO subscribers (email, email_key, status, manage_token, confirmed_at)
+        "INSERT INTO subscribers (email, email_key, status, confirmed_at)
          SELECT 'reader' || i || '@example.com', 'reader' || i || '@example.com', 'confirmed',
-                md5('t' || i) || md5('u' || i), now()
+                now()
          FROM generate_series(1, $1) AS i",
     )
     .bind(readers as i32)
@@ -524,4 +524,55 @@ async fn json_logs_are_one_object_per_line() {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(v.get("level").is_some() && v.get("timestamp").is_some(), "{line}");
     }
+}
+
+#[tokio::test]
+async fn text_from_requests_cannot_forge_log_lines() {
+    let db = TestDb::new();
+    let dir = scratch_dir();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("PAPERBOY_BIND", bind.as_str()),
+        ("PAPERBOY_SCHEDULER", "off"),
+        ("PAPERBOY_ADMIN_EMAIL", "ops@paperboy.test"),
+        ("PAPERBOY_ADMIN_PASSWORD", "correct horse battery staple"),
+        ("NO_COLOR", "1"),
+        ("RUST_LOG", "info"),
+    ];
+    let app = Running::start(paperboy(&dir, &env), port).await;
+    let client = reqwest::Client::new();
+    let page = client.get(format!("{}/admin/login", app.base)).send().await.unwrap();
+    let cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("pb_login_csrf="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = page.text().await.unwrap();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+    // A failed sign-in logs the address's domain: here one that carries a fake log line.
+    let forged = "x@evil.example\n2026-01-01T00:00:00Z  INFO paperboy: admin signed in admin_id=1";
+    let res = client
+        .post(format!("{}/admin/login", app.base))
+        .header("cookie", cookie)
+        .form(&[("email", forged), ("password", "wrong password"), ("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let (status, log) = app.terminate();
+    assert!(status.success());
+    assert!(log.contains("admin sign-in failed"), "{log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-01-01T00:00:00Z")),
+        "a request wrote a line of its own into the log:\n{log}"
+    );
+    assert!(log.contains("evil.example\\n2026"), "the newline is escaped: {log}");
 }

@@ -1,16 +1,19 @@
 //! paperboy's integration tests: one binary, the app on real ports against a real
 //! Postgres database per test and a real SMTP server that captures mail.
 
+mod abuse;
 mod admin;
 mod binary;
 mod browser;
 mod digests;
 mod dkim;
+mod front_door;
 mod helpers;
 mod ingest;
 mod mail_delivery;
 mod manage;
 mod pages;
+mod pg_restart;
 mod smtp;
 mod subscribe;
 mod upstream;

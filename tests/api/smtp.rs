@@ -15,6 +15,8 @@ pub enum Mode {
     RejectPermanent,
     /// 451 at RCPT TO: try again later.
     RejectTransient,
+    /// 550 at RCPT TO quoting the address, as Postfix says "User unknown".
+    RejectUnknownUser,
     /// Accepts, but takes a second to answer the end of DATA.
     Slow,
     /// Accepts, taking this many milliseconds to answer the end of DATA.
@@ -187,6 +189,15 @@ async fn session(socket: tokio::net::TcpStream, shared: Arc<Shared>) {
                     b"250 ok\r\n"
                 }
                 Mode::RejectPermanent => b"550 5.1.1 mailbox unavailable\r\n",
+                Mode::RejectUnknownUser => {
+                    let addr = line[8..].trim().trim_start_matches(':').trim().to_string();
+                    let reply =
+                        format!("550 5.1.1 {addr}: Recipient address rejected: User unknown\r\n");
+                    if write.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 Mode::RejectTransient => b"451 4.3.0 try again later\r\n",
             }
         } else if upper.starts_with("DATA") {

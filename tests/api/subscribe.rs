@@ -63,9 +63,23 @@ async fn a_get_on_the_confirmation_link_changes_nothing_and_the_post_confirms() 
     assert_eq!(app.status_of("bob@example.com").await.as_deref(), Some("confirmed"));
     assert_eq!(app.get(&prefs).await.status(), 200);
 
-    // A second click is harmless and still leads to the preferences.
-    let again = app.client.post(app.local(&link)).send().await.unwrap();
-    assert_eq!(again.status(), 200);
+    // The link is used up: a second click says so and no longer hands out the manage link.
+    for again in [
+        app.client.post(app.local(&link)).send().await.unwrap(),
+        app.client.get(app.local(&link)).send().await.unwrap(),
+    ] {
+        assert_eq!(again.status(), 200);
+        let body = again.text().await.unwrap();
+        assert!(body.contains("Already confirmed"), "{body}");
+        assert!(!body.contains("/preferences/"), "no manage link on a used confirmation link");
+    }
+    let outstanding: Option<Vec<u8>> = sqlx::query_scalar(
+        "SELECT confirm_token_hash FROM subscribers WHERE email_key = 'bob@example.com'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(outstanding.is_none(), "the confirmation token is cleared on confirm");
 }
 
 #[tokio::test]

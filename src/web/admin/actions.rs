@@ -4,7 +4,6 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
 use chrono::NaiveDate;
 use serde::Deserialize;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{Admin, AppError, AppState, CsrfForm};
@@ -87,14 +86,18 @@ pub async fn ingest(
         _ => return Err(AppError::BadRequest("Unknown source.")),
     };
     tracing::info!(admin_id = admin.0.admin_id, %day, "ingest requested");
-    let (db, sources) = (app.db.clone(), app.sources.clone());
-    tokio::spawn(async move {
+    let state = app.clone();
+    // Tracked: a graceful stop waits for it (an ingest is one transaction per day, so
+    // being cut would only lose the run).
+    app.spawn_tracked(async move {
+        let (db, sources) = (&state.db, &state.sources);
         if hf {
-            let _ = ingest::huggingface(&db, &sources, day, Trigger::Admin).await;
+            let _ = ingest::huggingface(db, sources, day, Trigger::Admin).await;
         }
         if arxiv {
-            let _ = ingest::arxiv(&db, &sources, Trigger::Admin).await;
+            let _ = ingest::arxiv(db, sources, Trigger::Admin).await;
         }
+        state.home.invalidate();
     });
     Ok(Redirect::to("/admin/runs"))
 }
@@ -110,12 +113,13 @@ pub async fn send(
     tracing::info!(admin_id = admin.0.admin_id, ?day, "send requested");
     let (db, deliverer, concurrency) =
         (app.db.clone(), app.deliverer.clone(), app.settings.send_concurrency);
-    tokio::spawn(async move {
-        match crate::sending::send(&db, &deliverer, day, concurrency, CancellationToken::new())
-            .await
-        {
+    // Tracked, and stopped with the process: the message in flight finishes, the rest
+    // stays queued for the next run.
+    let stop = app.shutdown.child_token();
+    app.spawn_tracked(async move {
+        match crate::sending::send(&db, &deliverer, day, concurrency, stop).await {
             Ok(summary) => tracing::info!(%summary, "send from the dashboard finished"),
-            Err(e) => tracing::warn!(error = %e, "send from the dashboard failed"),
+            Err(e) => tracing::warn!(error = ?e.to_string(), "send from the dashboard failed"),
         }
     });
     Ok(Redirect::to("/admin/runs"))

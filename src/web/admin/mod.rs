@@ -134,7 +134,14 @@ async fn login(
         tracing::warn!("admin sign-in rate limit reached for a client");
         return Err(AppError::RateLimited);
     }
-    match admins::authenticate(&app.db, &form.email, &form.password).await? {
+    let checked = match admins::authenticate(&app.db, &form.email, &form.password).await {
+        Err(admins::AdminError::Busy) => {
+            tracing::warn!("admin sign-in refused: too many password checks waiting");
+            return Err(AppError::RateLimited);
+        }
+        other => other?,
+    };
+    match checked {
         Some(admin_id) => {
             let token = admins::start_session(&app.db, &app.secret, admin_id).await?;
             tracing::info!(admin_id, "admin signed in");
@@ -148,7 +155,7 @@ async fn login(
         }
         None => {
             // Never the password; the address only by its domain.
-            tracing::warn!(email = %crate::domain::redact(&form.email), "admin sign-in failed");
+            tracing::warn!(email = ?crate::domain::redact(&form.email), "admin sign-in failed");
             let page = LoginPage {
                 csrf: form.csrf,
                 error: Some("Wrong email or password."),

@@ -1,0 +1,155 @@
+//! Links into the reader's pages, derived from ids with an HMAC under the service's secret.
+//!
+//! A derived link needs nothing stored (a database copy holds no working link) and is
+//! bound to its purpose: a manage link does not verify as anything else.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use uuid::Uuid;
+
+/// What a signed link opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// The reader's preferences and unsubscribe pages.
+    Manage,
+}
+
+impl Purpose {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Self::Manage => b"manage",
+        }
+    }
+}
+
+const MAC_BYTES: usize = 16;
+
+/// Signs and checks link tokens: 16 bytes of id and 16 of MAC, 43 URL-safe characters
+/// (the shape of a random `Token`, so links look alike whatever their kind).
+#[derive(Clone)]
+pub struct Signer {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signer(..)")
+    }
+}
+
+impl Signer {
+    /// A signer whose key is derived from the service secret, so link MACs never share a
+    /// key with session hashes or anything else made from the same secret.
+    pub fn new(secret: &[u8]) -> Self {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+        mac.update(b"paperboy link key v1");
+        Self { key: mac.finalize().into_bytes().into() }
+    }
+
+    fn mac(&self, purpose: Purpose, id: &Uuid) -> [u8; MAC_BYTES] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(purpose.tag());
+        mac.update(&[0]);
+        mac.update(id.as_bytes());
+        let full = mac.finalize().into_bytes();
+        full[..MAC_BYTES].try_into().expect("SHA-256 is longer than the MAC")
+    }
+
+    pub fn sign(&self, purpose: Purpose, id: &Uuid) -> String {
+        let mut bytes = [0u8; 16 + MAC_BYTES];
+        bytes[..16].copy_from_slice(id.as_bytes());
+        bytes[16..].copy_from_slice(&self.mac(purpose, id));
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// The id a token was signed for, if it was signed by us for this purpose.
+    pub fn verify(&self, purpose: Purpose, raw: &str) -> Option<Uuid> {
+        if raw.len() != 43 {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+        if bytes.len() != 16 + MAC_BYTES {
+            return None;
+        }
+        let id = Uuid::from_slice(&bytes[..16]).ok()?;
+        let expected = self.mac(purpose, &id);
+        // Constant time: no byte of the MAC leaks through timing.
+        let diff = expected.iter().zip(&bytes[16..]).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        (diff == 0).then_some(id)
+    }
+}
+
+/// Absolute and relative links to a reader's pages.
+#[derive(Clone, Debug)]
+pub struct Links {
+    base: String,
+    signer: Signer,
+}
+
+impl Links {
+    pub fn new(base_url: &str, secret: &[u8]) -> Self {
+        Self { base: base_url.trim_end_matches('/').to_string(), signer: Signer::new(secret) }
+    }
+
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// An absolute link for emails.
+    pub fn absolute(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn manage_token(&self, subscriber: &Uuid) -> String {
+        self.signer.sign(Purpose::Manage, subscriber)
+    }
+
+    pub fn preferences_path(&self, subscriber: &Uuid) -> String {
+        format!("/preferences/{}", self.manage_token(subscriber))
+    }
+
+    pub fn preferences(&self, subscriber: &Uuid) -> String {
+        self.absolute(&self.preferences_path(subscriber))
+    }
+
+    pub fn unsubscribe(&self, subscriber: &Uuid) -> String {
+        self.absolute(&format!("/unsubscribe/{}", self.manage_token(subscriber)))
+    }
+
+    pub fn confirm(&self, token: &super::Token) -> String {
+        self.absolute(&format!("/confirm/{}", token.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signed_token_verifies_for_its_purpose_only_under_its_key() {
+        let s = Signer::new(b"secret one");
+        let id = Uuid::new_v4();
+        let t = s.sign(Purpose::Manage, &id);
+        assert_eq!(t.len(), 43);
+        assert!(crate::domain::Token::parse(&t).is_some(), "the shape of a random token");
+        assert_eq!(s.verify(Purpose::Manage, &t), Some(id));
+        assert_eq!(Signer::new(b"secret two").verify(Purpose::Manage, &t), None);
+    }
+
+    #[test]
+    fn tampered_or_foreign_tokens_do_not_verify() {
+        let s = Signer::new(b"k");
+        let t = s.sign(Purpose::Manage, &Uuid::new_v4());
+        for i in 0..t.len() {
+            let mut b = t.clone().into_bytes();
+            b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+            let tampered = String::from_utf8(b).unwrap();
+            assert_eq!(s.verify(Purpose::Manage, &tampered), None, "byte {i}");
+        }
+        assert_eq!(s.verify(Purpose::Manage, ""), None);
+        assert_eq!(s.verify(Purpose::Manage, &"é".repeat(43)), None);
+        assert_eq!(s.verify(Purpose::Manage, crate::domain::Token::generate().as_str()), None);
+    }
+}

@@ -1,0 +1,313 @@
+//! The front door under attack and the data it keeps: cheap denial of service, strangers
+//! posting forms for other people's addresses, what stays in the database, counts.
+
+use std::time::Duration;
+
+use sha2::Digest;
+
+use crate::helpers::{TestApp, extract_path, spawn_app, spawn_app_with};
+
+/// `count` three-letter topics, comma-separated (15,500 of them make 62 KB).
+fn topic_flood(count: usize) -> String {
+    (0..count).map(|i| format!("{:03}", i % 1000)).collect::<Vec<_>>().join(",")
+}
+
+/// A form posted as a browser may send it: commas need no escaping in a form body.
+async fn post_raw_form(app: &TestApp, path: &str, body: String) -> reqwest::Response {
+    app.client
+        .post(format!("{}{path}", app.address))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn post_topics(app: &TestApp, path: &str, topics: &str) -> reqwest::Response {
+    post_raw_form(app, path, format!("email=flood%40example.com&topics={topics}")).await
+}
+
+#[tokio::test]
+async fn a_flood_of_topics_is_refused_at_once_and_other_pages_stay_responsive() {
+    let app = spawn_app_with(&[("PAPERBOY_SUBSCRIBE_RATE", "0")]).await;
+    let flood = topic_flood(15_500);
+    assert!(flood.len() > 60_000 && flood.len() < 64 * 1024);
+    // Four in flight at once, and a health check beside them.
+    let floods: Vec<_> = (0..4).map(|_| post_topics(&app, "/subscribe", &flood)).collect();
+    let (answers, health) =
+        tokio::join!(futures_util::future::join_all(floods), app.get("/healthz"));
+    assert_eq!(health.status(), 200);
+    for res in answers {
+        assert_eq!(res.status(), 422);
+        assert!(res.text().await.unwrap().contains("at most 20 topics"));
+    }
+    assert_eq!(app.status_of("flood@example.com").await, None);
+
+    // The preferences form refuses it the same way.
+    let prefs = app.subscribe_and_confirm("reader@example.com", "").await;
+    let res = post_raw_form(&app, &prefs, format!("topics={flood}")).await;
+    assert_eq!(res.status(), 422);
+    let res = post_raw_form(&app, &prefs, format!("authors={flood}")).await;
+    assert_eq!(res.status(), 422);
+}
+
+#[tokio::test]
+async fn saving_preferences_is_rate_limited_per_client() {
+    let app = spawn_app().await;
+    let prefs = app.subscribe_and_confirm("busy@example.com", "").await;
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        statuses.push(app.post_form(&prefs, &[("topics", "agents")]).await.status().as_u16());
+    }
+    assert!(statuses[..30].iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429));
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_limited_by_their_64_and_only_the_last_forwarded_entry_counts() {
+    let app =
+        spawn_app_with(&[("PAPERBOY_SUBSCRIBE_RATE", "1"), ("PAPERBOY_TRUST_PROXY", "on")]).await;
+    let post = |forwarded: &'static str, email: &'static str| {
+        app.client
+            .post(format!("{}/subscribe", app.address))
+            .header("x-forwarded-for", forwarded)
+            .form(&[("email", email)])
+            .send()
+    };
+    assert_eq!(post("2001:db8:1:2::1", "a@example.com").await.unwrap().status(), 200);
+    // Another address in the same /64 is the same client.
+    assert_eq!(post("2001:db8:1:2:ffff::9", "b@example.com").await.unwrap().status(), 429);
+    // Another /64 is another client.
+    assert_eq!(post("2001:db8:1:3::1", "c@example.com").await.unwrap().status(), 200);
+    // Entries before the last are the client's own claims; the proxy's may carry a port.
+    assert_eq!(
+        post("198.51.100.7, 203.0.113.5:4711", "d@example.com").await.unwrap().status(),
+        200
+    );
+    assert_eq!(post("198.51.100.8, 203.0.113.5:80", "e@example.com").await.unwrap().status(), 429);
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_change_the_choices_of_a_pending_or_unsubscribed_address() {
+    let app = spawn_app_with(&[("PAPERBOY_SUBSCRIBE_RATE", "0")]).await;
+    let topics_of = |email: &'static str| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_as::<_, (Vec<String>, String)>(
+                "SELECT topics, frequency FROM subscribers WHERE email_key = $1",
+            )
+            .bind(email)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    // A pending reader: someone else posts the form with other choices.
+    app.subscribe("pen@example.com", "diffusion").await;
+    app.smtp.wait_for_mail_to("pen@example.com", 1).await;
+    app.post_form(
+        "/subscribe",
+        &[("email", "pen@example.com"), ("topics", "spam, more spam"), ("frequency", "weekly")],
+    )
+    .await;
+    let second = app.smtp.wait_for_mail_to("pen@example.com", 2).await;
+    assert_eq!(topics_of("pen@example.com").await, (vec!["diffusion".into()], "daily".into()));
+    // The email says what confirming would set up; only the link applies it.
+    assert!(second.text().contains("weekly digest. Topics: spam, more spam"), "{}", second.text());
+    let link = second.link("/confirm/").unwrap();
+    assert_eq!(app.client.post(app.local(&link)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        topics_of("pen@example.com").await,
+        (vec!["spam".into(), "more spam".into()], "weekly".into())
+    );
+
+    // An unsubscribed reader keeps their choices until they confirm again.
+    let prefs = app.subscribe_and_confirm("uns@example.com", "world models").await;
+    app.post_form(&prefs.replace("/preferences/", "/unsubscribe/"), &[]).await;
+    app.post_form("/subscribe", &[("email", "uns@example.com"), ("topics", "spam")]).await;
+    assert_eq!(topics_of("uns@example.com").await.0, ["world models"]);
+    // A confirmed reader's choices are never touched by the form.
+    let _ = app.subscribe_and_confirm("conf@example.com", "agents").await;
+    app.post_form("/subscribe", &[("email", "conf@example.com"), ("topics", "spam")]).await;
+    app.smtp.wait_for_mail_to("conf@example.com", 2).await;
+    assert_eq!(topics_of("conf@example.com").await.0, ["agents"]);
+}
+
+#[tokio::test]
+async fn no_working_link_is_kept_in_the_database() {
+    let app = spawn_app().await;
+    let prefs = app.subscribe_and_confirm("keep@example.com", "agents").await;
+    let token = prefs.trim_start_matches("/preferences/");
+    let confirmation = app.smtp.wait_for_mail_to("keep@example.com", 1).await;
+    let confirm_token =
+        confirmation.link("/confirm/").unwrap().rsplit('/').next().unwrap().to_string();
+
+    // Sent mail keeps its kind and subject, not its link-bearing body.
+    let rows: Vec<(String, String, String, String, String)> =
+        sqlx::query_as("SELECT kind, status, subject, body_text, body_html FROM outgoing_mail")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 1);
+    let (kind, status, subject, text, html) = &rows[0];
+    assert_eq!((kind.as_str(), status.as_str()), ("confirmation", "sent"));
+    assert!(subject.contains("Confirm"));
+    assert!(text.is_empty() && html.is_empty(), "the body with its link is blanked once sent");
+
+    // Neither the manage token nor the confirmation token appears anywhere in the tables.
+    let dump: String = sqlx::query_scalar(
+        "SELECT string_agg(t::text, ' ') FROM (
+             SELECT row_to_json(s)::text AS t FROM subscribers s
+             UNION ALL SELECT row_to_json(m)::text FROM outgoing_mail m
+             UNION ALL SELECT row_to_json(e)::text FROM subscriber_events e) AS all_rows",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(!dump.contains(token), "the manage token is derived, not stored");
+    assert!(!dump.contains(&confirm_token), "only a hash of the confirmation token is kept");
+
+    // The derived token works, and is bound to this reader and purpose.
+    assert_eq!(app.get(&prefs).await.status(), 200);
+    assert_eq!(app.get(&format!("/confirm/{token}")).await.status(), 404);
+}
+
+#[tokio::test]
+async fn manage_links_in_emails_sent_before_links_were_derived_keep_working() {
+    let app = spawn_app().await;
+    let old_token = "legacyLegacyLegacyLegacyLegacyLegacy1234567";
+    assert_eq!(old_token.len(), 43);
+    let hash = sha2::Sha256::digest(old_token.as_bytes()).to_vec();
+    sqlx::query(
+        "INSERT INTO subscribers (email, email_key, status, legacy_manage_hash, confirmed_at)
+         VALUES ('old@example.com', 'old@example.com', 'confirmed', $1, now())",
+    )
+    .bind(hash)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let page = app.get(&format!("/preferences/{old_token}")).await;
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.unwrap();
+    assert!(body.contains("old@example.com"));
+    // The page's own forms already use the new, derived link.
+    let new_path = extract_path(&body, "/unsubscribe/").unwrap();
+    assert!(!new_path.contains(old_token));
+    let res = app.post_form(&format!("/unsubscribe/{old_token}"), &[]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.status_of("old@example.com").await.as_deref(), Some("unsubscribed"));
+}
+
+/// Readers by status as `/metrics` reports them, and as the table says.
+async fn counts(app: &TestApp) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let mut reported: Vec<(String, i64)> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("paperboy_subscribers{status=\""))
+        .filter_map(|l| {
+            let (status, n) = l.split_once("\"} ")?;
+            Some((status.to_string(), n.trim().parse::<f64>().ok()? as i64))
+        })
+        .filter(|(_, n)| *n != 0)
+        .collect();
+    reported.sort();
+    let actual: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM subscribers GROUP BY status ORDER BY status")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    (reported, actual)
+}
+
+#[tokio::test]
+async fn counts_stay_right_under_concurrent_sign_ups_changes_and_bulk_imports() {
+    let app = spawn_app_with(&[("PAPERBOY_SUBSCRIBE_RATE", "0")]).await;
+    let app = &app;
+    let signups: Vec<_> = (0..40)
+        .map(|i| async move { app.subscribe(&format!("c{i}@example.com"), "").await })
+        .collect();
+    for res in futures_util::future::join_all(signups).await {
+        assert_eq!(res.status(), 200);
+    }
+    let a = app.subscribe_and_confirm("one@example.com", "").await;
+    app.subscribe_and_confirm("two@example.com", "").await;
+    app.post_form(&a.replace("/preferences/", "/unsubscribe/"), &[]).await;
+    let (reported, actual) = counts(app).await;
+    assert_eq!(reported, actual);
+    assert_eq!(
+        actual,
+        [("confirmed".into(), 1), ("pending".into(), 40), ("unsubscribed".into(), 1)]
+    );
+
+    // A bulk import of 20,000 readers in one statement, then a bulk change (this was
+    // quadratic with one shared counter row per status), and a fold of the count rows.
+    sqlx::query(
+        "INSERT INTO subscribers (email, email_key, status)
+         SELECT 'bulk' || i || '@example.com', 'bulk' || i || '@example.com', 'confirmed'
+         FROM generate_series(1, 20000) AS i",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE subscribers SET status = 'unsubscribed' WHERE email_key LIKE 'bulk1%'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    paperboy::store::subscribers::fold_counts(&app.db).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM subscriber_counts")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(rows <= 3, "one row per status after a fold, not {rows}");
+    let (reported, actual) = counts(app).await;
+    assert_eq!(reported, actual);
+}
+
+#[tokio::test]
+async fn a_flood_of_sign_in_attempts_does_not_stall_other_pages() {
+    let app = spawn_app_with(&[
+        ("PAPERBOY_ADMIN_EMAIL", "ops@paperboy.test"),
+        ("PAPERBOY_ADMIN_PASSWORD", "correct horse battery staple"),
+        ("PAPERBOY_TRUST_PROXY", "on"),
+    ])
+    .await;
+    let page = app.get("/admin/login").await;
+    let cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("pb_login_csrf="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = page.text().await.unwrap();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+    // Password checks from many clients at once (each under its own rate limit).
+    let attempts: Vec<_> = (0..24)
+        .map(|i| {
+            app.client
+                .post(format!("{}/admin/login", app.address))
+                .header("cookie", &cookie)
+                .header("x-forwarded-for", format!("198.51.100.{i}"))
+                .form(&[
+                    ("email", "ops@paperboy.test"),
+                    ("password", "wrong password"),
+                    ("csrf", csrf),
+                ])
+                .send()
+        })
+        .collect();
+    let flood = tokio::spawn(futures_util::future::join_all(attempts));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Other pages answer while the password checks queue up on the blocking pool.
+    for _ in 0..5 {
+        assert_eq!(app.get("/healthz").await.status(), 200);
+    }
+    assert!(!flood.is_finished(), "the health checks did not wait for the sign-ins");
+    for res in flood.await.unwrap() {
+        assert_eq!(res.unwrap().status(), 401);
+    }
+}
