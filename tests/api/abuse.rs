@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sha2::Digest;
 
-use crate::helpers::{TestApp, extract_path, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, extract_path, login_form, spawn_app, spawn_app_with};
 
 /// `count` three-letter topics, comma-separated (15,500 of them make 62 KB).
 fn topic_flood(count: usize) -> String {
@@ -271,20 +271,8 @@ async fn a_flood_of_sign_in_attempts_does_not_stall_other_pages() {
         ("PAPERBOY_TRUST_PROXY", "on"),
     ])
     .await;
-    let page = app.get("/admin/login").await;
-    let cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("pb_login_csrf="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let html = page.text().await.unwrap();
-    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+    let (cookie, csrf) = login_form(&app.client, &app.address).await;
+    let csrf = csrf.as_str();
     // Password checks from many clients at once (each under its own rate limit).
     let attempts: Vec<_> = (0..24)
         .map(|i| {

@@ -7,18 +7,18 @@ use std::time::{Duration, Instant};
 use crate::helpers::TestDb;
 use crate::smtp::SmtpServer;
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn scratch_dir() -> PathBuf {
+pub(crate) fn scratch_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("paperboy-test-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 /// `paperboy` with a clean environment (nothing leaks in from the developer's shell).
-fn paperboy(dir: &PathBuf, env: &[(&str, &str)]) -> Command {
+pub(crate) fn paperboy(dir: &PathBuf, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_paperboy"));
     cmd.env_clear().current_dir(dir).env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
@@ -27,13 +27,13 @@ fn paperboy(dir: &PathBuf, env: &[(&str, &str)]) -> Command {
     cmd
 }
 
-struct Running {
+pub(crate) struct Running {
     child: Child,
     base: String,
 }
 
 impl Running {
-    async fn start(mut cmd: Command, port: u16) -> Self {
+    pub(crate) async fn start(mut cmd: Command, port: u16) -> Self {
         let child =
             cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn paperboy");
         let base = format!("http://127.0.0.1:{port}");
@@ -543,20 +543,8 @@ async fn text_from_requests_cannot_forge_log_lines() {
     ];
     let app = Running::start(paperboy(&dir, &env), port).await;
     let client = reqwest::Client::new();
-    let page = client.get(format!("{}/admin/login", app.base)).send().await.unwrap();
-    let cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("pb_login_csrf="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let html = page.text().await.unwrap();
-    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+    let (cookie, csrf) = crate::helpers::login_form(&client, &app.base).await;
+    let csrf = csrf.as_str();
     // A failed sign-in logs the address's domain: here one that carries a fake log line.
     let forged = "x@evil.example\n2026-01-01T00:00:00Z  INFO paperboy: admin signed in admin_id=1";
     let res = client

@@ -2,12 +2,12 @@
 //! may read `/metrics`, the container health check and settings refused at start.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::binary::{Running, free_port, paperboy, scratch_dir};
 use crate::helpers::{TestApp, TestDb, spawn_app, spawn_app_with};
 
 const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: paperboy.test\r\n\r\n";
@@ -258,53 +258,6 @@ async fn a_graceful_stop_lets_the_request_in_flight_finish() {
 }
 
 // --- the real binary: health check and settings -------------------------------------------
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn scratch_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("paperboy-test-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// `paperboy` with a clean environment (nothing leaks in from the developer's shell).
-fn paperboy(dir: &PathBuf, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_paperboy"));
-    cmd.env_clear().current_dir(dir).env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-/// A `paperboy serve` that is killed when dropped.
-struct Running(Child);
-
-impl Running {
-    async fn start(mut cmd: Command, port: u16) -> Self {
-        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
-        let running = Self(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await
-                && r.status() == 200
-            {
-                return running;
-            }
-            assert!(Instant::now() < deadline, "paperboy did not become ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Runs `paperboy healthcheck` against `bind`; exit success, stdout, stderr.
 fn healthcheck(dir: &PathBuf, bind: &str) -> (bool, String, String) {

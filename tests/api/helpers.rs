@@ -238,3 +238,24 @@ pub async fn send_edition(app: &TestApp, date: &str) -> paperboy::sending::SendS
         .await
         .unwrap()
 }
+
+/// Opens the admin sign-in page as a browser would: the CSRF cookie it sets (as a
+/// `Cookie` header value) and the form's CSRF field.
+pub async fn login_form(client: &reqwest::Client, base: &str) -> (String, String) {
+    let page = client.get(format!("{base}/admin/login")).send().await.unwrap();
+    let cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("pb_login_csrf="))
+        .expect("a sign-in CSRF cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = page.text().await.unwrap();
+    let field = "name=\"csrf\" value=\"";
+    let csrf = html.split(field).nth(1).expect("a csrf field").split('"').next().unwrap();
+    (cookie, csrf.to_string())
+}
