@@ -1,7 +1,7 @@
 //! The reader's journey as operations: sign up, confirm, renew a link. Web handlers call
 //! these; each writes its changes and the mail they cause in one transaction.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -42,7 +42,14 @@ pub struct SignupWriter {
 
 struct WriteJob {
     row: subscribers::NewPending,
-    done: oneshot::Sender<Result<Option<uuid::Uuid>, String>>,
+    done: oneshot::Sender<Result<Written, String>>,
+}
+
+/// What became of a sign-up handed to the writer.
+enum Written {
+    New,
+    /// The address is known already: its confirmation email comes back for the caller.
+    Known(mail::Draft),
 }
 
 /// Sign-ups written in one statement at most.
@@ -61,9 +68,8 @@ impl SignupWriter {
         Self { jobs }
     }
 
-    /// Writes a new pending subscriber with its confirmation; `None` when the address
-    /// is known already.
-    async fn insert(&self, row: subscribers::NewPending) -> Result<Option<uuid::Uuid>, Error> {
+    /// Writes a new pending subscriber with its confirmation, unless the address is known.
+    async fn insert(&self, row: subscribers::NewPending) -> Result<Written, Error> {
         let (done, written) = oneshot::channel();
         let gone = || Error::Write("the sign-up writer has stopped".into());
         self.jobs.send(WriteJob { row, done }).await.map_err(|_| gone())?;
@@ -97,14 +103,16 @@ async fn write_batches(db: PgPool, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<
 }
 
 async fn write_round(db: &PgPool, round: Vec<WriteJob>) {
-    let rows: Vec<_> = round.iter().map(|j| &j.row).collect();
-    let rows: Vec<&subscribers::NewPending> = rows;
+    let rows: Vec<&subscribers::NewPending> = round.iter().map(|j| &j.row).collect();
     match subscribers::insert_pending(db, &rows).await {
         Ok(new) => {
-            let new: HashMap<String, uuid::Uuid> = new.into_iter().collect();
+            let new: HashSet<String> = new.into_iter().collect();
             for job in round {
-                let id = new.get(&job.row.email_key).copied();
-                let _ = job.done.send(Ok(id));
+                let written = match new.contains(&job.row.email_key) {
+                    true => Written::New,
+                    false => Written::Known(job.row.confirmation),
+                };
+                let _ = job.done.send(Ok(written));
             }
         }
         Err(e) => {
@@ -170,15 +178,18 @@ fn confirm_expiry(settings: &Settings) -> DateTime<Utc> {
         + chrono::Duration::from_std(settings.confirm_ttl).unwrap_or(chrono::Duration::hours(48))
 }
 
+/// The confirmation email for `token`, saying what confirming sets up when the sign-up
+/// form's choices are known.
 fn confirmation_draft(
     settings: &Settings,
     links: &Links,
     token: &Token,
-    signup: &NewSignup,
+    signup: Option<&NewSignup>,
 ) -> askama::Result<mail::Draft> {
-    let choices =
-        mail::SignupSummary { topics: signup.topics.items(), frequency: signup.frequency.as_str() };
-    mail::confirmation(&links.confirm(token), settings.confirm_ttl.as_secs() / 3600, Some(&choices))
+    let choices = signup
+        .map(|s| mail::SignupSummary { topics: s.topics.items(), frequency: s.frequency.as_str() });
+    let ttl_hours = settings.confirm_ttl.as_secs() / 3600;
+    mail::confirmation(&links.confirm(token), ttl_hours, choices.as_ref())
 }
 
 /// Records the sign-up and queues the right email: a confirmation for a new, pending or
@@ -200,10 +211,10 @@ pub async fn subscribe(
     let key = signup.email.normalized();
     let token = Token::generate();
     let expires = confirm_expiry(settings);
-    let draft = confirmation_draft(settings, links, &token, signup)?;
+    let confirmation = confirmation_draft(settings, links, &token, Some(signup))?;
 
     // The common case, a new address: reader, event and email in one batched statement.
-    let inserted = writer
+    let written = writer
         .insert(subscribers::NewPending {
             email: signup.email.as_str().to_string(),
             email_key: key.clone(),
@@ -212,15 +223,16 @@ pub async fn subscribe(
             frequency: signup.frequency.as_str(),
             confirm_hash: token.hash(),
             confirm_expires_at: expires,
-            subject: draft.subject.clone(),
-            body_text: draft.text.clone(),
-            body_html: draft.html.clone(),
+            confirmation,
         })
         .await?;
-    if inserted.is_some() {
-        tracing::info!("new subscriber pending confirmation");
-        return Ok(true);
-    }
+    let draft = match written {
+        Written::New => {
+            tracing::info!("new subscriber pending confirmation");
+            return Ok(true);
+        }
+        Written::Known(confirmation) => confirmation,
+    };
 
     let mut tx = db.begin().await?;
     // Known address (or erased since the insert: then there is nothing to do).
@@ -339,11 +351,7 @@ pub async fn renew_confirmation(
         let token = Token::generate();
         subscribers::renew_confirmation(&mut tx, row.id, &token.hash(), confirm_expiry(settings))
             .await?;
-        let draft = mail::confirmation(
-            &links.confirm(&token),
-            settings.confirm_ttl.as_secs() / 3600,
-            None,
-        )?;
+        let draft = confirmation_draft(settings, links, &token, None)?;
         mail_queue::enqueue(&mut tx, "confirmation", row.id, &row.email, &draft).await?;
         queued = true;
     }

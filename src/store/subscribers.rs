@@ -92,25 +92,20 @@ pub struct NewPending {
     /// The SHA-256 of the confirmation token.
     pub confirm_hash: Vec<u8>,
     pub confirm_expires_at: DateTime<Utc>,
-    pub subject: String,
-    pub body_text: String,
-    pub body_html: String,
+    pub confirmation: crate::mail::Draft,
 }
 
 /// New pending subscribers, their "subscribed" events and their confirmation emails, in
 /// one statement (one transaction, one round trip, one commit for the whole batch). The
-/// batch's addresses must be distinct. Returns the address keys that were new, with
-/// their ids; the others are known already.
-pub async fn insert_pending(
-    db: &PgPool,
-    batch: &[&NewPending],
-) -> sqlx::Result<Vec<(String, Uuid)>> {
+/// batch's addresses must be distinct. Returns the address keys that were new; the
+/// others are known already.
+pub async fn insert_pending(db: &PgPool, batch: &[&NewPending]) -> sqlx::Result<Vec<String>> {
     fn column<'a, T>(batch: &[&'a NewPending], f: impl Fn(&'a NewPending) -> T) -> Vec<T> {
         batch.iter().map(|r| f(r)).collect()
     }
     // Lists go as JSON, one document per row (Postgres has no arrays of arrays).
     let list = |items: &[String]| serde_json::Value::from(items.to_vec());
-    sqlx::query_as(
+    sqlx::query_scalar(
         "WITH input AS (
              SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[],
                                   $6::bytea[], $7::timestamptz[], $8::text[], $9::text[], $10::text[])
@@ -133,7 +128,7 @@ pub async fn insert_pending(
              SELECT 'confirmation', s.id, i.email, i.subject, i.body_text, i.body_html
              FROM s JOIN input i ON i.email_key = s.email_key
          )
-         SELECT email_key, id FROM s",
+         SELECT email_key FROM s",
     )
     .bind(column(batch, |r| r.email.as_str()))
     .bind(column(batch, |r| r.email_key.as_str()))
@@ -142,9 +137,9 @@ pub async fn insert_pending(
     .bind(column(batch, |r| r.frequency))
     .bind(column(batch, |r| r.confirm_hash.as_slice()))
     .bind(column(batch, |r| r.confirm_expires_at))
-    .bind(column(batch, |r| r.subject.as_str()))
-    .bind(column(batch, |r| r.body_text.as_str()))
-    .bind(column(batch, |r| r.body_html.as_str()))
+    .bind(column(batch, |r| r.confirmation.subject.as_str()))
+    .bind(column(batch, |r| r.confirmation.text.as_str()))
+    .bind(column(batch, |r| r.confirmation.html.as_str()))
     .fetch_all(db)
     .await
 }
