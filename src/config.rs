@@ -231,11 +231,15 @@ impl Settings {
             max_connections,
         })
     }
+}
 
-    /// An absolute link into the web app, for emails.
-    pub fn link(&self, path: &str) -> String {
-        format!("{}{}", self.base_url.as_str().trim_end_matches('/'), path)
-    }
+/// Whether a URL's host names this machine: `localhost`, a loopback address (`127.0.0.0/8`,
+/// `::1`, also in brackets), or a Unix socket directory.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Base URLs we fetch from or link to: http or https, with a host (a `mailto:` or
@@ -272,15 +276,9 @@ fn smtp_url_is_safe(raw: &str) -> Result<(), String> {
             return Err(format!("unknown tls={other} (none, opportunistic or required)"));
         }
     }
-    let loopback = match host {
-        // `smtp:` is not a special scheme to the URL standard: IPv4 hosts stay domains.
-        Host::Domain(d) => {
-            d.eq_ignore_ascii_case("localhost")
-                || d.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-        }
-        Host::Ipv4(ip) => IpAddr::V4(ip).is_loopback(),
-        Host::Ipv6(ip) => IpAddr::V6(ip).is_loopback(),
-    };
+    // `smtp:` is not a special scheme to the URL standard: IPv4 hosts stay domains, which
+    // the host's text covers as well.
+    let loopback = is_loopback_host(&host.to_string());
     let has_credentials = !url.username().is_empty() || url.password().is_some();
     if has_credentials && !implicit_tls && tls.is_none() && !loopback {
         return Err(format!(
@@ -302,7 +300,8 @@ mod tests {
         let s = Settings::from_lookup(|_| None).unwrap();
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.database_url.expose_secret(), "postgres://postgres@127.0.0.1:5432/paperboy");
-        assert_eq!(s.link("/confirm/x"), "http://localhost:8080/confirm/x");
+        let links = crate::domain::Links::new(s.base_url.as_str(), b"key");
+        assert_eq!(links.absolute("/confirm/x"), "http://localhost:8080/confirm/x");
         assert_eq!(s.arxiv_categories, ["cs.AI", "cs.CL", "cs.CV", "cs.LG"]);
         assert_eq!(s.subscribe_rate, 20);
         assert!(s.scheduler && !s.trust_proxy && s.smtp_url.is_none());

@@ -7,7 +7,7 @@ mod preferences;
 mod token;
 
 pub use email::{SubscriberEmail, redact, redact_addresses};
-pub use links::{Links, Purpose, Signer};
+pub use links::{Links, Purpose, Signer, same_secret};
 pub use paper::{AnnouncedPaper, ArxivId, FeaturedPaper, normalize_whitespace};
 pub use preferences::{
     ARXIV_CATEGORIES, Categories, Frequency, PhraseList, PreferenceErrors, Preferences,

@@ -19,10 +19,7 @@ fn connect_options(url: &str) -> anyhow::Result<sqlx::postgres::PgConnectOptions
         .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
     let asks_for_tls =
         url::Url::parse(url).map(|u| u.query_pairs().any(|(k, _)| k == "sslmode")).unwrap_or(true);
-    let host = options.get_host().trim_start_matches('[').trim_end_matches(']');
-    let local = host.starts_with('/')
-        || host == "localhost"
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let local = crate::config::is_loopback_host(options.get_host());
     Ok(if local && !asks_for_tls {
         options.ssl_mode(sqlx::postgres::PgSslMode::Disable)
     } else {
