@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -59,7 +60,7 @@ where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<Step>> + Send + 'static,
 {
-    let step = Arc::new(step);
+    let step: StepFn = Arc::new(move || Box::pin(step()));
     let supervisors: Vec<_> = (0..n.max(1))
         .map(|_| {
             tokio::spawn(supervise(
@@ -78,16 +79,16 @@ where
     })
 }
 
-async fn supervise<F, Fut>(
+/// One step of a worker, boxed once in `spawn` so the runner itself is not generic.
+type StepFn = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<Step>> + Send + Sync>;
+
+async fn supervise(
     name: &'static str,
-    step: Arc<F>,
+    step: StepFn,
     wake: Arc<Notify>,
     health: Arc<Health>,
     shutdown: CancellationToken,
-) where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<Step>> + Send + 'static,
-{
+) {
     let mut restarts: u32 = 0;
     loop {
         let worker = tokio::spawn(work(name, step.clone(), wake.clone(), shutdown.clone()));
@@ -117,15 +118,7 @@ async fn supervise<F, Fut>(
     }
 }
 
-async fn work<F, Fut>(
-    name: &'static str,
-    step: Arc<F>,
-    wake: Arc<Notify>,
-    shutdown: CancellationToken,
-) where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<Step>> + Send + 'static,
-{
+async fn work(name: &'static str, step: StepFn, wake: Arc<Notify>, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
         // Registered before looking at the queue: a wake-up sent while we look is kept.
         let notified = wake.notified();

@@ -81,7 +81,7 @@ pub struct ResubscribedPage {
 
 /// The subscriber behind a manage token, and the token their pages link to; anything
 /// else is a 404. Tokens from before links were derived (in old emails) still work.
-async fn reader(app: &AppState, raw: &str) -> Result<(SubscriberRow, String), AppError> {
+async fn reader(app: &AppState, raw: &str) -> Result<Reader, AppError> {
     let row = match app.links.signer().verify(Purpose::Manage, raw) {
         Some(id) => subscribers::find_by_id(&app.db, id).await?,
         None => {
@@ -91,12 +91,18 @@ async fn reader(app: &AppState, raw: &str) -> Result<(SubscriberRow, String), Ap
     };
     let row = row.ok_or(AppError::NotFound)?;
     let token = app.links.manage_token(&row.id);
-    Ok((row, token))
+    Ok(Reader { row, token })
+}
+
+/// A reader found through a manage link, with the (derived) token their pages link to.
+struct Reader {
+    row: SubscriberRow,
+    token: String,
 }
 
 async fn page(
     app: &AppState,
-    (row, token): &(SubscriberRow, String),
+    Reader { row, token }: &Reader,
     prefs: &Preferences,
     form: PreferencesForm,
     errors: PreferenceErrors,
@@ -122,7 +128,7 @@ pub async fn preferences(
     Path(token): Path<String>,
 ) -> Result<PreferencesPage, AppError> {
     let reader = reader(&app, &token).await?;
-    let prefs = reader.0.preferences();
+    let prefs = reader.row.preferences();
     let form = PreferencesForm::from_preferences(&prefs);
     page(&app, &reader, &prefs, form, PreferenceErrors::default(), false).await
 }
@@ -138,11 +144,11 @@ pub async fn save_preferences(
     let reader = reader(&app, &token).await?;
     match form.parse() {
         Err(errors) => {
-            let page = page(&app, &reader, &reader.0.preferences(), form, errors, false).await?;
+            let page = page(&app, &reader, &reader.row.preferences(), form, errors, false).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Ok(prefs) => {
-            subscribers::update_preferences(&app.db, reader.0.id, &prefs).await?;
+            subscribers::update_preferences(&app.db, reader.row.id, &prefs).await?;
             tracing::info!("preferences saved");
             let form = PreferencesForm::from_preferences(&prefs);
             let page = page(&app, &reader, &prefs, form, PreferenceErrors::default(), true).await?;
@@ -155,7 +161,7 @@ pub async fn unsubscribe_page(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    let (row, token) = reader(&app, &token).await?;
+    let Reader { row, token } = reader(&app, &token).await?;
     if row.status() == Status::Unsubscribed {
         return Ok(UnsubscribedPage { token }.into_response());
     }
@@ -169,7 +175,7 @@ pub async fn unsubscribe(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<UnsubscribedPage, AppError> {
-    let (row, token) = reader(&app, &token).await?;
+    let Reader { row, token } = reader(&app, &token).await?;
     if subscribers::unsubscribe(&app.db, row.id).await? {
         tracing::info!("subscriber unsubscribed");
     }
@@ -181,7 +187,7 @@ pub async fn resubscribe(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<ResubscribedPage, AppError> {
-    let (row, token) = reader(&app, &token).await?;
+    let Reader { row, token } = reader(&app, &token).await?;
     if subscribers::resubscribe(&app.db, row.id).await? {
         tracing::info!("subscriber resubscribed");
     }
