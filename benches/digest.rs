@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use chrono::NaiveDate;
 use criterion::{Criterion, criterion_group, criterion_main};
-use paperboy::digest::{Candidate, CandidateSet, DigestLinks, Edition, Interests, render};
+use paperboy::digest::{Candidate, CandidateSet, DigestLinks, Edition, Interests, Lexicon, render};
 
 /// 1,000 candidates from the November 2025 fixture days (repeated with fresh ids).
 fn candidates() -> Vec<Candidate> {
@@ -49,7 +49,7 @@ fn candidates() -> Vec<Candidate> {
 }
 
 fn bench(c: &mut Criterion) {
-    let set = CandidateSet::new(candidates());
+    let set = CandidateSet::new(candidates(), &Lexicon::default());
     let interests = Interests {
         topics: [
             "diffusion models",
@@ -88,7 +88,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     c.bench_function("index 1,000 candidates (once per edition)", |b| {
-        b.iter(|| black_box(CandidateSet::new(candidates())))
+        b.iter(|| black_box(CandidateSet::new(candidates(), &Lexicon::default())))
     });
 }
 

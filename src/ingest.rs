@@ -10,6 +10,7 @@ use url::Url;
 use crate::config::Settings;
 use crate::sources::{self, Fetcher, SourceError, Throttle};
 use crate::store::ingest_runs::{self, Counts};
+use crate::store::lexicon;
 use crate::store::papers::{self, Upserted};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +114,13 @@ async fn finish(
     match result {
         Ok((day, counts)) => {
             ingest_runs::succeed(db, run, day, counts).await?;
+            // The new papers teach the lexicon their words and acronyms. A failure here
+            // loses nothing: the next run reads whatever is still unread.
+            match lexicon::index_new(db).await {
+                Ok(0) => {}
+                Ok(read) => tracing::info!(papers = read, "lexicon updated"),
+                Err(e) => tracing::warn!(error = %e, "lexicon not updated; the next ingest retries"),
+            }
             metrics::counter!("paperboy_ingest_runs_total", "source" => source.as_str(), "status" => "succeeded")
                 .increment(1);
             let summary = Summary { source, day, counts };

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod ingest;
 pub mod jobs;
 pub mod mail;
+pub mod ratings;
 pub mod sending;
 pub mod sources;
 pub mod startup;

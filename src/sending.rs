@@ -116,17 +116,18 @@ pub async fn queue_due(db: &PgPool) -> Result<u64, SendError> {
     Ok(queued)
 }
 
-/// What these preferences would give from the latest paper day (nothing excluded): the
-/// live preview on the preferences page.
+/// What these preferences and this taste would give from the latest paper day (nothing
+/// excluded but the papers rated down): the live preview on the preferences page.
 pub async fn preview(
     db: &PgPool,
     deliverer: &Deliverer,
     prefs: &crate::domain::Preferences,
+    taste: crate::digest::Taste,
 ) -> Result<Option<(Edition, Vec<crate::digest::DigestItem>)>, SendError> {
     let Some(day) = editions::latest_paper_day(db, None).await? else { return Ok(None) };
     let edition = Edition::of(prefs.frequency, day);
     let data = deliverer.candidates(edition).await?;
-    let interests = crate::digest::Interests::from_preferences(prefs);
+    let interests = crate::digest::Interests::for_reader(prefs, taste);
     let picks = data.set.rank(&interests, &Default::default());
     Ok(Some((edition, crate::digest::render::items(&data.set, &picks))))
 }
@@ -154,6 +155,8 @@ pub async fn next_digest(
         .map(|(_, p)| p)
         .collect();
     let exclude = sent.iter().map(String::as_str).collect();
-    let picks = data.set.rank(&crate::digest::Interests::from_preferences(&prefs), &exclude);
+    let taste = crate::store::ratings::tastes(&mut conn, &[subscriber]).await?.remove(&subscriber);
+    let interests = crate::digest::Interests::for_reader(&prefs, taste.unwrap_or_default());
+    let picks = data.set.rank(&interests, &exclude);
     Ok(Some((edition, crate::digest::render::items(&data.set, &picks))))
 }

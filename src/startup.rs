@@ -188,11 +188,15 @@ async fn scheduled_jobs(state: &AppState) -> anyhow::Result<Vec<Job>> {
     Ok(vec![hf, arxiv, digests])
 }
 
-/// Housekeeping: fold the subscriber count rows every minute, forget quiet clients'
-/// rate-limit state every ten.
+/// Housekeeping: let the lexicon read papers it has not read (at start, after an upgrade,
+/// and every minute, for papers stored by other processes), fold the subscriber count rows
+/// every minute, forget quiet clients' rate-limit state every ten.
 async fn upkeep(state: AppState, shutdown: CancellationToken) {
     let mut minutes = 0u64;
     loop {
+        if let Err(e) = store::lexicon::index_new(&state.db).await {
+            tracing::warn!(error = %e, "could not update the lexicon");
+        }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
             _ = shutdown.cancelled() => return,

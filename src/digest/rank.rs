@@ -6,6 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use rust_stemmers::{Algorithm, Stemmer};
 
+use super::lexicon::{Lexicon, read_paper, words};
+use super::taste::{MIN_IDF, Taste, weigh};
+
 /// A paper that may go into an edition, with what the email shows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
@@ -60,6 +63,8 @@ pub enum Reason {
     },
     Category(String),
     Author(String),
+    /// Close to a paper the reader rated up (its title).
+    Liked(String),
     /// A reader without interests gets what is most upvoted.
     Trending,
 }
@@ -70,24 +75,54 @@ impl Reason {
             Reason::Topic { topic, field } => format!("'{topic}' in the {}", field.name()),
             Reason::Category(c) => format!("category {c}"),
             Reason::Author(a) => format!("by {a}"),
+            Reason::Liked(title) => {
+                let short: String = if title.chars().count() > 60 {
+                    title.chars().take(59).collect::<String>().trim_end().to_string() + " …"
+                } else {
+                    title.clone()
+                };
+                format!("like “{short}”, which you rated up")
+            }
             Reason::Trending => format!("trending with {upvotes} upvotes"),
         }
     }
 }
 
+/// How much upvotes count by default (the preferences page's knob, as a fraction).
+pub const DEFAULT_TREND: f64 = 0.35;
+
 /// What a reader asked for, as ranking needs it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Interests {
     pub topics: Vec<String>,
     pub categories: Vec<String>,
     pub authors: Vec<String>,
     pub min_upvotes: i32,
     pub limit: usize,
+    /// 0–1: how much "what the field is reading" (upvotes) counts against "what matches me".
+    pub trend: f64,
+    /// What the reader's ratings taught.
+    pub taste: Taste,
+}
+
+impl Default for Interests {
+    fn default() -> Self {
+        Self {
+            topics: Vec::new(),
+            categories: Vec::new(),
+            authors: Vec::new(),
+            min_upvotes: 0,
+            limit: 10,
+            trend: DEFAULT_TREND,
+            taste: Taste::default(),
+        }
+    }
 }
 
 impl Interests {
-    fn is_empty(&self) -> bool {
-        self.topics.is_empty() && self.categories.is_empty() && self.authors.is_empty()
+    /// Interests the reader typed or ticked (ratings aside).
+    fn typed(&self) -> bool {
+        !(self.topics.is_empty() && self.categories.is_empty() && self.authors.is_empty())
     }
 }
 
@@ -99,12 +134,22 @@ pub struct Pick {
     pub reasons: Vec<Reason>,
 }
 
-/// Lower-cased words, split on anything that is not a letter or digit.
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
-}
+/// A topic's matched weight (sum of the IDF of its words) is divided by this: a specific
+/// two-word phrase in an abstract scores about as much as a title match of a common word.
+const PHRASE_NORM: f64 = 4.0;
+/// Below this much IDF mass a match says nothing (a topic of common words alone).
+const MIN_MATCH_MASS: f64 = 1.2;
+/// A phrase's words found apart (not as the phrase) in one field count this much less,
+/// and only when they carry this share of the phrase's weight.
+const LOOSE_FACTOR: f64 = 0.5;
+const LOOSE_COVERAGE: f64 = 0.75;
+/// Taste similarity (cosine, −1…1) is scaled by this; from `TASTE_MIN` a paper is
+/// eligible even when no typed topic matches it, and the "why" names the liked paper.
+const TASTE_WEIGHT: f64 = 6.0;
+const TASTE_MIN: f64 = 0.12;
 
-/// An edition's candidates with a positional index of stemmed words per field.
+/// An edition's candidates with a positional index of stemmed words per field and each
+/// paper's TF-IDF vector (IDF from the lexicon of all stored papers).
 pub struct CandidateSet {
     candidates: Vec<Candidate>,
     stemmer: Stemmer,
@@ -112,15 +157,28 @@ pub struct CandidateSet {
     /// Stemmed word ids per candidate and field.
     fields: Vec<[Vec<u32>; 3]>,
     /// word id → (candidate, field, position)
-    postings: HashMap<u32, Vec<(u32, Field, u32)>>,
+    postings: Vec<Vec<(u32, Field, u32)>>,
+    /// word id → IDF
+    idf: Vec<f64>,
+    /// IDF of a word no stored paper has.
+    idf_unseen: f64,
+    /// word id → (candidate, TF-IDF weight in its unit vector)
+    weights: Vec<Vec<(u32, f32)>>,
+    /// candidate → its unit vector, by word id
+    vectors: Vec<Vec<(u32, f32)>>,
+    /// Phrase (as stems) → its acronym or long forms.
+    variants: HashMap<Vec<String>, Vec<Vec<String>>>,
     authors_lower: Vec<Vec<String>>,
 }
 
 impl CandidateSet {
-    pub fn new(candidates: Vec<Candidate>) -> Self {
+    /// Indexes `candidates`. `lexicon` gives IDF and acronyms; when it knows fewer papers
+    /// than there are candidates (nothing indexed yet), the candidates' own counts serve.
+    pub fn new(candidates: Vec<Candidate>, lexicon: &Lexicon) -> Self {
         let stemmer = Stemmer::create(Algorithm::English);
-        let mut vocabulary = HashMap::new();
-        let mut postings: HashMap<u32, Vec<(u32, Field, u32)>> = HashMap::new();
+        let mut vocabulary: HashMap<String, u32> = HashMap::new();
+        let mut stems_by_id: Vec<String> = Vec::new();
+        let mut postings: Vec<Vec<(u32, Field, u32)>> = Vec::new();
         let mut fields = Vec::with_capacity(candidates.len());
         for (ci, c) in candidates.iter().enumerate() {
             let keywords = c.ai_keywords.join(" | ");
@@ -128,18 +186,61 @@ impl CandidateSet {
             let mut ids: [Vec<u32>; 3] = Default::default();
             for (field, text) in Field::ALL.into_iter().zip(texts) {
                 for (pos, w) in words(text).enumerate() {
-                    let stem = stemmer.stem(&w).into_owned();
-                    let next = vocabulary.len() as u32;
-                    let id = *vocabulary.entry(stem).or_insert(next);
+                    let stem = stemmer.stem(&w);
+                    let id = match vocabulary.get(stem.as_ref()) {
+                        Some(&id) => id,
+                        None => {
+                            let id = stems_by_id.len() as u32;
+                            vocabulary.insert(stem.clone().into_owned(), id);
+                            stems_by_id.push(stem.into_owned());
+                            postings.push(Vec::new());
+                            id
+                        }
+                    };
                     ids[field as usize].push(id);
-                    postings.entry(id).or_default().push((ci as u32, field, pos as u32));
+                    postings[id as usize].push((ci as u32, field, pos as u32));
                 }
             }
             fields.push(ids);
         }
+        let own;
+        let lexicon = if (lexicon.docs as usize) < candidates.len() {
+            own = own_lexicon(&candidates, lexicon);
+            &own
+        } else {
+            lexicon
+        };
+        let idf: Vec<f64> = stems_by_id.iter().map(|s| lexicon.idf(s)).collect();
+        let vectors: Vec<Vec<(u32, f32)>> = fields
+            .iter()
+            .map(|[title, keywords, abs]| {
+                weigh([(title, 2.0), (keywords, 1.5), (abs, 1.0)], |id| idf[*id as usize])
+                    .into_iter()
+                    .map(|(id, w)| (id, w as f32))
+                    .collect()
+            })
+            .collect();
+        let mut weights: Vec<Vec<(u32, f32)>> = vec![Vec::new(); stems_by_id.len()];
+        for (ci, v) in vectors.iter().enumerate() {
+            for &(id, w) in v {
+                weights[id as usize].push((ci as u32, w));
+            }
+        }
         let authors_lower =
             candidates.iter().map(|c| c.authors.iter().map(|a| fold(a)).collect()).collect();
-        Self { candidates, stemmer, vocabulary, fields, postings, authors_lower }
+        Self {
+            candidates,
+            stemmer,
+            vocabulary,
+            fields,
+            postings,
+            idf,
+            idf_unseen: lexicon.idf(""),
+            weights,
+            vectors,
+            variants: lexicon.variants(),
+            authors_lower,
+        }
     }
 
     pub fn candidates(&self) -> &[Candidate] {
@@ -154,12 +255,32 @@ impl CandidateSet {
         self.candidates.is_empty()
     }
 
-    /// The phrase as word ids; `None` if some word occurs in no candidate.
-    fn phrase(&self, topic: &str) -> Option<Vec<u32>> {
-        let ids: Option<Vec<u32>> = words(topic)
-            .map(|w| self.vocabulary.get(self.stemmer.stem(&w).as_ref()).copied())
-            .collect();
-        ids.filter(|v| !v.is_empty())
+    /// The distinct stems of every candidate (to look up their document frequencies).
+    pub fn stems(&self) -> Vec<String> {
+        self.vocabulary.keys().cloned().collect()
+    }
+
+    /// The ways to say a topic: its own words, and its acronym or long forms, as word ids
+    /// (`None`: no candidate has that word) with their IDF.
+    fn alternatives(&self, topic: &str) -> Vec<Vec<(Option<u32>, f64)>> {
+        let own: Vec<String> =
+            words(topic).map(|w| self.stemmer.stem(&w).into_owned()).collect();
+        if own.is_empty() {
+            return Vec::new();
+        }
+        let variants = self.variants.get(&own).cloned().unwrap_or_default();
+        std::iter::once(own)
+            .chain(variants)
+            .map(|stems| {
+                stems
+                    .iter()
+                    .map(|s| match self.vocabulary.get(s) {
+                        Some(&id) => (Some(id), self.idf[id as usize]),
+                        None => (None, self.idf_unseen),
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// Marks in `best` the strongest field of each candidate where the phrase occurs,
@@ -169,7 +290,7 @@ impl CandidateSet {
         let Some((anchor, postings)) = phrase
             .iter()
             .enumerate()
-            .filter_map(|(i, w)| self.postings.get(w).map(|p| (i, p)))
+            .map(|(i, w)| (i, &self.postings[*w as usize]))
             .min_by_key(|(_, p)| p.len())
         else {
             return;
@@ -188,33 +309,112 @@ impl CandidateSet {
         }
     }
 
-    /// The reader's digest: matching papers not in `exclude`, strongest first, at most
-    /// `interests.limit`. A reader with no interests gets the most upvoted papers.
+    /// Scores one topic into `out` (best score and field per candidate, `touched` lists
+    /// them): the phrase or one of its variants as written, else its weighty words
+    /// together in one field; rare words weigh more than common ones.
+    fn topic_scores(&self, topic: &str, scratch: &mut Scratch) {
+        scratch.scored.clear();
+        for alt in self.alternatives(topic) {
+            let mass: f64 = alt.iter().map(|(_, idf)| idf).sum();
+            if alt.iter().all(|(id, _)| id.is_some()) && mass >= MIN_MATCH_MASS {
+                let phrase: Vec<u32> = alt.iter().filter_map(|(id, _)| *id).collect();
+                let mut touched = std::mem::take(&mut scratch.touched);
+                self.phrase_hits(&phrase, &mut scratch.best, &mut touched);
+                for &ci in &touched {
+                    let field = Field::ALL[scratch.best[ci as usize] as usize];
+                    scratch.best[ci as usize] = NONE;
+                    scratch.offer(ci, field, field.weight() * mass.min(3.0 * PHRASE_NORM));
+                }
+                scratch.touched = touched;
+            }
+            if alt.len() < 2 {
+                continue;
+            }
+            // Loose: the words apart, within one field.
+            let mut masks: HashMap<u32, [u32; 3]> = HashMap::new();
+            for (bit, (id, idf)) in alt.iter().enumerate().take(32) {
+                let Some(id) = id else { continue };
+                if *idf < MIN_IDF {
+                    continue;
+                }
+                for &(ci, field, _) in &self.postings[*id as usize] {
+                    masks.entry(ci).or_default()[field as usize] |= 1 << bit;
+                }
+            }
+            for (ci, fields) in masks {
+                for field in Field::ALL {
+                    let mask = fields[field as usize];
+                    let found: f64 = alt
+                        .iter()
+                        .enumerate()
+                        .filter(|(bit, _)| *bit < 32 && mask & (1 << bit) != 0)
+                        .map(|(_, (_, idf))| idf)
+                        .sum();
+                    if found >= MIN_MATCH_MASS && found >= LOOSE_COVERAGE * mass {
+                        let value = LOOSE_FACTOR * found.min(3.0 * PHRASE_NORM);
+                        scratch.offer(ci, field, field.weight() * value);
+                    }
+                }
+            }
+        }
+    }
+
+    /// How close each candidate is to the reader's taste (cosine of unit vectors).
+    fn taste_scores(&self, taste: &Taste) -> Vec<f64> {
+        let mut out = vec![0.0f64; self.len()];
+        for (stem, w, _) in &taste.terms {
+            if let Some(&id) = self.vocabulary.get(stem) {
+                for &(ci, x) in &self.weights[id as usize] {
+                    out[ci as usize] += f64::from(*w) * f64::from(x);
+                }
+            }
+        }
+        out
+    }
+
+    /// The liked paper that explains most of a candidate's closeness to the taste.
+    fn liked_reason(&self, index: usize, taste: &Taste) -> Option<Reason> {
+        let vector = &self.vectors[index];
+        let mut by_paper = vec![0.0f64; taste.liked.len()];
+        for (stem, w, src) in &taste.terms {
+            let (Ok(src), Some(&id)) = (usize::try_from(*src), self.vocabulary.get(stem)) else {
+                continue;
+            };
+            if let (Some(slot), Ok(at)) =
+                (by_paper.get_mut(src), vector.binary_search_by_key(&id, |&(i, _)| i))
+            {
+                *slot += f64::from(*w) * f64::from(vector[at].1);
+            }
+        }
+        let (best, _) = by_paper
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s > 0.0)
+            .max_by(|a, b| a.1.total_cmp(b.1))?;
+        Some(Reason::Liked(taste.liked[best].1.clone()))
+    }
+
+    /// The reader's digest: matching papers not in `exclude` nor rated down, strongest
+    /// first, at most `interests.limit`. A reader with no typed interests gets what their
+    /// ratings point to, then the most upvoted papers.
     pub fn rank(&self, interests: &Interests, exclude: &HashSet<&str>) -> Vec<Pick> {
+        let rejected: HashSet<&str> =
+            interests.taste.rejected.iter().map(String::as_str).collect();
         let eligible = |i: usize| {
             let c = &self.candidates[i];
-            c.upvotes >= interests.min_upvotes && !exclude.contains(c.arxiv_id.as_str())
+            c.upvotes >= interests.min_upvotes
+                && !exclude.contains(c.arxiv_id.as_str())
+                && !rejected.contains(c.arxiv_id.as_str())
         };
-        // (candidate, score) first; reasons only for the papers that make the cut.
-        let mut scored: Vec<(usize, f64)> = Vec::new();
+        let typed = interests.typed();
+        let mut strength = vec![0.0f64; self.len()];
         let mut hits: Vec<(u32, Hit)> = Vec::new();
-        if interests.is_empty() {
-            scored.extend(
-                (0..self.len())
-                    .filter(|&i| eligible(i))
-                    .map(|i| (i, upvote_score(self.candidates[i].upvotes))),
-            );
-        } else {
-            let mut strength = vec![0.0f64; self.len()];
-            let mut best = vec![NONE; self.len()];
-            let mut touched = Vec::new();
+        if typed {
+            let mut scratch = Scratch::new(self.len());
             for (ti, topic) in interests.topics.iter().enumerate() {
-                let Some(phrase) = self.phrase(topic) else { continue };
-                self.phrase_hits(&phrase, &mut best, &mut touched);
-                for &ci in &touched {
-                    let field = Field::ALL[best[ci as usize] as usize];
-                    best[ci as usize] = NONE;
-                    strength[ci as usize] += field.weight();
+                self.topic_scores(topic, &mut scratch);
+                for (&ci, &(value, field)) in &scratch.scored {
+                    strength[ci as usize] += value / PHRASE_NORM;
                     hits.push((ci, Hit::Topic(ti, field)));
                 }
             }
@@ -235,14 +435,21 @@ impl CandidateSet {
                     }
                 }
             }
-            scored.extend(
-                strength
-                    .iter()
-                    .enumerate()
-                    .filter(|&(i, &s)| s > 0.0 && eligible(i))
-                    .map(|(i, &s)| (i, s + upvote_score(self.candidates[i].upvotes))),
-            );
         }
+        let taste = if interests.taste.terms.is_empty() {
+            None
+        } else {
+            Some(self.taste_scores(&interests.taste))
+        };
+        let close = |i: usize| taste.as_ref().is_some_and(|t| t[i] >= TASTE_MIN);
+        let trend = interests.trend.clamp(0.0, 1.0);
+        let mut scored: Vec<(usize, f64)> = (0..self.len())
+            .filter(|&i| eligible(i) && (!typed || strength[i] > 0.0 || close(i)))
+            .map(|i| {
+                let liked = taste.as_ref().map_or(0.0, |t| TASTE_WEIGHT * t[i]);
+                (i, strength[i] + liked + trend * upvote_score(self.candidates[i].upvotes))
+            })
+            .collect();
         let order = |a: &(usize, f64), b: &(usize, f64)| {
             b.1.total_cmp(&a.1)
                 .then_with(|| self.candidates[b.0].upvotes.cmp(&self.candidates[a.0].upvotes))
@@ -256,24 +463,68 @@ impl CandidateSet {
         scored
             .into_iter()
             .map(|(index, score)| {
-                let reasons = if interests.is_empty() {
-                    vec![Reason::Trending]
-                } else {
-                    hits.iter()
-                        .filter(|(ci, _)| *ci as usize == index)
-                        .map(|(_, hit)| match *hit {
-                            Hit::Topic(t, field) => {
-                                Reason::Topic { topic: interests.topics[t].clone(), field }
-                            }
-                            Hit::Category(k) => Reason::Category(interests.categories[k].clone()),
-                            Hit::Author(k) => Reason::Author(interests.authors[k].clone()),
-                        })
-                        .collect()
-                };
+                let mut reasons: Vec<Reason> = hits
+                    .iter()
+                    .filter(|(ci, _)| *ci as usize == index)
+                    .map(|(_, hit)| match *hit {
+                        Hit::Topic(t, field) => {
+                            Reason::Topic { topic: interests.topics[t].clone(), field }
+                        }
+                        Hit::Category(k) => Reason::Category(interests.categories[k].clone()),
+                        Hit::Author(k) => Reason::Author(interests.authors[k].clone()),
+                    })
+                    .collect();
+                if close(index)
+                    && let Some(liked) = self.liked_reason(index, &interests.taste)
+                {
+                    reasons.push(liked);
+                }
+                if reasons.is_empty() {
+                    reasons.push(Reason::Trending);
+                }
                 Pick { index, score, reasons }
             })
             .collect()
     }
+}
+
+/// Per-topic working memory, reused across a reader's topics.
+struct Scratch {
+    best: Vec<u8>,
+    touched: Vec<u32>,
+    /// candidate → (best value, its field)
+    scored: HashMap<u32, (f64, Field)>,
+}
+
+impl Scratch {
+    fn new(n: usize) -> Self {
+        Self { best: vec![NONE; n], touched: Vec::new(), scored: HashMap::new() }
+    }
+
+    fn offer(&mut self, ci: u32, field: Field, value: f64) {
+        let slot = self.scored.entry(ci).or_insert((0.0, field));
+        if value > slot.0 {
+            *slot = (value, field);
+        }
+    }
+}
+
+/// The candidates' own lexicon, with the acronyms the stored one knows.
+fn own_lexicon(candidates: &[Candidate], stored: &Lexicon) -> Lexicon {
+    let terms: Vec<_> = candidates
+        .iter()
+        .map(|c| read_paper(&c.title, &c.abstract_text, &c.ai_keywords))
+        .collect();
+    let mut own = Lexicon::from_papers(&terms);
+    for (short, longs) in &stored.acronyms {
+        let forms = own.acronyms.entry(short.clone()).or_default();
+        for l in longs {
+            if !forms.contains(l) {
+                forms.push(l.clone());
+            }
+        }
+    }
+    own
 }
 
 const NONE: u8 = u8::MAX;
@@ -286,9 +537,9 @@ enum Hit {
     Author(usize),
 }
 
-/// Upvotes count, but with diminishing returns: a match beats popularity.
+/// Upvotes count with diminishing returns; the reader's trend knob scales this.
 fn upvote_score(upvotes: i32) -> f64 {
-    0.35 * (1.0 + upvotes.max(0) as f64).ln()
+    (1.0 + upvotes.max(0) as f64).ln()
 }
 
 fn fold(name: &str) -> String {
@@ -298,6 +549,7 @@ fn fold(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::taste::RatedPaper;
 
     fn paper(id: &str, title: &str, abstract_text: &str, upvotes: i32) -> Candidate {
         Candidate {
@@ -316,25 +568,32 @@ mod tests {
         }
     }
 
+    /// The papers among twenty unrelated ones, so word weights are as in a real day.
+    fn set_of(papers: Vec<Candidate>) -> CandidateSet {
+        let mut all = papers;
+        all.extend((0..20).map(|i| {
+            paper(&format!("f{i}"), &format!("Filler {i}"), &format!("a study of thing{i}"), 0)
+        }));
+        CandidateSet::new(all, &Lexicon::default())
+    }
+
     fn interests(topics: &[&str]) -> Interests {
-        Interests {
-            topics: topics.iter().map(|t| t.to_string()).collect(),
-            limit: 10,
-            ..Default::default()
-        }
+        Interests { topics: topics.iter().map(|t| t.to_string()).collect(), ..Default::default() }
+    }
+
+    fn ids(set: &CandidateSet, picks: &[Pick]) -> Vec<String> {
+        picks.iter().map(|p| set.candidates()[p.index].arxiv_id.clone()).collect()
     }
 
     #[test]
     fn topics_match_as_stemmed_phrases_in_any_case() {
-        let set = CandidateSet::new(vec![
+        let set = set_of(vec![
             paper("1", "A Spiking Neural Network for Vision", "", 1),
             paper("2", "Neural spiking is weird", "nothing about networks", 50),
             paper("3", "Other", "We train SPIKING neural-networks at scale.", 2),
         ]);
         let picks = set.rank(&interests(&["spiking neural networks"]), &HashSet::new());
-        let ids: Vec<&str> =
-            picks.iter().map(|p| set.candidates()[p.index].arxiv_id.as_str()).collect();
-        assert_eq!(ids, ["1", "3"], "a phrase, not loose words");
+        assert_eq!(ids(&set, &picks), ["1", "3"], "a phrase, not loose words across fields");
         assert_eq!(
             picks[0].reasons,
             [Reason::Topic { topic: "spiking neural networks".into(), field: Field::Title }]
@@ -343,30 +602,69 @@ mod tests {
     }
 
     #[test]
+    fn close_variants_match_and_words_apart_count_less() {
+        let set = set_of(vec![
+            paper("hyphen", "Vision-Language Models see", "", 0),
+            paper("apart", "Other", "a language model for vision tasks", 0),
+        ]);
+        let picks = set.rank(&interests(&["vision language model"]), &HashSet::new());
+        assert_eq!(ids(&set, &picks), ["hyphen", "apart"]);
+        assert!(picks[0].score > picks[1].score);
+    }
+
+    #[test]
     fn title_beats_keywords_beats_abstract_and_more_topics_beat_fewer() {
         let mut kw = paper("kw", "Unrelated", "", 0);
         kw.ai_keywords = vec!["diffusion".into()];
-        let set = CandidateSet::new(vec![
+        let set = set_of(vec![
             paper("abs", "Unrelated", "uses diffusion", 0),
             kw,
             paper("title", "Diffusion everywhere", "", 0),
             paper("both", "Diffusion transformers", "", 0),
         ]);
         let picks = set.rank(&interests(&["diffusion", "transformer"]), &HashSet::new());
-        let ids: Vec<&str> =
-            picks.iter().map(|p| set.candidates()[p.index].arxiv_id.as_str()).collect();
-        assert_eq!(ids, ["both", "title", "kw", "abs"]);
+        assert_eq!(ids(&set, &picks), ["both", "title", "kw", "abs"]);
     }
 
     #[test]
-    fn upvotes_order_equal_matches_and_the_minimum_filters() {
-        let set = CandidateSet::new(vec![
-            paper("low", "RLHF", "", 3),
-            paper("high", "RLHF too", "", 300),
+    fn rare_words_weigh_more_and_common_words_alone_match_nothing() {
+        let mut papers: Vec<Candidate> = (0..12)
+            .map(|i| paper(&format!("c{i}"), "Learning things", "we learn a model", 100))
+            .collect();
+        papers.push(paper("rare", "Other", "spiking neurons", 0));
+        let set = set_of(papers);
+        let picks = set.rank(&interests(&["learning", "spiking"]), &HashSet::new());
+        assert_eq!(ids(&set, &picks), ["rare"], "'learning' is in a third of the papers");
+        assert!(set.rank(&interests(&["learning"]), &HashSet::new()).is_empty());
+    }
+
+    #[test]
+    fn acronyms_learned_from_the_papers_work_both_ways() {
+        let set = set_of(vec![
+            paper("def", "Aligning models", "We use reinforcement learning from human feedback (RLHF).", 0),
+            paper("short", "RLHF at scale", "", 0),
+            paper("long", "Other", "reinforcement learning from human feedback helps", 0),
+        ]);
+        let mut short = ids(&set, &set.rank(&interests(&["RLHF"]), &HashSet::new()));
+        short.sort();
+        assert_eq!(short, ["def", "long", "short"]);
+        let long = set.rank(&interests(&["reinforcement learning from human feedback"]), &HashSet::new());
+        let mut long = ids(&set, &long);
+        long.sort();
+        assert_eq!(long, ["def", "long", "short"], "the acronym alone in a title counts");
+    }
+
+    #[test]
+    fn upvotes_order_equal_matches_the_trend_knob_scales_them_and_the_minimum_filters() {
+        let set = set_of(vec![
+            paper("low", "RLHF and reward models", "", 3),
+            paper("high", "Reward hacking", "mentions rlhf", 300),
         ]);
         let mut i = interests(&["rlhf"]);
-        let ids: Vec<_> = set.rank(&i, &HashSet::new()).iter().map(|p| p.index).collect();
-        assert_eq!(ids, [1, 0]);
+        i.trend = 0.0;
+        assert_eq!(ids(&set, &set.rank(&i, &HashSet::new())), ["low", "high"]);
+        i.trend = 1.0;
+        assert_eq!(ids(&set, &set.rank(&i, &HashSet::new())), ["high", "low"]);
         i.min_upvotes = 10;
         assert_eq!(set.rank(&i, &HashSet::new()).len(), 1);
     }
@@ -375,7 +673,7 @@ mod tests {
     fn categories_and_authors_match_too() {
         let mut p = paper("a", "Robots", "", 0);
         p.categories = vec!["cs.RO".into()];
-        let set = CandidateSet::new(vec![p, paper("b", "Something", "", 0)]);
+        let set = CandidateSet::new(vec![p, paper("b", "Something", "", 0)], &Lexicon::default());
         let by_cat = Interests { categories: vec!["cs.RO".into()], limit: 5, ..Default::default() };
         let picks = set.rank(&by_cat, &HashSet::new());
         assert_eq!(picks.len(), 1);
@@ -387,11 +685,10 @@ mod tests {
 
     #[test]
     fn no_interests_means_trending_and_nothing_matching_means_nothing() {
-        let set = CandidateSet::new(vec![
-            paper("a", "A", "", 5),
-            paper("b", "B", "", 9),
-            paper("c", "C", "", 1),
-        ]);
+        let set = CandidateSet::new(
+            vec![paper("a", "A", "", 5), paper("b", "B", "", 9), paper("c", "C", "", 1)],
+            &Lexicon::default(),
+        );
         let trending = set.rank(&Interests { limit: 2, ..Default::default() }, &HashSet::new());
         assert_eq!(trending.iter().map(|p| p.index).collect::<Vec<_>>(), [1, 0]);
         assert_eq!(trending[0].reasons, [Reason::Trending]);
@@ -400,15 +697,73 @@ mod tests {
 
     #[test]
     fn excluded_papers_are_never_picked_and_the_cap_holds() {
-        let set =
-            CandidateSet::new((0..30).map(|i| paper(&i.to_string(), "Agents", "", i)).collect());
-        let exclude: HashSet<&str> = ["29", "28"].into_iter().collect();
+        let set = set_of((0..8).map(|i| paper(&i.to_string(), "Spiking agents", "", i)).collect());
+        let exclude: HashSet<&str> = ["7", "6"].into_iter().collect();
         let picks = set.rank(
-            &Interests { topics: vec!["agent".into()], limit: 5, ..Default::default() },
+            &Interests { topics: vec!["spiking".into()], limit: 3, ..Default::default() },
             &exclude,
         );
-        let ids: Vec<&str> =
-            picks.iter().map(|p| set.candidates()[p.index].arxiv_id.as_str()).collect();
-        assert_eq!(ids, ["27", "26", "25", "24", "23"]);
+        assert_eq!(ids(&set, &picks), ["5", "4", "3"]);
+    }
+
+    fn rated(c: &Candidate, up: bool) -> RatedPaper {
+        RatedPaper {
+            arxiv_id: c.arxiv_id.clone(),
+            title: c.title.clone(),
+            abstract_text: c.abstract_text.clone(),
+            keywords: vec![],
+            up,
+        }
+    }
+
+    #[test]
+    fn ratings_lead_a_reader_without_topics_name_the_liked_paper_and_exclude_the_disliked() {
+        let spiking = paper("s1", "Spiking neural networks for vision", "neuromorphic spiking chips", 1);
+        let video = paper("v1", "Video diffusion at scale", "a video generator", 500);
+        let set = set_of(vec![
+            paper("s2", "Energy of spiking neurons", "neuromorphic hardware runs spiking nets", 2),
+            paper("v2", "Longer video diffusion", "video generator with diffusion", 0),
+            paper("v3", "Video editing", "edit a video", 300),
+            spiking.clone(),
+            video.clone(),
+        ]);
+        let taste = Taste::train(
+            &[rated(&spiking, true), rated(&video, false)],
+            &[],
+            &Lexicon::from_papers(&set.candidates().iter().map(|c| read_paper(&c.title, &c.abstract_text, &[])).collect::<Vec<_>>()),
+        );
+        let reader = Interests { taste, limit: 50, ..Default::default() };
+        let picks = set.rank(&reader, &HashSet::new());
+        let order = ids(&set, &picks);
+        assert_eq!(order[..2], ["s1", "s2"], "the liked theme leads although it has few upvotes");
+        assert!(!order.contains(&"v1".to_string()), "a paper rated down never comes back");
+        assert!(
+            order.iter().position(|i| i == "v2") > order.iter().position(|i| i == "f0"),
+            "papers like the disliked one sink below unrelated ones"
+        );
+        assert_eq!(picks[1].reasons, [Reason::Liked(spiking.title.clone())]);
+        assert_eq!(
+            picks[1].reasons[0].describe(2),
+            "like “Spiking neural networks for vision”, which you rated up"
+        );
+    }
+
+    #[test]
+    fn with_topics_a_paper_close_to_the_taste_gets_in_without_matching_a_topic() {
+        let liked = paper("l", "Neuromorphic chips", "spiking hardware saves energy", 0);
+        let set = set_of(vec![
+            paper("t", "Diffusion transformers", "", 0),
+            paper("n", "Neuromorphic spiking hardware", "energy of chips", 0),
+            liked.clone(),
+        ]);
+        let lexicon = Lexicon::from_papers(
+            &set.candidates().iter().map(|c| read_paper(&c.title, &c.abstract_text, &[])).collect::<Vec<_>>(),
+        );
+        let mut reader = interests(&["diffusion"]);
+        assert_eq!(ids(&set, &set.rank(&reader, &HashSet::new())), ["t"]);
+        reader.taste = Taste::train(&[rated(&liked, true)], &reader.topics, &lexicon);
+        let with_taste = ids(&set, &set.rank(&reader, &[ "l" ].into_iter().collect()));
+        assert_eq!(with_taste.len(), 2);
+        assert!(with_taste.contains(&"n".to_string()) && with_taste.contains(&"t".to_string()));
     }
 }

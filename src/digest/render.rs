@@ -10,6 +10,7 @@ use crate::mail::Draft;
 /// A paper as the email (and the preview) shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DigestItem {
+    pub arxiv_id: String,
     pub title: String,
     pub url: String,
     pub arxiv_url: String,
@@ -26,6 +27,18 @@ pub struct DigestItem {
 pub struct DigestLinks {
     pub preferences: String,
     pub unsubscribe: String,
+    /// The reader's rating links up to the paper: `{rate}{arxiv_id}/up`.
+    pub rate: String,
+}
+
+impl DigestLinks {
+    pub fn for_reader(links: &crate::domain::Links, reader: &uuid::Uuid) -> Self {
+        Self {
+            preferences: links.preferences(reader),
+            unsubscribe: links.unsubscribe(reader),
+            rate: links.rate_base(reader),
+        }
+    }
 }
 
 const MAX_SUMMARY_CHARS: usize = 320;
@@ -67,6 +80,7 @@ pub fn items(set: &CandidateSet, picks: &[Pick]) -> Vec<DigestItem> {
             let why =
                 pick.reasons.iter().map(|r| r.describe(c.upvotes)).collect::<Vec<_>>().join("; ");
             DigestItem {
+                arxiv_id: c.arxiv_id.clone(),
                 title: c.title.clone(),
                 url: if c.on_huggingface {
                     format!("https://huggingface.co/papers/{}", c.arxiv_id)

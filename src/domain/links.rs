@@ -14,12 +14,16 @@ use uuid::Uuid;
 pub enum Purpose {
     /// The reader's preferences and unsubscribe pages.
     Manage,
+    /// Rating papers from a digest (mail scanners and forwarded digests reach these
+    /// links; they open nothing else).
+    Rate,
 }
 
 impl Purpose {
     fn tag(self) -> &'static [u8] {
         match self {
             Self::Manage => b"manage",
+            Self::Rate => b"rate",
         }
     }
 }
@@ -121,6 +125,20 @@ impl Links {
         self.absolute(&format!("/unsubscribe/{}", self.manage_token(subscriber)))
     }
 
+    pub fn rate_token(&self, subscriber: &Uuid) -> String {
+        self.signer.sign(Purpose::Rate, subscriber)
+    }
+
+    /// `/rate/{token}/{arxiv_id}/{up|down|clear}`
+    pub fn rate_path(&self, subscriber: &Uuid, arxiv_id: &str, rating: &str) -> String {
+        format!("/rate/{}/{arxiv_id}/{rating}", self.rate_token(subscriber))
+    }
+
+    /// The start of a reader's rating links; the paper and `up` or `down` follow.
+    pub fn rate_base(&self, subscriber: &Uuid) -> String {
+        self.absolute(&format!("/rate/{}/", self.rate_token(subscriber)))
+    }
+
     pub fn confirm(&self, token: &super::Token) -> String {
         self.absolute(&format!("/confirm/{}", token.as_str()))
     }
@@ -139,6 +157,8 @@ mod tests {
         assert!(crate::domain::Token::parse(&t).is_some(), "the shape of a random token");
         assert_eq!(s.verify(Purpose::Manage, &t), Some(id));
         assert_eq!(Signer::new(b"secret two").verify(Purpose::Manage, &t), None);
+        assert_eq!(s.verify(Purpose::Rate, &t), None, "a manage link is not a rating link");
+        assert_eq!(s.verify(Purpose::Manage, &s.sign(Purpose::Rate, &id)), None);
     }
 
     #[test]

@@ -153,7 +153,12 @@ pub struct Preferences {
     pub time_zone: Tz,
     pub papers_per_email: i32,
     pub min_upvotes: i32,
+    /// 0–100: how much "what the field is reading" (upvotes) counts against "what matches me".
+    pub trend_weight: i16,
 }
+
+/// The trend knob's default: matches lead, upvotes still lift a paper.
+pub const DEFAULT_TREND_WEIGHT: i16 = 35;
 
 impl Default for Preferences {
     fn default() -> Self {
@@ -167,6 +172,7 @@ impl Default for Preferences {
             time_zone: Tz::UTC,
             papers_per_email: 10,
             min_upvotes: 0,
+            trend_weight: DEFAULT_TREND_WEIGHT,
         }
     }
 }
@@ -185,6 +191,7 @@ pub struct PreferencesForm {
     pub time_zone: String,
     pub papers_per_email: String,
     pub min_upvotes: String,
+    pub trend_weight: String,
 }
 
 /// Messages per form field, shown next to the field.
@@ -226,6 +233,7 @@ impl PreferencesForm {
             time_zone: p.time_zone.name().into(),
             papers_per_email: p.papers_per_email.to_string(),
             min_upvotes: p.min_upvotes.to_string(),
+            trend_weight: p.trend_weight.to_string(),
         }
     }
 
@@ -284,6 +292,14 @@ impl PreferencesForm {
                 d.min_upvotes
             })
         };
+        let trend_weight = if self.trend_weight.trim().is_empty() {
+            d.trend_weight
+        } else {
+            int_in(&self.trend_weight, 0..=100).map(|n| n as i16).unwrap_or_else(|| {
+                errors.add("trend_weight", "Please choose a weight from 0 to 100.");
+                d.trend_weight
+            })
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -297,6 +313,7 @@ impl PreferencesForm {
             time_zone,
             papers_per_email,
             min_upvotes,
+            trend_weight,
         })
     }
 }
@@ -350,6 +367,7 @@ mod tests {
             delivery_hour: "24".into(),
             min_upvotes: "-1".into(),
             weekday: "8".into(),
+            trend_weight: "101".into(),
             ..Default::default()
         };
         let errors = form.parse().unwrap_err();
@@ -360,6 +378,7 @@ mod tests {
             "delivery_hour",
             "min_upvotes",
             "weekday",
+            "trend_weight",
         ] {
             assert!(errors.get(field).is_some(), "no message for {field}");
         }
@@ -377,6 +396,7 @@ mod tests {
             time_zone: "Europe/Berlin".into(),
             papers_per_email: "5".into(),
             min_upvotes: "3".into(),
+            trend_weight: "80".into(),
         };
         let prefs = form.parse().unwrap();
         assert_eq!(PreferencesForm::from_preferences(&prefs).parse().unwrap(), prefs);

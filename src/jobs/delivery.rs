@@ -15,11 +15,12 @@ use uuid::Uuid;
 
 use super::mail_worker::RetryPolicy;
 use super::worker::{self, Health, Step, listen};
-use crate::digest::{CandidateSet, DigestLinks, Edition, Interests, render};
+use crate::digest::lexicon::read_paper;
+use crate::digest::{CandidateSet, DigestLinks, Edition, Interests, Taste, render};
 use crate::domain::{Links, redact_addresses};
 use crate::mail::{Mailer, SendError};
 use crate::store::deliveries::{self, Claimed, Scope};
-use crate::store::editions;
+use crate::store::{editions, lexicon, ratings};
 use crate::store::subscribers::{self, Status, SubscriberRow};
 
 const BATCH: i64 = 50;
@@ -84,9 +85,14 @@ impl Deliverer {
         }
         let candidates = editions::candidates(&self.db, &edition).await?;
         let ids = candidates.iter().map(|c| c.arxiv_id.clone()).collect();
+        let stems: HashSet<String> = candidates
+            .iter()
+            .flat_map(|c| read_paper(&c.title, &c.abstract_text, &c.ai_keywords).terms)
+            .collect();
+        let lexicon = lexicon::load(&self.db, &stems.into_iter().collect::<Vec<_>>()).await?;
         let data = Arc::new(EditionData {
             edition,
-            set: CandidateSet::new(candidates),
+            set: CandidateSet::new(candidates, &lexicon),
             ids,
             loaded: std::time::Instant::now(),
         });
@@ -190,6 +196,7 @@ impl Deliverer {
         let ids: Vec<Uuid> = batch.iter().filter_map(|c| c.subscriber_id).collect();
         let readers: HashMap<Uuid, SubscriberRow> =
             subscribers::find_many(conn, &ids).await?.into_iter().map(|r| (r.id, r)).collect();
+        let mut tastes = ratings::tastes(conn, &ids).await?;
         let mut editions = HashMap::new();
         for c in &batch {
             if let std::collections::hash_map::Entry::Vacant(slot) = editions.entry(c.edition_id) {
@@ -212,7 +219,8 @@ impl Deliverer {
             }
             let reader = claimed.subscriber_id.and_then(|id| readers.get(&id));
             let edition = editions.get(&claimed.edition_id).cloned().flatten();
-            self.deliver(conn, claimed, reader, edition.as_deref(), &sent, tally).await?;
+            let taste = claimed.subscriber_id.and_then(|id| tastes.remove(&id)).unwrap_or_default();
+            self.deliver(conn, claimed, reader, edition.as_deref(), &sent, taste, tally).await?;
         }
         Ok(count)
     }
@@ -225,6 +233,7 @@ impl Deliverer {
         reader: Option<&SubscriberRow>,
         edition: Option<&EditionData>,
         sent: &HashMap<Uuid, HashSet<String>>,
+        taste: Taste,
         tally: &Tally,
     ) -> anyhow::Result<()> {
         let (Some(reader), Some(edition)) = (reader, edition) else {
@@ -238,7 +247,7 @@ impl Deliverer {
             .get(&reader.id)
             .map(|s| s.iter().map(String::as_str).collect())
             .unwrap_or_default();
-        let interests = Interests::from_preferences(&reader.preferences());
+        let interests = Interests::for_reader(&reader.preferences(), taste);
         let picks = edition.set.rank(&interests, &exclude);
         if picks.is_empty() {
             deliveries::mark_closed(conn, claimed.id, "skipped", Some("nothing matched")).await?;
@@ -246,10 +255,7 @@ impl Deliverer {
             return Ok(());
         }
         let items = render::items(&edition.set, &picks);
-        let links = DigestLinks {
-            preferences: self.links.preferences(&reader.id),
-            unsubscribe: self.links.unsubscribe(&reader.id),
-        };
+        let links = DigestLinks::for_reader(&self.links, &reader.id);
         let draft = render::render(&edition.edition, &items, &links)?;
         let headers = [
             ("List-Unsubscribe", format!("<{}>", links.unsubscribe)),

@@ -5,8 +5,10 @@ pub mod dashboard;
 pub mod deliveries;
 pub mod editions;
 pub mod ingest_runs;
+pub mod lexicon;
 pub mod mail_queue;
 pub mod papers;
+pub mod ratings;
 pub mod subscribers;
 
 /// The URL's options, with one default of our own: a server on this machine is reached

@@ -37,6 +37,7 @@ pub struct SubscriberRow {
     time_zone: String,
     papers_per_email: i32,
     min_upvotes: i32,
+    trend_weight: i16,
     pub confirm_expires_at: Option<DateTime<Utc>>,
 }
 
@@ -56,12 +57,13 @@ impl SubscriberRow {
             time_zone: self.time_zone.parse().unwrap_or(chrono_tz::Tz::UTC),
             papers_per_email: self.papers_per_email,
             min_upvotes: self.min_upvotes,
+            trend_weight: self.trend_weight,
         }
     }
 }
 
 const COLUMNS: &str = "id, email, status, topics, categories, authors, frequency, weekday, \
-     delivery_hour, time_zone, papers_per_email, min_upvotes, confirm_expires_at";
+     delivery_hour, time_zone, papers_per_email, min_upvotes, trend_weight, confirm_expires_at";
 
 /// What the sign-up form may set; the rest keeps its defaults until the preferences page.
 pub struct SignupChoices<'a> {
@@ -271,7 +273,7 @@ pub async fn update_preferences(db: &PgPool, id: Uuid, p: &Preferences) -> sqlx:
         "UPDATE subscribers
          SET topics = $2, categories = $3, authors = $4, frequency = $5, weekday = $6,
              delivery_hour = $7, time_zone = $8, papers_per_email = $9, min_upvotes = $10,
-             updated_at = now()
+             trend_weight = $11, updated_at = now()
          WHERE id = $1",
     )
     .bind(id)
@@ -284,6 +286,7 @@ pub async fn update_preferences(db: &PgPool, id: Uuid, p: &Preferences) -> sqlx:
     .bind(p.time_zone.name())
     .bind(p.papers_per_email)
     .bind(p.min_upvotes)
+    .bind(p.trend_weight)
     .execute(db)
     .await?;
     Ok(())

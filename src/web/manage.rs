@@ -14,7 +14,12 @@ use crate::domain::{
     ARXIV_CATEGORIES, PreferenceErrors, Preferences, PreferencesForm, Purpose, Token, WEEKDAYS,
 };
 use crate::sending;
+use crate::store::ratings::{self, RatedRow};
 use crate::store::subscribers::{self, Status, SubscriberRow};
+
+/// The preferences page lists the papers sent in the last this many days, at most this many.
+const SENT_DAYS: i32 = 30;
+const SENT_SHOWN: i64 = 60;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/preferences.html")]
@@ -27,6 +32,15 @@ pub struct PreferencesPage {
     errors: PreferenceErrors,
     /// The live preview: the digest these preferences give from the latest paper day.
     preview: Option<Preview>,
+    /// Papers sent lately, with the reader's ratings and the forms to change them.
+    sent: Vec<SentPaper>,
+}
+
+/// A paper sent lately, as the preferences page lists it.
+struct SentPaper {
+    paper: RatedRow,
+    /// `/rate/{token}/{arxiv_id}/`: the form actions end in up, down or clear.
+    rate: String,
 }
 
 struct Preview {
@@ -108,7 +122,8 @@ async fn page(
     errors: PreferenceErrors,
     saved: bool,
 ) -> Result<PreferencesPage, AppError> {
-    let preview = sending::preview(&app.db, &app.deliverer, prefs)
+    let taste = ratings::taste(&app.db, row.id).await?;
+    let preview = sending::preview(&app.db, &app.deliverer, prefs, taste)
         .await
         .map_err(anyhow::Error::from)?
         .map(|(edition, items)| Preview { edition: edition.title(), items });
@@ -120,6 +135,14 @@ async fn page(
         form,
         errors,
         preview,
+        sent: ratings::recently_sent(&app.db, row.id, SENT_DAYS, SENT_SHOWN)
+            .await?
+            .into_iter()
+            .map(|paper| SentPaper {
+                rate: app.links.rate_path(&row.id, &paper.arxiv_id, ""),
+                paper,
+            })
+            .collect(),
     })
 }
 
@@ -149,6 +172,10 @@ pub async fn save_preferences(
         }
         Ok(prefs) => {
             subscribers::update_preferences(&app.db, reader.row.id, &prefs).await?;
+            // Topics count as liked papers in a taste: retrain one that exists.
+            if ratings::any(&app.db, reader.row.id).await? {
+                crate::ratings::retrain(&app.db, reader.row.id, prefs.topics.items()).await?;
+            }
             tracing::info!("preferences saved");
             let form = PreferencesForm::from_preferences(&prefs);
             let page = page(&app, &reader, &prefs, form, PreferenceErrors::default(), true).await?;

@@ -10,6 +10,7 @@ mod health;
 mod home;
 mod manage;
 mod metrics;
+mod rate;
 pub mod server;
 
 use std::net::IpAddr;
@@ -169,6 +170,7 @@ pub fn router(state: AppState) -> Router {
         .route("/preferences/{token}", get(manage::preferences).post(manage::save_preferences))
         .route("/unsubscribe/{token}", get(manage::unsubscribe_page).post(manage::unsubscribe))
         .route("/resubscribe/{token}", post(manage::resubscribe))
+        .route("/rate/{token}/{arxiv_id}/{rating}", get(rate::show).post(rate::rate))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/style.css", get(assets::stylesheet))
@@ -200,8 +202,8 @@ async fn no_store_personal_pages(
     req: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    const PERSONAL: [&str; 5] =
-        ["/confirm/", "/preferences/", "/unsubscribe/", "/resubscribe/", "/admin"];
+    const PERSONAL: [&str; 6] =
+        ["/confirm/", "/preferences/", "/unsubscribe/", "/resubscribe/", "/rate/", "/admin"];
     let personal = req
         .extensions()
         .get::<MatchedPath>()

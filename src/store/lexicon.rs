@@ -1,0 +1,105 @@
+//! The lexicon learned from the stored papers: document frequencies and acronyms.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::PgPool;
+
+use crate::digest::Lexicon;
+use crate::digest::lexicon::read_paper;
+
+/// Papers read per transaction.
+const CHUNK: i64 = 500;
+/// Acronym definitions loaded for ranking, the most often seen first.
+const ACRONYMS: i64 = 20_000;
+
+/// Counts the words and acronyms of every paper the lexicon has not read yet (new papers
+/// after an ingest; all of them after an upgrade). Returns how many papers it read. Two
+/// processes may run it at once: each takes different papers.
+pub async fn index_new(db: &PgPool) -> sqlx::Result<u64> {
+    let mut total = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        let rows: Vec<(String, String, String, Vec<String>)> = sqlx::query_as(
+            "SELECT arxiv_id, title, abstract, ai_keywords FROM papers
+             WHERE lexicon_at IS NULL ORDER BY arxiv_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(CHUNK)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(total);
+        }
+        // Sorted, so concurrent runs lock shared rows in the same order.
+        let mut df: BTreeMap<String, i32> = BTreeMap::new();
+        let mut pairs: BTreeMap<(String, String), i32> = BTreeMap::new();
+        for (_, title, abstract_text, keywords) in &rows {
+            let terms = read_paper(title, abstract_text, keywords);
+            for t in terms.terms {
+                *df.entry(t).or_default() += 1;
+            }
+            for pair in terms.acronyms {
+                *pairs.entry(pair).or_default() += 1;
+            }
+        }
+        let (terms, counts): (Vec<String>, Vec<i32>) = df.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO lexicon_terms (term, df) SELECT * FROM unnest($1::text[], $2::int[])
+             ON CONFLICT (term) DO UPDATE SET df = lexicon_terms.df + EXCLUDED.df",
+        )
+        .bind(&terms)
+        .bind(&counts)
+        .execute(&mut *tx)
+        .await?;
+        let mut shorts = Vec::new();
+        let mut longs = Vec::new();
+        let mut seen = Vec::new();
+        for ((s, l), n) in pairs {
+            shorts.push(s);
+            longs.push(l);
+            seen.push(n);
+        }
+        sqlx::query(
+            "INSERT INTO acronyms (short, long_form, papers)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int[])
+             ON CONFLICT (short, long_form) DO UPDATE SET papers = acronyms.papers + EXCLUDED.papers",
+        )
+        .bind(&shorts)
+        .bind(&longs)
+        .bind(&seen)
+        .execute(&mut *tx)
+        .await?;
+        let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        sqlx::query("UPDATE papers SET lexicon_at = now() WHERE arxiv_id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        total += rows.len() as u64;
+    }
+}
+
+/// The lexicon as far as these stems need it: their frequencies, the number of papers
+/// read, and the acronyms.
+pub async fn load(db: &PgPool, stems: &[String]) -> sqlx::Result<Lexicon> {
+    let docs: i64 = sqlx::query_scalar("SELECT count(*) FROM papers WHERE lexicon_at IS NOT NULL")
+        .fetch_one(db)
+        .await?;
+    let df: Vec<(String, i32)> =
+        sqlx::query_as("SELECT term, df FROM lexicon_terms WHERE term = ANY($1)")
+            .bind(stems)
+            .fetch_all(db)
+            .await?;
+    let acronyms: Vec<(String, String, i32)> = sqlx::query_as(
+        "SELECT short, long_form, papers FROM acronyms ORDER BY papers DESC, short LIMIT $1",
+    )
+    .bind(ACRONYMS)
+    .fetch_all(db)
+    .await?;
+    let mut lexicon = Lexicon {
+        docs: docs as u32,
+        df: df.into_iter().map(|(t, n)| (t, n.max(0) as u32)).collect::<HashMap<_, _>>(),
+        acronyms: HashMap::new(),
+    };
+    lexicon.add_acronyms(acronyms.into_iter().map(|(s, l, n)| (s, l, n.max(0) as u32)));
+    Ok(lexicon)
+}

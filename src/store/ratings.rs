@@ -1,0 +1,160 @@
+//! Readers' ratings of papers and the tastes trained from them.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::digest::Taste;
+use crate::digest::taste::RatedPaper;
+
+/// Records (`Some(up)`) or removes (`None`) a reader's rating of a paper. False when there
+/// is no such paper.
+pub async fn set(db: &PgPool, subscriber: Uuid, arxiv_id: &str, up: Option<bool>) -> sqlx::Result<bool> {
+    match up {
+        Some(up) => {
+            let done = sqlx::query(
+                "INSERT INTO ratings (subscriber_id, arxiv_id, rating)
+                 SELECT $1, arxiv_id, $3 FROM papers WHERE arxiv_id = $2
+                 ON CONFLICT (subscriber_id, arxiv_id)
+                 DO UPDATE SET rating = EXCLUDED.rating, rated_at = now()",
+            )
+            .bind(subscriber)
+            .bind(arxiv_id)
+            .bind(if up { 1i16 } else { -1 })
+            .execute(db)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+        None => {
+            sqlx::query("DELETE FROM ratings WHERE subscriber_id = $1 AND arxiv_id = $2")
+                .bind(subscriber)
+                .bind(arxiv_id)
+                .execute(db)
+                .await?;
+            Ok(true)
+        }
+    }
+}
+
+/// A paper as the rating page shows it, with the reader's rating (+1, −1) if any.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RatedRow {
+    pub arxiv_id: String,
+    pub title: String,
+    pub authors: Vec<String>,
+    pub abstract_text: String,
+    pub rating: Option<i16>,
+    /// When it was sent to the reader (lists of sent papers).
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl RatedRow {
+    pub fn rated_up(&self) -> bool {
+        self.rating.is_some_and(|r| r > 0)
+    }
+
+    pub fn rated_down(&self) -> bool {
+        self.rating.is_some_and(|r| r < 0)
+    }
+}
+
+pub async fn paper(db: &PgPool, subscriber: Uuid, arxiv_id: &str) -> sqlx::Result<Option<RatedRow>> {
+    sqlx::query_as(
+        "SELECT p.arxiv_id, p.title, p.authors, p.abstract AS abstract_text, r.rating,
+                NULL::timestamptz AS sent_at
+         FROM papers p
+         LEFT JOIN ratings r ON r.arxiv_id = p.arxiv_id AND r.subscriber_id = $1
+         WHERE p.arxiv_id = $2",
+    )
+    .bind(subscriber)
+    .bind(arxiv_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The papers sent to a reader in the last `days` days, newest first, with their ratings.
+pub async fn recently_sent(db: &PgPool, subscriber: Uuid, days: i32, limit: i64) -> sqlx::Result<Vec<RatedRow>> {
+    sqlx::query_as(
+        "SELECT p.arxiv_id, p.title, p.authors, '' AS abstract_text, r.rating, s.sent_at
+         FROM (SELECT DISTINCT ON (paper) paper, d.sent_at
+               FROM deliveries d, unnest(d.paper_ids) AS paper
+               WHERE d.subscriber_id = $1 AND d.status = 'sent'
+                 AND d.sent_at > now() - make_interval(days => $2)
+               ORDER BY paper, d.sent_at DESC) s
+         JOIN papers p ON p.arxiv_id = s.paper
+         LEFT JOIN ratings r ON r.arxiv_id = p.arxiv_id AND r.subscriber_id = $1
+         ORDER BY s.sent_at DESC, p.arxiv_id
+         LIMIT $3",
+    )
+    .bind(subscriber)
+    .bind(days)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Everything a reader rated, most recent first, as training reads it.
+pub async fn for_training(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<RatedPaper>> {
+    let rows: Vec<(String, String, String, Vec<String>, i16)> = sqlx::query_as(
+        "SELECT p.arxiv_id, p.title, p.abstract, p.ai_keywords, r.rating
+         FROM ratings r JOIN papers p USING (arxiv_id)
+         WHERE r.subscriber_id = $1
+         ORDER BY r.rated_at DESC, p.arxiv_id",
+    )
+    .bind(subscriber)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(arxiv_id, title, abstract_text, keywords, rating)| RatedPaper {
+            arxiv_id,
+            title,
+            abstract_text,
+            keywords,
+            up: rating > 0,
+        })
+        .collect())
+}
+
+/// Stores a reader's trained taste (an empty one removes it).
+pub async fn save_taste(db: &PgPool, subscriber: Uuid, taste: &Taste) -> sqlx::Result<()> {
+    if taste.is_empty() {
+        sqlx::query("DELETE FROM tastes WHERE subscriber_id = $1").bind(subscriber).execute(db).await?;
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO tastes (subscriber_id, model) VALUES ($1, $2)
+         ON CONFLICT (subscriber_id) DO UPDATE SET model = EXCLUDED.model, trained_at = now()",
+    )
+    .bind(subscriber)
+    .bind(sqlx::types::Json(taste))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The stored tastes of these readers (readers without one are left out).
+pub async fn tastes(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<HashMap<Uuid, Taste>> {
+    let rows: Vec<(Uuid, sqlx::types::Json<Taste>)> =
+        sqlx::query_as("SELECT subscriber_id, model FROM tastes WHERE subscriber_id = ANY($1)")
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|(id, t)| (id, t.0)).collect())
+}
+
+/// Whether the reader has rated anything (so their topics also train their taste).
+pub async fn any(db: &PgPool, subscriber: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM ratings WHERE subscriber_id = $1)")
+        .bind(subscriber)
+        .fetch_one(db)
+        .await
+}
+
+/// One reader's stored taste (empty when they rated nothing).
+pub async fn taste(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Taste> {
+    let mut conn = db.acquire().await?;
+    Ok(tastes(&mut conn, &[subscriber]).await?.remove(&subscriber).unwrap_or_default())
+}
