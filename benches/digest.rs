@@ -1,23 +1,27 @@
 //! The pure core: rank and render one digest from 1,000 candidates for a reader with five
-//! topics. Target: ≤ 50 µs. Run: `cargo bench --bench digest`.
+//! topics and 50 ratings. Target: ≤ 100 µs. Run: `cargo bench --bench digest`.
 
 use std::collections::HashSet;
 use std::hint::black_box;
 
 use chrono::NaiveDate;
 use criterion::{Criterion, criterion_group, criterion_main};
-use paperboy::digest::{Candidate, CandidateSet, DigestLinks, Edition, Interests, Lexicon, render};
+use paperboy::digest::lexicon::read_paper;
+use paperboy::digest::taste::RatedPaper;
+use paperboy::digest::{
+    Candidate, CandidateSet, DigestLinks, Edition, Interests, Lexicon, Taste, render,
+};
 
-/// 1,000 candidates from the November 2025 fixture days (repeated with fresh ids).
-fn candidates() -> Vec<Candidate> {
+/// Every paper of the November 2025 fixture days.
+fn fixture_papers() -> Vec<Candidate> {
     let dir = std::env::var("PAPERBOY_FIXTURES")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures").into());
-    let mut papers = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(format!("{dir}/huggingface/daily_papers"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
+    let mut papers = Vec::new();
     for f in files {
         let body = std::fs::read(&f).unwrap();
         let (day, _) = paperboy::sources::huggingface::parse_page(
@@ -25,53 +29,66 @@ fn candidates() -> Vec<Candidate> {
             NaiveDate::from_ymd_opt(2025, 11, 1).unwrap(),
         )
         .unwrap();
-        papers.extend(day);
+        papers.extend(day.iter().map(Candidate::from));
     }
+    papers
+}
+
+/// 1,000 candidates from the fixture days (repeated with fresh ids).
+fn candidates(papers: &[Candidate]) -> Vec<Candidate> {
     (0..1000)
         .map(|i| {
-            let p = &papers[i % papers.len()];
-            Candidate {
-                arxiv_id: format!("{}-{i}", p.arxiv_id),
-                title: p.title.clone(),
-                abstract_text: p.abstract_text.clone(),
-                authors: p.authors.clone(),
-                categories: vec!["cs.LG".into(), "cs.CL".into()],
-                ai_keywords: p.ai_keywords.clone(),
-                ai_summary: p.ai_summary.clone(),
-                upvotes: p.upvotes,
-                github_repo: p.github_repo.clone(),
-                github_stars: p.github_stars,
-                project_page: p.project_page.clone(),
-                on_huggingface: true,
-            }
+            let mut c = papers[i % papers.len()].clone();
+            c.arxiv_id = format!("{}-{i}", c.arxiv_id);
+            c.categories = vec!["cs.LG".into(), "cs.CL".into()];
+            c
         })
         .collect()
 }
 
 fn bench(c: &mut Criterion) {
-    let set = CandidateSet::new(candidates(), &Lexicon::default());
-    let interests = Interests {
-        topics: [
-            "diffusion models",
-            "reinforcement learning",
-            "large language models",
-            "video generation",
-            "agents",
-        ]
-        .map(String::from)
-        .to_vec(),
-        min_upvotes: 0,
-        limit: 10,
-        ..Default::default()
-    };
+    let papers = fixture_papers();
+    let lexicon = Lexicon::from_papers(
+        &papers
+            .iter()
+            .map(|p| read_paper(&p.title, &p.abstract_text, &p.ai_keywords))
+            .collect::<Vec<_>>(),
+    );
+    let topics: Vec<String> = [
+        "diffusion models",
+        "reinforcement learning",
+        "large language models",
+        "video generation",
+        "agents",
+    ]
+    .map(String::from)
+    .to_vec();
+    // 50 ratings: the reader liked every fifth paper and disliked the ones next to it.
+    let rated: Vec<RatedPaper> = papers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 5 < 2)
+        .take(50)
+        .map(|(i, p)| RatedPaper {
+            arxiv_id: p.arxiv_id.clone(),
+            title: p.title.clone(),
+            abstract_text: p.abstract_text.clone(),
+            keywords: p.ai_keywords.clone(),
+            up: i % 5 == 0,
+        })
+        .collect();
+    let taste = Taste::train(&rated, &topics, &lexicon);
+    let set = CandidateSet::new(candidates(&papers), &lexicon);
+    let interests = Interests { topics, limit: 10, taste, ..Default::default() };
     let edition = Edition::daily(NaiveDate::from_ymd_opt(2025, 11, 6).unwrap());
     let links = DigestLinks {
         preferences: "https://paperboy.example/preferences/t".into(),
         unsubscribe: "https://paperboy.example/unsubscribe/t".into(),
+        rate: "https://paperboy.example/rate/t/".into(),
     };
     let exclude = HashSet::new();
     assert_eq!(set.rank(&interests, &exclude).len(), 10);
-    c.bench_function("rank + render 1,000 candidates, 5 topics", |b| {
+    c.bench_function("rank + render 1,000 candidates, 5 topics, 50 ratings", |b| {
         b.iter(|| {
             let picks = set.rank(black_box(&interests), &exclude);
             let items = render::items(&set, &picks);
@@ -87,8 +104,11 @@ fn bench(c: &mut Criterion) {
             render::render(&edition, &render::items(&set, black_box(&picks)), &links).unwrap()
         })
     });
+    c.bench_function("train a taste from 50 ratings (once per rating)", |b| {
+        b.iter(|| black_box(Taste::train(black_box(&rated), &interests.topics, &lexicon)))
+    });
     c.bench_function("index 1,000 candidates (once per edition)", |b| {
-        b.iter(|| black_box(CandidateSet::new(candidates(), &Lexicon::default())))
+        b.iter(|| black_box(CandidateSet::new(candidates(&papers), &lexicon)))
     });
 }
 

@@ -22,7 +22,7 @@ CREATE TABLE tastes (
 -- How much "what the field is reading" (upvotes) counts against "what matches me":
 -- 0 = upvotes only break ties, 100 = popularity leads.
 ALTER TABLE subscribers
-    ADD COLUMN trend_weight smallint NOT NULL DEFAULT 35 CHECK (trend_weight BETWEEN 0 AND 100);
+    ADD COLUMN trend_weight smallint NOT NULL DEFAULT 15 CHECK (trend_weight BETWEEN 0 AND 100);
 
 -- In how many stored papers each stemmed word occurs (for IDF). Papers are counted once,
 -- when the lexicon first reads them (`lexicon_at`).

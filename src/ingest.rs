@@ -119,7 +119,9 @@ async fn finish(
             match lexicon::index_new(db).await {
                 Ok(0) => {}
                 Ok(read) => tracing::info!(papers = read, "lexicon updated"),
-                Err(e) => tracing::warn!(error = %e, "lexicon not updated; the next ingest retries"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lexicon not updated; the next ingest retries")
+                }
             }
             metrics::counter!("paperboy_ingest_runs_total", "source" => source.as_str(), "status" => "succeeded")
                 .increment(1);

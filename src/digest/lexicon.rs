@@ -188,7 +188,8 @@ fn long_form(short: &str, before: &str) -> Option<String> {
     for (si, &c) in letters.iter().enumerate().rev() {
         // The first letter must start a word; the others may sit anywhere.
         while l >= 0
-            && (long[l as usize] != c || (si == 0 && l > 0 && long[l as usize - 1].is_alphanumeric()))
+            && (long[l as usize] != c
+                || (si == 0 && l > 0 && long[l as usize - 1].is_alphanumeric()))
         {
             l -= 1;
         }

@@ -13,7 +13,26 @@ pub use rank::{Candidate, CandidateSet, Interests, Pick, Reason};
 pub use render::{DigestItem, DigestLinks};
 pub use taste::Taste;
 
-use crate::domain::Preferences;
+use crate::domain::{FeaturedPaper, Preferences};
+
+impl From<&FeaturedPaper> for Candidate {
+    fn from(p: &FeaturedPaper) -> Self {
+        Self {
+            arxiv_id: p.arxiv_id.to_string(),
+            title: p.title.clone(),
+            abstract_text: p.abstract_text.clone(),
+            authors: p.authors.clone(),
+            categories: Vec::new(),
+            ai_keywords: p.ai_keywords.clone(),
+            ai_summary: p.ai_summary.clone(),
+            upvotes: p.upvotes,
+            github_repo: p.github_repo.clone(),
+            github_stars: p.github_stars,
+            project_page: p.project_page.clone(),
+            on_huggingface: true,
+        }
+    }
+}
 
 impl Interests {
     /// What ranking needs from the reader's preferences and the taste their ratings trained.

@@ -88,9 +88,6 @@ impl Reason {
     }
 }
 
-/// How much upvotes count by default (the preferences page's knob, as a fraction).
-pub const DEFAULT_TREND: f64 = 0.35;
-
 /// What a reader asked for, as ranking needs it.
 #[derive(Clone, Debug)]
 pub struct Interests {
@@ -113,7 +110,7 @@ impl Default for Interests {
             authors: Vec::new(),
             min_upvotes: 0,
             limit: 10,
-            trend: DEFAULT_TREND,
+            trend: f64::from(crate::domain::DEFAULT_TREND_WEIGHT) / 100.0,
             taste: Taste::default(),
         }
     }
@@ -144,9 +141,11 @@ const MIN_MATCH_MASS: f64 = 1.2;
 const LOOSE_FACTOR: f64 = 0.5;
 const LOOSE_COVERAGE: f64 = 0.75;
 /// Taste similarity (cosine, −1…1) is scaled by this; from `TASTE_MIN` a paper is
-/// eligible even when no typed topic matches it, and the "why" names the liked paper.
-const TASTE_WEIGHT: f64 = 6.0;
-const TASTE_MIN: f64 = 0.12;
+/// eligible even when no typed topic matches it, from `TASTE_REASON` the "why" names the
+/// liked paper it is closest to. Tuned on `examples/relevance.rs`.
+const TASTE_WEIGHT: f64 = 20.0;
+const TASTE_MIN: f64 = 0.05;
+const TASTE_REASON: f64 = 0.1;
 
 /// An edition's candidates with a positional index of stemmed words per field and each
 /// paper's TF-IDF vector (IDF from the lexicon of all stored papers).
@@ -166,6 +165,10 @@ pub struct CandidateSet {
     weights: Vec<Vec<(u32, f32)>>,
     /// candidate → its unit vector, by word id
     vectors: Vec<Vec<(u32, f32)>>,
+    /// arXiv id → candidate
+    by_id: HashMap<String, u32>,
+    /// ln(1 + upvotes) per candidate, which the reader's trend knob scales.
+    popularity: Vec<f64>,
     /// Phrase (as stems) → its acronym or long forms.
     variants: HashMap<Vec<String>, Vec<Vec<String>>>,
     authors_lower: Vec<Vec<String>>,
@@ -228,6 +231,9 @@ impl CandidateSet {
         }
         let authors_lower =
             candidates.iter().map(|c| c.authors.iter().map(|a| fold(a)).collect()).collect();
+        let by_id =
+            candidates.iter().enumerate().map(|(i, c)| (c.arxiv_id.clone(), i as u32)).collect();
+        let popularity = candidates.iter().map(|c| upvote_score(c.upvotes)).collect();
         Self {
             candidates,
             stemmer,
@@ -239,6 +245,8 @@ impl CandidateSet {
             weights,
             vectors,
             variants: lexicon.variants(),
+            by_id,
+            popularity,
             authors_lower,
         }
     }
@@ -263,8 +271,7 @@ impl CandidateSet {
     /// The ways to say a topic: its own words, and its acronym or long forms, as word ids
     /// (`None`: no candidate has that word) with their IDF.
     fn alternatives(&self, topic: &str) -> Vec<Vec<(Option<u32>, f64)>> {
-        let own: Vec<String> =
-            words(topic).map(|w| self.stemmer.stem(&w).into_owned()).collect();
+        let own: Vec<String> = words(topic).map(|w| self.stemmer.stem(&w).into_owned()).collect();
         if own.is_empty() {
             return Vec::new();
         }
@@ -313,7 +320,7 @@ impl CandidateSet {
     /// them): the phrase or one of its variants as written, else its weighty words
     /// together in one field; rare words weigh more than common ones.
     fn topic_scores(&self, topic: &str, scratch: &mut Scratch) {
-        scratch.scored.clear();
+        scratch.clear_scored();
         for alt in self.alternatives(topic) {
             let mass: f64 = alt.iter().map(|(_, idf)| idf).sum();
             if alt.iter().all(|(id, _)| id.is_some()) && mass >= MIN_MATCH_MASS {
@@ -331,17 +338,21 @@ impl CandidateSet {
                 continue;
             }
             // Loose: the words apart, within one field.
-            let mut masks: HashMap<u32, [u32; 3]> = HashMap::new();
             for (bit, (id, idf)) in alt.iter().enumerate().take(32) {
                 let Some(id) = id else { continue };
                 if *idf < MIN_IDF {
                     continue;
                 }
                 for &(ci, field, _) in &self.postings[*id as usize] {
-                    masks.entry(ci).or_default()[field as usize] |= 1 << bit;
+                    let masks = &mut scratch.masks[ci as usize];
+                    if *masks == [0; 3] {
+                        scratch.masked.push(ci);
+                    }
+                    masks[field as usize] |= 1 << bit;
                 }
             }
-            for (ci, fields) in masks {
+            for ci in std::mem::take(&mut scratch.masked) {
+                let fields = std::mem::take(&mut scratch.masks[ci as usize]);
                 for field in Field::ALL {
                     let mask = fields[field as usize];
                     let found: f64 = alt
@@ -359,31 +370,41 @@ impl CandidateSet {
         }
     }
 
+    /// The taste's terms that occur in this set, as (word id, weight, liked paper).
+    fn resolve(&self, taste: &Taste) -> Vec<(u32, f32, i16)> {
+        taste
+            .terms
+            .iter()
+            .filter_map(|(stem, w, src)| self.vocabulary.get(stem).map(|&id| (id, *w, *src)))
+            .collect()
+    }
+
     /// How close each candidate is to the reader's taste (cosine of unit vectors).
-    fn taste_scores(&self, taste: &Taste) -> Vec<f64> {
+    fn taste_scores(&self, terms: &[(u32, f32, i16)]) -> Vec<f64> {
         let mut out = vec![0.0f64; self.len()];
-        for (stem, w, _) in &taste.terms {
-            if let Some(&id) = self.vocabulary.get(stem) {
-                for &(ci, x) in &self.weights[id as usize] {
-                    out[ci as usize] += f64::from(*w) * f64::from(x);
-                }
+        for &(id, w, _) in terms {
+            for &(ci, x) in &self.weights[id as usize] {
+                out[ci as usize] += f64::from(w) * f64::from(x);
             }
         }
         out
     }
 
     /// The liked paper that explains most of a candidate's closeness to the taste.
-    fn liked_reason(&self, index: usize, taste: &Taste) -> Option<Reason> {
+    fn liked_reason(
+        &self,
+        index: usize,
+        terms: &[(u32, f32, i16)],
+        taste: &Taste,
+    ) -> Option<Reason> {
         let vector = &self.vectors[index];
         let mut by_paper = vec![0.0f64; taste.liked.len()];
-        for (stem, w, src) in &taste.terms {
-            let (Ok(src), Some(&id)) = (usize::try_from(*src), self.vocabulary.get(stem)) else {
-                continue;
-            };
+        for &(id, w, src) in terms {
+            let Ok(src) = usize::try_from(src) else { continue };
             if let (Some(slot), Ok(at)) =
                 (by_paper.get_mut(src), vector.binary_search_by_key(&id, |&(i, _)| i))
             {
-                *slot += f64::from(*w) * f64::from(vector[at].1);
+                *slot += f64::from(w) * f64::from(vector[at].1);
             }
         }
         let (best, _) = by_paper
@@ -398,14 +419,15 @@ impl CandidateSet {
     /// first, at most `interests.limit`. A reader with no typed interests gets what their
     /// ratings point to, then the most upvoted papers.
     pub fn rank(&self, interests: &Interests, exclude: &HashSet<&str>) -> Vec<Pick> {
-        let rejected: HashSet<&str> =
-            interests.taste.rejected.iter().map(String::as_str).collect();
-        let eligible = |i: usize| {
-            let c = &self.candidates[i];
-            c.upvotes >= interests.min_upvotes
-                && !exclude.contains(c.arxiv_id.as_str())
-                && !rejected.contains(c.arxiv_id.as_str())
-        };
+        let mut blocked = vec![false; self.len()];
+        let excluded = exclude.iter().copied();
+        for id in excluded.chain(interests.taste.rejected.iter().map(String::as_str)) {
+            if let Some(&i) = self.by_id.get(id) {
+                blocked[i as usize] = true;
+            }
+        }
+        let eligible =
+            |i: usize| !blocked[i] && self.candidates[i].upvotes >= interests.min_upvotes;
         let typed = interests.typed();
         let mut strength = vec![0.0f64; self.len()];
         let mut hits: Vec<(u32, Hit)> = Vec::new();
@@ -413,7 +435,8 @@ impl CandidateSet {
             let mut scratch = Scratch::new(self.len());
             for (ti, topic) in interests.topics.iter().enumerate() {
                 self.topic_scores(topic, &mut scratch);
-                for (&ci, &(value, field)) in &scratch.scored {
+                for &ci in &scratch.scored_list {
+                    let (value, field) = scratch.scored[ci as usize];
                     strength[ci as usize] += value / PHRASE_NORM;
                     hits.push((ci, Hit::Topic(ti, field)));
                 }
@@ -436,24 +459,23 @@ impl CandidateSet {
                 }
             }
         }
-        let taste = if interests.taste.terms.is_empty() {
-            None
-        } else {
-            Some(self.taste_scores(&interests.taste))
-        };
+        let terms = self.resolve(&interests.taste);
+        let taste = if terms.is_empty() { None } else { Some(self.taste_scores(&terms)) };
         let close = |i: usize| taste.as_ref().is_some_and(|t| t[i] >= TASTE_MIN);
         let trend = interests.trend.clamp(0.0, 1.0);
         let mut scored: Vec<(usize, f64)> = (0..self.len())
             .filter(|&i| eligible(i) && (!typed || strength[i] > 0.0 || close(i)))
             .map(|i| {
-                let liked = taste.as_ref().map_or(0.0, |t| TASTE_WEIGHT * t[i]);
-                (i, strength[i] + liked + trend * upvote_score(self.candidates[i].upvotes))
+                let closeness = taste.as_ref().map_or(0.0, |t| t[i]);
+                let typed = strength[i];
+                (i, typed + TASTE_WEIGHT * closeness + trend * self.popularity[i])
             })
             .collect();
         let order = |a: &(usize, f64), b: &(usize, f64)| {
             b.1.total_cmp(&a.1)
                 .then_with(|| self.candidates[b.0].upvotes.cmp(&self.candidates[a.0].upvotes))
-                .then_with(|| self.candidates[a.0].arxiv_id.cmp(&self.candidates[b.0].arxiv_id))
+                // Candidates come ordered by upvotes and id: their index breaks the last ties.
+                .then_with(|| a.0.cmp(&b.0))
         };
         if interests.limit > 0 && scored.len() > interests.limit {
             scored.select_nth_unstable_by(interests.limit - 1, order);
@@ -474,8 +496,8 @@ impl CandidateSet {
                         Hit::Author(k) => Reason::Author(interests.authors[k].clone()),
                     })
                     .collect();
-                if close(index)
-                    && let Some(liked) = self.liked_reason(index, &interests.taste)
+                if taste.as_ref().is_some_and(|t| t[index] >= TASTE_REASON)
+                    && let Some(liked) = self.liked_reason(index, &terms, &interests.taste)
                 {
                     reasons.push(liked);
                 }
@@ -492,17 +514,37 @@ impl CandidateSet {
 struct Scratch {
     best: Vec<u8>,
     touched: Vec<u32>,
-    /// candidate → (best value, its field)
-    scored: HashMap<u32, (f64, Field)>,
+    /// Per candidate: which of a phrase's words each field has.
+    masks: Vec<[u32; 3]>,
+    masked: Vec<u32>,
+    /// Per candidate: the best value for this topic and its field; `scored_list` lists them.
+    scored: Vec<(f64, Field)>,
+    scored_list: Vec<u32>,
 }
 
 impl Scratch {
     fn new(n: usize) -> Self {
-        Self { best: vec![NONE; n], touched: Vec::new(), scored: HashMap::new() }
+        Self {
+            best: vec![NONE; n],
+            touched: Vec::new(),
+            masks: vec![[0; 3]; n],
+            masked: Vec::new(),
+            scored: vec![(0.0, Field::Title); n],
+            scored_list: Vec::new(),
+        }
+    }
+
+    fn clear_scored(&mut self) {
+        for ci in self.scored_list.drain(..) {
+            self.scored[ci as usize] = (0.0, Field::Title);
+        }
     }
 
     fn offer(&mut self, ci: u32, field: Field, value: f64) {
-        let slot = self.scored.entry(ci).or_insert((0.0, field));
+        let slot = &mut self.scored[ci as usize];
+        if slot.0 == 0.0 {
+            self.scored_list.push(ci);
+        }
         if value > slot.0 {
             *slot = (value, field);
         }
@@ -511,10 +553,8 @@ impl Scratch {
 
 /// The candidates' own lexicon, with the acronyms the stored one knows.
 fn own_lexicon(candidates: &[Candidate], stored: &Lexicon) -> Lexicon {
-    let terms: Vec<_> = candidates
-        .iter()
-        .map(|c| read_paper(&c.title, &c.abstract_text, &c.ai_keywords))
-        .collect();
+    let terms: Vec<_> =
+        candidates.iter().map(|c| read_paper(&c.title, &c.abstract_text, &c.ai_keywords)).collect();
     let mut own = Lexicon::from_papers(&terms);
     for (short, longs) in &stored.acronyms {
         let forms = own.acronyms.entry(short.clone()).or_default();
@@ -641,14 +681,20 @@ mod tests {
     #[test]
     fn acronyms_learned_from_the_papers_work_both_ways() {
         let set = set_of(vec![
-            paper("def", "Aligning models", "We use reinforcement learning from human feedback (RLHF).", 0),
+            paper(
+                "def",
+                "Aligning models",
+                "We use reinforcement learning from human feedback (RLHF).",
+                0,
+            ),
             paper("short", "RLHF at scale", "", 0),
             paper("long", "Other", "reinforcement learning from human feedback helps", 0),
         ]);
         let mut short = ids(&set, &set.rank(&interests(&["RLHF"]), &HashSet::new()));
         short.sort();
         assert_eq!(short, ["def", "long", "short"]);
-        let long = set.rank(&interests(&["reinforcement learning from human feedback"]), &HashSet::new());
+        let long =
+            set.rank(&interests(&["reinforcement learning from human feedback"]), &HashSet::new());
         let mut long = ids(&set, &long);
         long.sort();
         assert_eq!(long, ["def", "long", "short"], "the acronym alone in a title counts");
@@ -718,7 +764,8 @@ mod tests {
 
     #[test]
     fn ratings_lead_a_reader_without_topics_name_the_liked_paper_and_exclude_the_disliked() {
-        let spiking = paper("s1", "Spiking neural networks for vision", "neuromorphic spiking chips", 1);
+        let spiking =
+            paper("s1", "Spiking neural networks for vision", "neuromorphic spiking chips", 1);
         let video = paper("v1", "Video diffusion at scale", "a video generator", 500);
         let set = set_of(vec![
             paper("s2", "Energy of spiking neurons", "neuromorphic hardware runs spiking nets", 2),
@@ -730,7 +777,12 @@ mod tests {
         let taste = Taste::train(
             &[rated(&spiking, true), rated(&video, false)],
             &[],
-            &Lexicon::from_papers(&set.candidates().iter().map(|c| read_paper(&c.title, &c.abstract_text, &[])).collect::<Vec<_>>()),
+            &Lexicon::from_papers(
+                &set.candidates()
+                    .iter()
+                    .map(|c| read_paper(&c.title, &c.abstract_text, &[]))
+                    .collect::<Vec<_>>(),
+            ),
         );
         let reader = Interests { taste, limit: 50, ..Default::default() };
         let picks = set.rank(&reader, &HashSet::new());
@@ -757,12 +809,15 @@ mod tests {
             liked.clone(),
         ]);
         let lexicon = Lexicon::from_papers(
-            &set.candidates().iter().map(|c| read_paper(&c.title, &c.abstract_text, &[])).collect::<Vec<_>>(),
+            &set.candidates()
+                .iter()
+                .map(|c| read_paper(&c.title, &c.abstract_text, &[]))
+                .collect::<Vec<_>>(),
         );
         let mut reader = interests(&["diffusion"]);
         assert_eq!(ids(&set, &set.rank(&reader, &HashSet::new())), ["t"]);
         reader.taste = Taste::train(&[rated(&liked, true)], &reader.topics, &lexicon);
-        let with_taste = ids(&set, &set.rank(&reader, &[ "l" ].into_iter().collect()));
+        let with_taste = ids(&set, &set.rank(&reader, &["l"].into_iter().collect()));
         assert_eq!(with_taste.len(), 2);
         assert!(with_taste.contains(&"n".to_string()) && with_taste.contains(&"t".to_string()));
     }

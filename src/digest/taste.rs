@@ -36,7 +36,7 @@ pub struct RatedPaper {
 /// papers in microseconds.
 const PROFILE_TERMS: usize = 80;
 /// Papers rated down pull away half as hard as papers rated up pull towards.
-const DOWN_WEIGHT: f64 = 0.5;
+const DOWN_WEIGHT: f64 = 0.25;
 /// Stems in more than about a third of all papers ("model", "we") describe nothing.
 pub const MIN_IDF: f64 = 1.0;
 /// Ratings older than the most recent this many do not train (they still exclude).
@@ -96,8 +96,7 @@ impl Taste {
             weigh([(&title, 2.0), (&keywords, 1.5), (&abs, 1.0)], idf)
         };
         let training = &rated[..rated.len().min(TRAINED_RATINGS)];
-        let ups: Vec<Vec<(String, f64)>> =
-            training.iter().filter(|r| r.up).map(vector).collect();
+        let ups: Vec<Vec<(String, f64)>> = training.iter().filter(|r| r.up).map(vector).collect();
         let downs: Vec<Vec<(String, f64)>> =
             training.iter().filter(|r| !r.up).map(vector).collect();
         let topic_stems: Vec<String> = topics.iter().flat_map(|t| stems(t)).collect();

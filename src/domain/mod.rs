@@ -10,7 +10,7 @@ pub use email::{SubscriberEmail, redact, redact_addresses};
 pub use links::{Links, Purpose, Signer, same_secret};
 pub use paper::{AnnouncedPaper, ArxivId, FeaturedPaper, normalize_whitespace};
 pub use preferences::{
-    ARXIV_CATEGORIES, Categories, Frequency, PhraseList, PreferenceErrors, Preferences,
-    PreferencesForm, WEEKDAYS,
+    ARXIV_CATEGORIES, Categories, DEFAULT_TREND_WEIGHT, Frequency, PhraseList, PreferenceErrors,
+    Preferences, PreferencesForm, WEEKDAYS,
 };
 pub use token::Token;

@@ -158,7 +158,7 @@ pub struct Preferences {
 }
 
 /// The trend knob's default: matches lead, upvotes still lift a paper.
-pub const DEFAULT_TREND_WEIGHT: i16 = 35;
+pub const DEFAULT_TREND_WEIGHT: i16 = 15;
 
 impl Default for Preferences {
     fn default() -> Self {

@@ -20,8 +20,8 @@ use crate::digest::{CandidateSet, DigestLinks, Edition, Interests, Taste, render
 use crate::domain::{Links, redact_addresses};
 use crate::mail::{Mailer, SendError};
 use crate::store::deliveries::{self, Claimed, Scope};
-use crate::store::{editions, lexicon, ratings};
 use crate::store::subscribers::{self, Status, SubscriberRow};
+use crate::store::{editions, lexicon, ratings};
 
 const BATCH: i64 = 50;
 /// Editions kept indexed in memory; older ones are rebuilt on demand.
@@ -217,10 +217,13 @@ impl Deliverer {
                 deliveries::release(conn, &rest).await?;
                 break;
             }
-            let reader = claimed.subscriber_id.and_then(|id| readers.get(&id));
+            let reader = claimed.subscriber_id.and_then(|id| readers.get(&id)).map(|row| {
+                let taste = tastes.remove(&row.id).unwrap_or_default();
+                let sent = sent.remove(&row.id).unwrap_or_default();
+                Recipient { row, taste, sent }
+            });
             let edition = editions.get(&claimed.edition_id).cloned().flatten();
-            let taste = claimed.subscriber_id.and_then(|id| tastes.remove(&id)).unwrap_or_default();
-            self.deliver(conn, claimed, reader, edition.as_deref(), &sent, taste, tally).await?;
+            self.deliver(conn, claimed, reader, edition.as_deref(), tally).await?;
         }
         Ok(count)
     }
@@ -230,23 +233,19 @@ impl Deliverer {
         &self,
         conn: &mut PgConnection,
         claimed: &Claimed,
-        reader: Option<&SubscriberRow>,
+        reader: Option<Recipient<'_>>,
         edition: Option<&EditionData>,
-        sent: &HashMap<Uuid, HashSet<String>>,
-        taste: Taste,
         tally: &Tally,
     ) -> anyhow::Result<()> {
-        let (Some(reader), Some(edition)) = (reader, edition) else {
+        let (Some(Recipient { row: reader, taste, sent }), Some(edition)) = (reader, edition)
+        else {
             return cancel(conn, claimed.id, "subscriber or edition no longer exists", tally).await;
         };
         // An unsubscribe takes effect at once, also for digests already queued.
         if reader.status() != Status::Confirmed {
             return cancel(conn, claimed.id, "reader is no longer subscribed", tally).await;
         }
-        let exclude: HashSet<&str> = sent
-            .get(&reader.id)
-            .map(|s| s.iter().map(String::as_str).collect())
-            .unwrap_or_default();
+        let exclude: HashSet<&str> = sent.iter().map(String::as_str).collect();
         let interests = Interests::for_reader(&reader.preferences(), taste);
         let picks = edition.set.rank(&interests, &exclude);
         if picks.is_empty() {
@@ -293,6 +292,14 @@ impl Deliverer {
         }
         Ok(())
     }
+}
+
+/// A reader as one delivery needs them: their row, their taste and the papers of this
+/// batch's editions they already had.
+struct Recipient<'a> {
+    row: &'a SubscriberRow,
+    taste: Taste,
+    sent: HashSet<String>,
 }
 
 async fn cancel(conn: &mut PgConnection, id: i64, why: &str, tally: &Tally) -> anyhow::Result<()> {

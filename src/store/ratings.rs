@@ -11,7 +11,12 @@ use crate::digest::taste::RatedPaper;
 
 /// Records (`Some(up)`) or removes (`None`) a reader's rating of a paper. False when there
 /// is no such paper.
-pub async fn set(db: &PgPool, subscriber: Uuid, arxiv_id: &str, up: Option<bool>) -> sqlx::Result<bool> {
+pub async fn set(
+    db: &PgPool,
+    subscriber: Uuid,
+    arxiv_id: &str,
+    up: Option<bool>,
+) -> sqlx::Result<bool> {
     match up {
         Some(up) => {
             let done = sqlx::query(
@@ -60,7 +65,11 @@ impl RatedRow {
     }
 }
 
-pub async fn paper(db: &PgPool, subscriber: Uuid, arxiv_id: &str) -> sqlx::Result<Option<RatedRow>> {
+pub async fn paper(
+    db: &PgPool,
+    subscriber: Uuid,
+    arxiv_id: &str,
+) -> sqlx::Result<Option<RatedRow>> {
     sqlx::query_as(
         "SELECT p.arxiv_id, p.title, p.authors, p.abstract AS abstract_text, r.rating,
                 NULL::timestamptz AS sent_at
@@ -75,7 +84,12 @@ pub async fn paper(db: &PgPool, subscriber: Uuid, arxiv_id: &str) -> sqlx::Resul
 }
 
 /// The papers sent to a reader in the last `days` days, newest first, with their ratings.
-pub async fn recently_sent(db: &PgPool, subscriber: Uuid, days: i32, limit: i64) -> sqlx::Result<Vec<RatedRow>> {
+pub async fn recently_sent(
+    db: &PgPool,
+    subscriber: Uuid,
+    days: i32,
+    limit: i64,
+) -> sqlx::Result<Vec<RatedRow>> {
     sqlx::query_as(
         "SELECT p.arxiv_id, p.title, p.authors, '' AS abstract_text, r.rating, s.sent_at
          FROM (SELECT DISTINCT ON (paper) paper, d.sent_at
@@ -121,7 +135,10 @@ pub async fn for_training(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<Rat
 /// Stores a reader's trained taste (an empty one removes it).
 pub async fn save_taste(db: &PgPool, subscriber: Uuid, taste: &Taste) -> sqlx::Result<()> {
     if taste.is_empty() {
-        sqlx::query("DELETE FROM tastes WHERE subscriber_id = $1").bind(subscriber).execute(db).await?;
+        sqlx::query("DELETE FROM tastes WHERE subscriber_id = $1")
+            .bind(subscriber)
+            .execute(db)
+            .await?;
         return Ok(());
     }
     sqlx::query(
