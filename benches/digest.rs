@@ -48,8 +48,9 @@ fn candidates(papers: &[Candidate]) -> Vec<Candidate> {
 
 fn bench(c: &mut Criterion) {
     let papers = fixture_papers();
+    // The lexicon as the service has it once these candidates are stored and read.
     let lexicon = Lexicon::from_papers(
-        &papers
+        &candidates(&papers)
             .iter()
             .map(|p| read_paper(&p.title, &p.abstract_text, &p.ai_keywords))
             .collect::<Vec<_>>(),

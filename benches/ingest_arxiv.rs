@@ -76,7 +76,7 @@ async fn main() {
 
     let mut times = Vec::new();
     for run in 0..RUNS {
-        sqlx::query("TRUNCATE papers").execute(&db).await.unwrap();
+        sqlx::query("TRUNCATE papers CASCADE").execute(&db).await.unwrap();
         if run > 0 {
             // arXiv's 3 s spacing applies between runs; it is not part of the measurement.
             tokio::time::sleep(paperboy::sources::arxiv::REQUEST_INTERVAL).await;

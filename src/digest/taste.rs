@@ -89,7 +89,11 @@ impl Taste {
         if rated.is_empty() {
             return Taste::default();
         }
-        let idf = |s: &String| lexicon.idf(s);
+        // A word no other stored paper has (a method's name) cannot find other papers:
+        // it would only dilute the profile.
+        let idf = |s: &String| {
+            if lexicon.df.get(s).copied().unwrap_or(0) < 2 { 0.0 } else { lexicon.idf(s) }
+        };
         let vector = |r: &RatedPaper| {
             let (title, abs) = (stems(&r.title), stems(&r.abstract_text));
             let keywords = stems(&r.keywords.join(" | "));
@@ -166,6 +170,10 @@ mod tests {
             ("Diffusion models for video", "denoising diffusion generates video"),
             ("Language models", "we train language models"),
             ("More language models", "language models again"),
+            ("Spiking and diffusion models", "both spiking and diffusion"),
+            ("UniqueName models", "a language"),
+            ("Other models", "language"),
+            ("Models", "language"),
         ];
         let terms: Vec<_> = papers.iter().map(|(t, a)| read_paper(t, a, &[])).collect();
         let lexicon = Lexicon::from_papers(&terms);
@@ -180,6 +188,7 @@ mod tests {
         let weight = |s: &str| taste.terms.iter().find(|t| t.0 == s).map(|t| t.1).unwrap_or(0.0);
         assert!(weight("spike") > 0.0 && weight("diffus") < 0.0);
         assert_eq!(weight("model"), 0.0, "common words weigh nothing");
+        assert_eq!(weight("chip"), 0.0, "nor words no other paper has");
         let spike = taste.terms.iter().find(|t| t.0 == "spike").unwrap();
         assert_eq!(spike.2, 0, "the liked paper that carries it");
         assert_eq!(taste.liked, [("s".to_string(), papers[0].0.to_string())]);

@@ -323,6 +323,19 @@ async fn erasing_a_subscriber_keeps_only_anonymous_counts() {
     let admin = login(&app).await;
     let id: uuid::Uuid =
         sqlx::query_scalar("SELECT id FROM subscribers").fetch_one(&app.db).await.unwrap();
+    // What they rated, and the taste it trained, go with them.
+    sqlx::query(
+        "INSERT INTO ratings (subscriber_id, arxiv_id, rating) VALUES ($1, '2511.03276', 1)",
+    )
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO tastes (subscriber_id, model) VALUES ($1, '{}')")
+        .bind(id)
+        .execute(&app.db)
+        .await
+        .unwrap();
     assert_eq!(admin.post_raw(&format!("/admin/subscribers/{id}/delete"), &[]).await.status(), 403);
     let res = admin.post(&format!("/admin/subscribers/{id}/delete"), &[]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -333,6 +346,12 @@ async fn erasing_a_subscriber_keeps_only_anonymous_counts() {
     let mail: i64 =
         sqlx::query_scalar("SELECT count(*) FROM outgoing_mail").fetch_one(&app.db).await.unwrap();
     assert_eq!(mail, 0, "their emails are gone");
+    let rated: i64 =
+        sqlx::query_scalar("SELECT (SELECT count(*) FROM ratings) + (SELECT count(*) FROM tastes)")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(rated, 0, "their ratings and taste are gone");
     let (deliveries, anonymous): (i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE subscriber_id IS NULL) FROM deliveries",
     )

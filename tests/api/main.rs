@@ -14,6 +14,7 @@ mod mail_delivery;
 mod manage;
 mod pages;
 mod pg_restart;
+mod ratings;
 mod smtp;
 mod subscribe;
 mod upstream;

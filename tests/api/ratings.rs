@@ -1,0 +1,307 @@
+//! Ranking that learns: 👍/👎 links in every digest, the rating pages, the next edition
+//! changing, undo, purpose-bound links, acronyms learned at ingest.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{
+    TestApp, extract_path, reader, seed_papers, send_edition, spawn_app_for_sends,
+};
+use crate::smtp::{Received, url_path};
+use crate::upstream::Upstream;
+
+async fn setup() -> (TestApp, Upstream) {
+    let up = Upstream::start().await;
+    let app = spawn_app_for_sends(&[]).await;
+    seed_papers(&app, &up).await;
+    (app, up)
+}
+
+/// The digests (not confirmations) received by `email`.
+fn digests_to(app: &TestApp, email: &str) -> Vec<Received> {
+    app.smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.to.iter().any(|t| t == email) && m.header("x-paperboy-edition").is_some())
+        .collect()
+}
+
+/// The paper ids of a digest, in order, from its text part.
+fn paper_ids(mail: &Received) -> Vec<String> {
+    mail.text()
+        .lines()
+        .filter(|l| l.starts_with("   https://"))
+        .map(|l| l.trim().rsplit('/').next().unwrap().to_string())
+        .collect()
+}
+
+/// The rating links of a digest's text part, as paths: (paper, up, down).
+fn rating_paths(mail: &Received) -> Vec<(String, String, String)> {
+    let text = mail.text();
+    let links = |label: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix(label))
+            .map(|url| url_path(url.trim()))
+            .collect()
+    };
+    let (ups, downs) = (links("More like this: "), links("Less like this: "));
+    paper_ids(mail)
+        .into_iter()
+        .zip(ups.into_iter().zip(downs))
+        .map(|(id, (up, down))| (id, up, down))
+        .collect()
+}
+
+async fn ratings_of(app: &TestApp, email: &str) -> Vec<(String, i16)> {
+    sqlx::query_as(
+        "SELECT r.arxiv_id, r.rating FROM ratings r JOIN subscribers s ON s.id = r.subscriber_id
+         WHERE s.email = $1 ORDER BY r.arxiv_id",
+    )
+    .bind(email)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+}
+
+async fn post(app: &TestApp, path: &str) -> reqwest::Response {
+    app.post_form(path, &[]).await
+}
+
+#[tokio::test]
+async fn every_paper_carries_rating_links_and_following_one_changes_nothing() {
+    let (app, _up) = setup().await;
+    reader(&app, "rater@example.com", &[("papers_per_email", "3")]).await;
+    send_edition(&app, "2025-11-06").await;
+    let digest = &digests_to(&app, "rater@example.com")[0];
+    let links = rating_paths(digest);
+    assert_eq!(links.len(), 3, "one pair per paper in the text part");
+    let html = digest.html();
+    for (id, up, down) in &links {
+        assert!(up.starts_with("/rate/") && up.ends_with(&format!("/{id}/up")), "{up}");
+        assert!(down.ends_with(&format!("/{id}/down")), "{down}");
+        assert!(html.contains(&format!("{id}/up\"")) && html.contains(&format!("{id}/down\"")));
+    }
+    assert_eq!(html.matches("More like this").count(), 3);
+
+    // A mail scanner (or a reader) following the link: a page, nothing recorded.
+    let (id, up, down) = &links[0];
+    let page = app.get(up).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let body = page.text().await.unwrap();
+    assert!(body.contains("More like this?"), "{body}");
+    assert!(
+        body.contains(&format!("action=\"{up}\"")),
+        "the pre-selected button posts to the link"
+    );
+    let body = app.get(down).await.text().await.unwrap();
+    assert!(body.contains("Less like this?"));
+    assert!(ratings_of(&app, "rater@example.com").await.is_empty(), "a GET rates nothing");
+
+    let res = post(&app, up).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("will rank higher in your next digest"), "{body}");
+    assert_eq!(ratings_of(&app, "rater@example.com").await, [(id.clone(), 1)]);
+    // The same link again, or the other one: one rating per paper, the latest wins.
+    let body = post(&app, down).await.text().await.unwrap();
+    assert!(body.contains("will not be sent to you again"), "{body}");
+    assert_eq!(ratings_of(&app, "rater@example.com").await, [(id.clone(), -1)]);
+    // Undo.
+    let undo = extract_path(&body, "/rate/").unwrap();
+    assert!(undo.ends_with(&format!("/{id}/clear")), "{undo}");
+    let body = post(&app, &undo).await.text().await.unwrap();
+    assert!(body.contains("Rating removed"));
+    assert!(ratings_of(&app, "rater@example.com").await.is_empty());
+}
+
+#[tokio::test]
+async fn ratings_reorder_the_next_digest_name_the_liked_paper_and_a_paper_rated_down_never_comes() {
+    let (app, _up) = setup().await;
+    // No topics: until they rate, the most upvoted papers; the control never rates.
+    reader(&app, "video@example.com", &[("papers_per_email", "3")]).await;
+    reader(&app, "control@example.com", &[("papers_per_email", "3")]).await;
+    send_edition(&app, "2025-11-06").await;
+    let first = &digests_to(&app, "video@example.com")[0];
+    let links = rating_paths(first);
+    let ids: Vec<&str> = links.iter().map(|l| l.0.as_str()).collect();
+    assert_eq!(ids, ["2511.03276", "2511.03334", "2511.03001"], "trending");
+    // 👍 the audio-and-video generation paper, 👎 the diffusion language models one.
+    assert_eq!(post(&app, &links[1].1).await.status(), StatusCode::OK);
+    assert_eq!(post(&app, &links[0].2).await.status(), StatusCode::OK);
+    // And 👎 the next day's top paper, reached by its own link (same token, other paper).
+    let token = links[0].1.split('/').nth(2).unwrap();
+    let top_next_day = format!("/rate/{token}/2511.04570/down");
+    assert_eq!(post(&app, &top_next_day).await.status(), StatusCode::OK);
+
+    send_edition(&app, "2025-11-07").await;
+    let control = paper_ids(&digests_to(&app, "control@example.com")[1]);
+    assert_eq!(control, ["2511.04570", "2511.04460", "2511.03773"], "what ratings change");
+    let next = &digests_to(&app, "video@example.com")[1];
+    let next_ids = paper_ids(next);
+    assert!(!next_ids.contains(&"2511.04570".to_string()), "rated down: {next_ids:?}");
+    assert_ne!(next_ids[..2], control[1..], "the ratings reorder the day: {next_ids:?}");
+    let text = next.text();
+    let why = text.lines().find(|l| l.trim_start().starts_with("Why:")).unwrap();
+    assert!(
+        why.contains("like “UniAVGen: Unified Audio and Video Generation with …”")
+            && why.contains("which you rated up"),
+        "the first paper is there for the liked one: {text}"
+    );
+}
+
+#[tokio::test]
+async fn the_preferences_page_lists_sent_papers_to_rate_and_undo_and_its_preview_follows() {
+    let (app, _up) = setup().await;
+    let prefs = reader(&app, "page@example.com", &[("papers_per_email", "3")]).await;
+    let before = app.get(&prefs).await.text().await.unwrap();
+    assert!(before.contains("Papers from your digests of the last 30 days appear here"));
+    send_edition(&app, "2025-11-06").await;
+
+    let page = app.get(&prefs).await.text().await.unwrap();
+    assert!(page.contains("Papers you were sent"));
+    assert!(page.contains("Diffusion Language Models are Super Data Learners"));
+    let manage_token = prefs.rsplit('/').next().unwrap();
+    let up = page
+        .split("action=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .find(|a| a.ends_with("/2511.03334/up"))
+        .expect("a 👍 form for a sent paper")
+        .to_string();
+    assert!(page.contains(&format!("name=\"back\" value=\"{manage_token}\"")));
+
+    // The form goes back to the preferences page, where the rating shows.
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = client
+        .post(format!("{}{up}", app.address))
+        .form(&[("back", manage_token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], format!("{prefs}#sent"));
+    let page = app.get(&prefs).await.text().await.unwrap();
+    assert!(page.contains("You rated 👍"), "{page}");
+    assert!(page.contains("which you rated up"), "the live preview names the liked paper");
+
+    // A rating form cannot be made to reveal a manage link: a forged `back` is ignored.
+    let other = reader(&app, "other@example.com", &[]).await;
+    let res = client
+        .post(format!("{}{}", app.address, up.replace("/up", "/down")))
+        .form(&[("back", other.rsplit('/').next().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(!res.text().await.unwrap().contains("/preferences/"));
+
+    let undo = up.replace("/up", "/clear");
+    let res = client
+        .post(format!("{}{undo}", app.address))
+        .form(&[("back", manage_token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(ratings_of(&app, "page@example.com").await.is_empty());
+    let page = app.get(&prefs).await.text().await.unwrap();
+    assert!(!page.contains("You rated"));
+    assert!(!page.contains("which you rated up"));
+}
+
+#[tokio::test]
+async fn rating_links_are_bound_to_their_purpose_and_anything_else_is_not_found() {
+    let (app, _up) = setup().await;
+    let prefs = reader(&app, "bound@example.com", &[("papers_per_email", "1")]).await;
+    send_edition(&app, "2025-11-06").await;
+    let (id, up, _) = rating_paths(&digests_to(&app, "bound@example.com")[0]).remove(0);
+    let rate_token = up.split('/').nth(2).unwrap().to_string();
+    let manage_token = prefs.rsplit('/').next().unwrap().to_string();
+
+    let mut tampered = rate_token.clone().into_bytes();
+    tampered[30] = if tampered[30] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    for path in [
+        format!("/rate/{manage_token}/{id}/up"),
+        format!("/rate/{tampered}/{id}/up"),
+        format!("/rate/{}/{id}/up", "A".repeat(43)),
+        format!("/rate/{rate_token}/2511.99999/up"),
+        format!("/rate/{rate_token}/{id}/sideways"),
+    ] {
+        assert_eq!(app.get(&path).await.status(), StatusCode::NOT_FOUND, "GET {path}");
+        assert_eq!(post(&app, &path).await.status(), StatusCode::NOT_FOUND, "POST {path}");
+    }
+    // A rating link opens no manage page.
+    assert_eq!(
+        app.get(&format!("/preferences/{rate_token}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        post(&app, &format!("/unsubscribe/{rate_token}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.status_of("bound@example.com").await.as_deref(), Some("confirmed"));
+    // A confirmation link is not a rating link either.
+    app.subscribe("pending@example.com", "").await;
+    let mail = app.smtp.wait_for_mail_to("pending@example.com", 1).await;
+    let confirm = mail.link("/confirm/").unwrap();
+    let confirm_token = url_path(&confirm).rsplit('/').next().unwrap().to_string();
+    assert_eq!(
+        post(&app, &format!("/rate/{confirm_token}/{id}/up")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert!(ratings_of(&app, "bound@example.com").await.is_empty());
+}
+
+#[tokio::test]
+async fn acronyms_learned_at_ingest_match_topics_both_ways() {
+    let (app, _up) = setup().await;
+    let learned: Vec<String> = sqlx::query_scalar(
+        "SELECT long_form FROM acronyms WHERE short = 'llm' ORDER BY papers DESC",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(learned.first().map(String::as_str), Some("larg languag model"), "{learned:?}");
+
+    reader(
+        &app,
+        "long@example.com",
+        &[("topics", "large language models"), ("papers_per_email", "50")],
+    )
+    .await;
+    reader(&app, "short@example.com", &[("topics", "LLM"), ("papers_per_email", "50")]).await;
+    send_edition(&app, "2025-11-06").await;
+    send_edition(&app, "2025-11-07").await;
+    let long: Vec<String> =
+        digests_to(&app, "long@example.com").iter().flat_map(paper_ids).collect();
+    // These two only ever write "LLM(s)".
+    for id in ["2511.02309", "2511.03718"] {
+        assert!(long.contains(&id.to_string()), "{id} missing from {long:?}");
+    }
+    let short: Vec<String> =
+        digests_to(&app, "short@example.com").iter().flat_map(paper_ids).collect();
+    // And these two only "large language models".
+    for id in ["2511.04655", "2511.02280"] {
+        assert!(short.contains(&id.to_string()), "{id} missing from {short:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_trend_knob_is_saved_and_checked() {
+    let (app, _up) = setup().await;
+    let prefs = reader(&app, "knob@example.com", &[("trend_weight", "80")]).await;
+    let page = app.get(&prefs).await.text().await.unwrap();
+    assert!(page.contains(
+        "name=\"trend_weight\" type=\"range\" min=\"0\" max=\"100\" step=\"5\" value=\"80\""
+    ));
+    let res = app.post_form(&prefs, &[("trend_weight", "101")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("Please choose a weight from 0 to 100."));
+    let stored: i16 = sqlx::query_scalar("SELECT trend_weight FROM subscribers")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 80);
+}
