@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use url::Url;
 
 use crate::config::Settings;
+use crate::digest::lexicon::{PaperTerms, read_paper};
 use crate::sources::{self, Fetcher, SourceError, Throttle};
 use crate::store::ingest_runs::{self, Counts};
 use crate::store::lexicon;
@@ -105,6 +106,26 @@ fn tally(counts: &mut Counts, outcome: Upserted) {
     }
 }
 
+/// Reads papers for the lexicon (stemming is CPU work) on the blocking pool while they
+/// are being stored.
+fn read_in_background(
+    papers: impl Iterator<Item = (String, String, Vec<String>)>,
+) -> tokio::task::JoinHandle<Vec<PaperTerms>> {
+    let papers: Vec<_> = papers.collect();
+    tokio::task::spawn_blocking(move || {
+        papers.iter().map(|(title, abs, keywords)| read_paper(title, abs, keywords)).collect()
+    })
+}
+
+/// The lexicon counts a paper once, when it is first stored.
+fn only_inserted(
+    read: Result<Vec<PaperTerms>, tokio::task::JoinError>,
+    inserted: &[bool],
+) -> Vec<PaperTerms> {
+    let read = read.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    read.into_iter().zip(inserted).filter(|(_, new)| **new).map(|(t, _)| t).collect()
+}
+
 async fn finish(
     db: &PgPool,
     run: i64,
@@ -154,10 +175,19 @@ pub async fn huggingface(
             .await
             .map_err(|error| IngestError::Source { source_name: "huggingface", error })?;
         let mut counts = Counts { fetched: papers.len() as i32, ..Counts::default() };
+        let read = read_in_background(
+            papers
+                .iter()
+                .map(|p| (p.title.clone(), p.abstract_text.clone(), p.ai_keywords.clone())),
+        );
         let mut tx = db.begin().await?;
+        let mut inserted = Vec::new();
         for p in &papers {
-            tally(&mut counts, papers::upsert_featured(&mut tx, p).await?);
+            let outcome = papers::upsert_featured(&mut tx, p).await?;
+            inserted.push(outcome == Upserted::Inserted);
+            tally(&mut counts, outcome);
         }
+        lexicon::count(&mut tx, &only_inserted(read.await, &inserted)).await?;
         tx.commit().await?;
         Ok((day, counts))
     }
@@ -184,10 +214,17 @@ pub async fn arxiv(
         .await
         .map_err(|error| IngestError::Source { source_name: "arxiv", error })?;
         let mut counts = Counts { fetched: feed.papers.len() as i32, ..Counts::default() };
+        let read = read_in_background(
+            feed.papers.iter().map(|p| (p.title.clone(), p.abstract_text.clone(), Vec::new())),
+        );
         let mut tx = db.begin().await?;
+        let mut inserted = Vec::new();
         for p in &feed.papers {
-            tally(&mut counts, papers::upsert_announced(&mut tx, p).await?);
+            let outcome = papers::upsert_announced(&mut tx, p).await?;
+            inserted.push(outcome == Upserted::Inserted);
+            tally(&mut counts, outcome);
         }
+        lexicon::count(&mut tx, &only_inserted(read.await, &inserted)).await?;
         tx.commit().await?;
         Ok((feed.day, counts))
     }

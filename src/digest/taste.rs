@@ -41,6 +41,7 @@ const DOWN_WEIGHT: f64 = 0.25;
 pub const MIN_IDF: f64 = 1.0;
 /// Ratings older than the most recent this many do not train (they still exclude).
 pub const TRAINED_RATINGS: usize = 200;
+const KEPT_REJECTED: usize = 1000;
 
 /// Weights of a text's stems: log term frequency times IDF, title counting twice and
 /// keywords one and a half times the abstract, unit length. Shared with ranking, which
@@ -82,8 +83,14 @@ impl Taste {
     /// Trains a profile from ratings (most recent first) and the reader's topics.
     /// Without any rating there is no taste: topics alone rank through matching.
     pub fn train(rated: &[RatedPaper], topics: &[String], lexicon: &Lexicon) -> Taste {
-        let rejected: Vec<String> =
-            rated.iter().filter(|r| !r.up).map(|r| r.arxiv_id.clone()).collect();
+        // Editions cover a week at most: the latest few hundred papers rated down are all
+        // a digest could still offer.
+        let rejected: Vec<String> = rated
+            .iter()
+            .filter(|r| !r.up)
+            .take(KEPT_REJECTED)
+            .map(|r| r.arxiv_id.clone())
+            .collect();
         let liked: Vec<(String, String)> =
             rated.iter().filter(|r| r.up).map(|r| (r.arxiv_id.clone(), r.title.clone())).collect();
         if rated.is_empty() {

@@ -2,18 +2,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::digest::Lexicon;
-use crate::digest::lexicon::read_paper;
+use crate::digest::lexicon::{PaperTerms, read_paper};
 
 /// Papers read per transaction.
 const CHUNK: i64 = 500;
 /// Acronym definitions loaded for ranking, the most often seen first.
 const ACRONYMS: i64 = 20_000;
 
-/// Counts the words and acronyms of every paper the lexicon has not read yet (new papers
-/// after an ingest; all of them after an upgrade). Returns how many papers it read. Two
+/// Counts the words and acronyms of every paper the lexicon has not read yet (papers
+/// stored before the lexicon existed; ingest counts new papers as it stores them). Returns how many papers it read. Two
 /// processes may run it at once: each takes different papers.
 pub async fn index_new(db: &PgPool) -> sqlx::Result<u64> {
     let mut total = 0;
@@ -29,45 +29,8 @@ pub async fn index_new(db: &PgPool) -> sqlx::Result<u64> {
         if rows.is_empty() {
             return Ok(total);
         }
-        // Sorted, so concurrent runs lock shared rows in the same order.
-        let mut df: BTreeMap<String, i32> = BTreeMap::new();
-        let mut pairs: BTreeMap<(String, String), i32> = BTreeMap::new();
-        for (_, title, abstract_text, keywords) in &rows {
-            let terms = read_paper(title, abstract_text, keywords);
-            for t in terms.terms {
-                *df.entry(t).or_default() += 1;
-            }
-            for pair in terms.acronyms {
-                *pairs.entry(pair).or_default() += 1;
-            }
-        }
-        let (terms, counts): (Vec<String>, Vec<i32>) = df.into_iter().unzip();
-        sqlx::query(
-            "INSERT INTO lexicon_terms (term, df) SELECT * FROM unnest($1::text[], $2::int[])
-             ON CONFLICT (term) DO UPDATE SET df = lexicon_terms.df + EXCLUDED.df",
-        )
-        .bind(&terms)
-        .bind(&counts)
-        .execute(&mut *tx)
-        .await?;
-        let mut shorts = Vec::new();
-        let mut longs = Vec::new();
-        let mut seen = Vec::new();
-        for ((s, l), n) in pairs {
-            shorts.push(s);
-            longs.push(l);
-            seen.push(n);
-        }
-        sqlx::query(
-            "INSERT INTO acronyms (short, long_form, papers)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::int[])
-             ON CONFLICT (short, long_form) DO UPDATE SET papers = acronyms.papers + EXCLUDED.papers",
-        )
-        .bind(&shorts)
-        .bind(&longs)
-        .bind(&seen)
-        .execute(&mut *tx)
-        .await?;
+        let read: Vec<PaperTerms> = rows.iter().map(|(_, t, a, k)| read_paper(t, a, k)).collect();
+        count(&mut tx, &read).await?;
         let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
         sqlx::query("UPDATE papers SET lexicon_at = now() WHERE arxiv_id = ANY($1)")
             .bind(&ids)
@@ -76,6 +39,53 @@ pub async fn index_new(db: &PgPool) -> sqlx::Result<u64> {
         tx.commit().await?;
         total += rows.len() as u64;
     }
+}
+
+/// Adds papers' words and acronym definitions to the counts. Ingest calls it in the
+/// transaction that inserts the papers (which are stored as read).
+pub async fn count(conn: &mut PgConnection, papers: &[PaperTerms]) -> sqlx::Result<()> {
+    if papers.is_empty() {
+        return Ok(());
+    }
+    // Sorted, so concurrent runs lock shared rows in the same order.
+    let mut df: BTreeMap<&str, i32> = BTreeMap::new();
+    let mut pairs: BTreeMap<(&str, &str), i32> = BTreeMap::new();
+    for p in papers {
+        for t in &p.terms {
+            *df.entry(t).or_default() += 1;
+        }
+        for (short, long) in &p.acronyms {
+            *pairs.entry((short, long)).or_default() += 1;
+        }
+    }
+    let (terms, counts): (Vec<&str>, Vec<i32>) = df.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO lexicon_terms (term, df) SELECT * FROM unnest($1::text[], $2::int[])
+         ON CONFLICT (term) DO UPDATE SET df = lexicon_terms.df + EXCLUDED.df",
+    )
+    .bind(&terms)
+    .bind(&counts)
+    .execute(&mut *conn)
+    .await?;
+    let mut shorts = Vec::new();
+    let mut longs = Vec::new();
+    let mut seen = Vec::new();
+    for ((s, l), n) in pairs {
+        shorts.push(s);
+        longs.push(l);
+        seen.push(n);
+    }
+    sqlx::query(
+        "INSERT INTO acronyms (short, long_form, papers)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int[])
+         ON CONFLICT (short, long_form) DO UPDATE SET papers = acronyms.papers + EXCLUDED.papers",
+    )
+    .bind(&shorts)
+    .bind(&longs)
+    .bind(&seen)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// The lexicon as far as these stems need it: their frequencies, the number of papers

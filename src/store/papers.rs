@@ -22,12 +22,13 @@ fn outcome(row: Option<bool>) -> Upserted {
 }
 
 /// Stores what Hugging Face knows; upvotes and comments always take the latest count.
+/// A new paper is stored as read by the lexicon: the caller counts it (`lexicon::count`).
 pub async fn upsert_featured(conn: &mut PgConnection, p: &FeaturedPaper) -> sqlx::Result<Upserted> {
     let row: Option<bool> = sqlx::query_scalar(
         "INSERT INTO papers (arxiv_id, title, abstract, authors, published_at, featured_on, upvotes,
                              num_comments, ai_summary, ai_keywords, github_repo, github_stars,
-                             project_page, organization, thumbnail, withdrawn_at, on_huggingface)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, true)
+                             project_page, organization, thumbnail, withdrawn_at, on_huggingface, lexicon_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, true, now())
          ON CONFLICT (arxiv_id) DO UPDATE SET
              title = EXCLUDED.title,
              abstract = CASE WHEN EXCLUDED.abstract <> '' THEN EXCLUDED.abstract ELSE papers.abstract END,
@@ -76,7 +77,7 @@ pub async fn upsert_featured(conn: &mut PgConnection, p: &FeaturedPaper) -> sqlx
     Ok(outcome(row))
 }
 
-/// Stores what an arXiv announcement says. The first announcement day is kept, so a
+/// Stores what an arXiv announcement says (a new paper as read by the lexicon, as above). The first announcement day is kept, so a
 /// later replacement does not make an old paper look new.
 pub async fn upsert_announced(
     conn: &mut PgConnection,
@@ -84,8 +85,8 @@ pub async fn upsert_announced(
 ) -> sqlx::Result<Upserted> {
     let row: Option<bool> = sqlx::query_scalar(
         "INSERT INTO papers (arxiv_id, arxiv_version, title, abstract, authors, categories,
-                             announced_on, announce_type, on_arxiv)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true)
+                             announced_on, announce_type, on_arxiv, lexicon_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true, now())
          ON CONFLICT (arxiv_id) DO UPDATE SET
              arxiv_version = coalesce(EXCLUDED.arxiv_version, papers.arxiv_version),
              title = EXCLUDED.title,

@@ -305,3 +305,32 @@ async fn the_trend_knob_is_saved_and_checked() {
         .unwrap();
     assert_eq!(stored, 80);
 }
+
+#[tokio::test]
+async fn papers_stored_before_the_lexicon_existed_are_read_once() {
+    let (app, _up) = setup().await;
+    let docs = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM papers WHERE lexicon_at IS NOT NULL")
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+    let total: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM papers").fetch_one(&app.db).await.unwrap();
+    assert_eq!(docs().await, total, "ingest counts what it stores");
+    // As after the upgrade that added the lexicon: nothing counted yet.
+    sqlx::query("UPDATE papers SET lexicon_at = NULL").execute(&app.db).await.unwrap();
+    sqlx::query("TRUNCATE lexicon_terms, acronyms").execute(&app.db).await.unwrap();
+    assert_eq!(paperboy::store::lexicon::index_new(&app.db).await.unwrap(), total as u64);
+    assert_eq!(paperboy::store::lexicon::index_new(&app.db).await.unwrap(), 0, "read once");
+    assert_eq!(docs().await, total);
+    let (df, llm): (i32, i64) = sqlx::query_as(
+        "SELECT (SELECT df FROM lexicon_terms WHERE term = 'tabular'),
+                (SELECT count(*) FROM acronyms WHERE short = 'llm')",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(df >= 2, "the two tabular papers of 2025-11-06: {df}");
+    assert!(llm >= 1);
+}
