@@ -37,7 +37,8 @@ smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 1024 &
 SINK_PID=$!
 sleep 1
 
-# A database with the day's papers and $2 readers whose interests cycle through a mix.
+# A database with the day's papers and $2 readers whose interests cycle through a mix
+# (a third of them with ratings).
 seed() {
   local db=$1 n=$2
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null
@@ -61,6 +62,24 @@ seed() {
            CASE WHEN i % 11 = 0 THEN ARRAY['Yann LeCun'] ELSE '{}' END,
            5 + i % 10
     FROM generate_series(1, $n) AS i"
+  # Every third reader has rated papers: a taste of 80 stems (from the lexicon the ingest
+  # filled), three liked papers and two rated down, one of seven such models each.
+  psql "$PG/$db" -qc "
+    WITH models AS (
+      SELECT k, jsonb_build_object(
+        'terms', (SELECT jsonb_agg(jsonb_build_array(term, 0.11, 0)) FROM (
+                    SELECT term FROM lexicon_terms WHERE df BETWEEN 2 AND 10
+                    ORDER BY md5(term || k) LIMIT 80) t),
+        'liked', (SELECT jsonb_agg(jsonb_build_array(arxiv_id, title)) FROM (
+                    SELECT arxiv_id, title FROM papers ORDER BY md5(arxiv_id || k) LIMIT 3) l),
+        'rejected', (SELECT jsonb_agg(arxiv_id) FROM (
+                    SELECT arxiv_id FROM papers ORDER BY md5(arxiv_id || k) DESC LIMIT 2) r)) AS model
+      FROM generate_series(0, 6) AS k)
+    INSERT INTO tastes (subscriber_id, model)
+    SELECT s.id, m.model
+    FROM subscribers s
+    JOIN models m ON m.k = substring(s.email FROM 'reader([0-9]+)@')::int % 7
+    WHERE substring(s.email FROM 'reader([0-9]+)@')::int % 3 = 0"
 }
 
 # The average size of a digest, from a small run into the outbox.

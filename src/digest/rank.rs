@@ -814,6 +814,18 @@ mod tests {
     }
 
     #[test]
+    fn a_long_liked_title_is_cut_at_a_word() {
+        let reason = Reason::Liked(
+            "Spiking Neural Networks for Energy-Efficient Event Cameras on Tiny Microcontrollers"
+                .into(),
+        );
+        assert_eq!(
+            reason.describe(0),
+            "like “Spiking Neural Networks for Energy-Efficient Event Cameras …”, which you rated up"
+        );
+    }
+
+    #[test]
     fn with_topics_a_paper_close_to_the_taste_gets_in_without_matching_a_topic() {
         let liked = paper("l", "Neuromorphic chips", "spiking hardware saves energy", 0);
         let set = set_of(vec![

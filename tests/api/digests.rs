@@ -6,9 +6,10 @@ use chrono::NaiveDate;
 use paperboy::sending::{self, SendSummary};
 
 use crate::helpers::{
-    BASE_URL, TestApp, reader, seed_papers, send_edition, spawn_app_for_sends, spawn_app_with,
+    BASE_URL, TestApp, digests_to, paper_ids, reader, seed_papers, send_edition,
+    spawn_app_for_sends, spawn_app_with,
 };
-use crate::smtp::{Mode, Received};
+use crate::smtp::Mode;
 use crate::upstream::Upstream;
 
 fn day(s: &str) -> NaiveDate {
@@ -24,24 +25,6 @@ async fn setup() -> (TestApp, Upstream) {
 
 async fn send(app: &TestApp, date: &str) -> SendSummary {
     send_edition(app, date).await
-}
-
-/// The digests (not confirmations) received by `email`.
-fn digests_to(app: &TestApp, email: &str) -> Vec<Received> {
-    app.smtp
-        .messages()
-        .into_iter()
-        .filter(|m| m.to.iter().any(|t| t == email) && m.header("x-paperboy-edition").is_some())
-        .collect()
-}
-
-/// The paper ids of a digest, in order, from its text part.
-fn paper_ids(mail: &Received) -> Vec<String> {
-    mail.text()
-        .lines()
-        .filter(|l| l.starts_with("   https://"))
-        .map(|l| l.trim().rsplit('/').next().unwrap().to_string())
-        .collect()
 }
 
 async fn ids_where(app: &TestApp, sql: &str) -> HashSet<String> {

@@ -259,3 +259,21 @@ pub async fn login_form(client: &reqwest::Client, base: &str) -> (String, String
     let csrf = html.split(field).nth(1).expect("a csrf field").split('"').next().unwrap();
     (cookie, csrf.to_string())
 }
+
+/// The digests (not confirmations) received by `email`.
+pub fn digests_to(app: &TestApp, email: &str) -> Vec<crate::smtp::Received> {
+    app.smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.to.iter().any(|t| t == email) && m.header("x-paperboy-edition").is_some())
+        .collect()
+}
+
+/// The paper ids of a digest, in order, from its text part.
+pub fn paper_ids(mail: &crate::smtp::Received) -> Vec<String> {
+    mail.text()
+        .lines()
+        .filter(|l| l.starts_with("   https://"))
+        .map(|l| l.trim().rsplit('/').next().unwrap().to_string())
+        .collect()
+}

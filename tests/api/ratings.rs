@@ -4,7 +4,8 @@
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    TestApp, extract_path, reader, seed_papers, send_edition, spawn_app_for_sends,
+    TestApp, digests_to, extract_path, paper_ids, reader, seed_papers, send_edition,
+    spawn_app_for_sends,
 };
 use crate::smtp::{Received, url_path};
 use crate::upstream::Upstream;
@@ -14,24 +15,6 @@ async fn setup() -> (TestApp, Upstream) {
     let app = spawn_app_for_sends(&[]).await;
     seed_papers(&app, &up).await;
     (app, up)
-}
-
-/// The digests (not confirmations) received by `email`.
-fn digests_to(app: &TestApp, email: &str) -> Vec<Received> {
-    app.smtp
-        .messages()
-        .into_iter()
-        .filter(|m| m.to.iter().any(|t| t == email) && m.header("x-paperboy-edition").is_some())
-        .collect()
-}
-
-/// The paper ids of a digest, in order, from its text part.
-fn paper_ids(mail: &Received) -> Vec<String> {
-    mail.text()
-        .lines()
-        .filter(|l| l.starts_with("   https://"))
-        .map(|l| l.trim().rsplit('/').next().unwrap().to_string())
-        .collect()
 }
 
 /// The rating links of a digest's text part, as paths: (paper, up, down).
