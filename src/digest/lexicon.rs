@@ -49,6 +49,11 @@ pub fn read_paper(title: &str, abstract_text: &str, keywords: &[String]) -> Pape
             }
         }
     }
+    for stem in keyword_features(keywords) {
+        if seen.insert(stem.clone()) {
+            terms.push(stem);
+        }
+    }
     let mut acronyms: Vec<(String, String)> = Vec::new();
     for text in [title, abstract_text] {
         for (short, long) in acronyms_in(text) {
@@ -59,6 +64,17 @@ pub fn read_paper(title: &str, abstract_text: &str, keywords: &[String]) -> Pape
         }
     }
     PaperTerms { terms, acronyms }
+}
+
+/// Each AI keyword as one feature ("k:reinforc learn"): curated phrases that related papers
+/// share, weightier together than their words apart.
+pub fn keyword_features(keywords: &[String]) -> Vec<String> {
+    keywords
+        .iter()
+        .map(|k| stems(k))
+        .filter(|s| s.len() > 1)
+        .map(|s| format!("k:{}", s.join(" ")))
+        .collect()
 }
 
 impl Lexicon {

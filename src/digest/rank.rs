@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use super::lexicon::{Lexicon, read_paper, words};
+use super::lexicon::{Lexicon, keyword_features, read_paper, words};
 use super::taste::{MIN_IDF, Taste, weigh};
 
 /// A paper that may go into an edition, with what the email shows.
@@ -209,6 +209,25 @@ impl CandidateSet {
             }
             fields.push(ids);
         }
+        // Keyword phrases are features of the vectors only (no positions to match).
+        let phrase_ids: Vec<Vec<u32>> = candidates
+            .iter()
+            .map(|c| {
+                keyword_features(&c.ai_keywords)
+                    .into_iter()
+                    .map(|f| match vocabulary.get(&f) {
+                        Some(&id) => id,
+                        None => {
+                            let id = stems_by_id.len() as u32;
+                            vocabulary.insert(f.clone(), id);
+                            stems_by_id.push(f);
+                            postings.push(Vec::new());
+                            id
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
         let own;
         let lexicon = if (lexicon.docs as usize) < candidates.len() {
             own = own_lexicon(&candidates, lexicon);
@@ -219,8 +238,11 @@ impl CandidateSet {
         let idf: Vec<f64> = stems_by_id.iter().map(|s| lexicon.idf(s)).collect();
         let vectors: Vec<Vec<(u32, f32)>> = fields
             .iter()
-            .map(|[title, keywords, abs]| {
-                weigh([(title, 2.0), (keywords, 1.5), (abs, 1.0)], |id| idf[*id as usize])
+            .zip(&phrase_ids)
+            .map(|([title, keywords, abs], phrases)| {
+                weigh([(title, 2.0), (keywords, 1.5), (abs, 1.0), (phrases, 1.0)], |id| {
+                    idf[*id as usize]
+                })
                     .into_iter()
                     .map(|(id, w)| (id, w as f32))
                     .collect()

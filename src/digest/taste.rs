@@ -8,7 +8,7 @@ use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 
-use super::lexicon::{Lexicon, stems};
+use super::lexicon::{Lexicon, keyword_features, stems};
 
 /// The stored model.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -47,7 +47,7 @@ const KEPT_REJECTED: usize = 1000;
 /// keywords one and a half times the abstract, unit length. Shared with ranking, which
 /// weighs candidates the same way over word ids.
 pub fn weigh<T: Eq + Hash + Clone + Ord>(
-    fields: [(&[T], f64); 3],
+    fields: [(&[T], f64); 4],
     idf: impl Fn(&T) -> f64,
 ) -> Vec<(T, f64)> {
     let mut tf: HashMap<&T, f64> = HashMap::new();
@@ -104,14 +104,15 @@ impl Taste {
         let vector = |r: &RatedPaper| {
             let (title, abs) = (stems(&r.title), stems(&r.abstract_text));
             let keywords = stems(&r.keywords.join(" | "));
-            weigh([(&title, 2.0), (&keywords, 1.5), (&abs, 1.0)], idf)
+            let phrases = keyword_features(&r.keywords);
+            weigh([(&title, 2.0), (&keywords, 1.5), (&abs, 1.0), (&phrases, 1.0)], idf)
         };
         let training = &rated[..rated.len().min(TRAINED_RATINGS)];
         let ups: Vec<Vec<(String, f64)>> = training.iter().filter(|r| r.up).map(vector).collect();
         let downs: Vec<Vec<(String, f64)>> =
             training.iter().filter(|r| !r.up).map(vector).collect();
         let topic_stems: Vec<String> = topics.iter().flat_map(|t| stems(t)).collect();
-        let topic_vector = weigh([(&topic_stems, 1.0), (&[], 0.0), (&[], 0.0)], idf);
+        let topic_vector = weigh([(&topic_stems, 1.0), (&[], 0.0), (&[], 0.0), (&[], 0.0)], idf);
 
         let positives = ups.len() + usize::from(!topic_vector.is_empty());
         // stem → (weight, strongest liked paper and its weight)
