@@ -243,9 +243,9 @@ impl CandidateSet {
                 weigh([(title, 2.0), (keywords, 1.5), (abs, 1.0), (phrases, 1.0)], |id| {
                     idf[*id as usize]
                 })
-                    .into_iter()
-                    .map(|(id, w)| (id, w as f32))
-                    .collect()
+                .into_iter()
+                .map(|(id, w)| (id, w as f32))
+                .collect()
             })
             .collect();
         let mut weights: Vec<Vec<(u32, f32)>> = vec![Vec::new(); stems_by_id.len()];
