@@ -288,11 +288,6 @@ impl CandidateSet {
         self.candidates.is_empty()
     }
 
-    /// The distinct stems of every candidate (to look up their document frequencies).
-    pub fn stems(&self) -> Vec<String> {
-        self.vocabulary.keys().cloned().collect()
-    }
-
     /// The ways to say a topic: its own words, and its acronym or long forms, as word ids
     /// (`None`: no candidate has that word) with their IDF.
     fn alternatives(&self, topic: &str) -> Vec<Vec<(Option<u32>, f64)>> {

@@ -13,8 +13,9 @@ const CHUNK: i64 = 500;
 const ACRONYMS: i64 = 20_000;
 
 /// Counts the words and acronyms of every paper the lexicon has not read yet (papers
-/// stored before the lexicon existed; ingest counts new papers as it stores them). Returns how many papers it read. Two
-/// processes may run it at once: each takes different papers.
+/// stored before the lexicon existed; ingest counts new papers as it stores them).
+/// Returns how many papers it read. Two processes may run it at once: each takes
+/// different papers.
 pub async fn index_new(db: &PgPool) -> sqlx::Result<u64> {
     let mut total = 0;
     loop {

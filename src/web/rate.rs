@@ -51,10 +51,10 @@ async fn target(
     arxiv_id: &str,
 ) -> Result<(SubscriberRow, RatedRow), AppError> {
     let id = app.links.signer().verify(Purpose::Rate, token).ok_or(AppError::NotFound)?;
-    let reader = subscribers::find_by_id(&app.db, id).await?.ok_or(AppError::NotFound)?;
     if arxiv_id.len() > 64 {
         return Err(AppError::NotFound);
     }
+    let reader = subscribers::find_by_id(&app.db, id).await?.ok_or(AppError::NotFound)?;
     let paper = stored::paper(&app.db, id, arxiv_id).await?.ok_or(AppError::NotFound)?;
     Ok((reader, paper))
 }
