@@ -220,6 +220,25 @@ fn int_in(raw: &str, range: std::ops::RangeInclusive<i32>) -> Option<i32> {
     raw.trim().parse::<i32>().ok().filter(|n| range.contains(n))
 }
 
+/// A whole-number field: blank takes the default; out of range or not a number adds the
+/// field's message (and takes the default, so the other fields are still checked).
+fn number(
+    errors: &mut PreferenceErrors,
+    raw: &str,
+    range: std::ops::RangeInclusive<i32>,
+    default: i32,
+    field: &'static str,
+    message: &str,
+) -> i32 {
+    if raw.trim().is_empty() {
+        return default;
+    }
+    int_in(raw, range).unwrap_or_else(|| {
+        errors.add(field, message);
+        default
+    })
+}
+
 impl PreferencesForm {
     /// The form pre-filled from stored preferences.
     pub fn from_preferences(p: &Preferences) -> Self {
@@ -253,22 +272,22 @@ impl PreferencesForm {
         let frequency = Frequency::parse(&self.frequency)
             .map_err(|e| errors.add("frequency", e))
             .unwrap_or_default();
-        let weekday = if self.weekday.trim().is_empty() {
-            d.weekday
-        } else {
-            int_in(&self.weekday, 1..=7).map(|n| n as i16).unwrap_or_else(|| {
-                errors.add("weekday", "Please choose a day of the week.");
-                d.weekday
-            })
-        };
-        let delivery_hour = if self.delivery_hour.trim().is_empty() {
-            d.delivery_hour
-        } else {
-            int_in(&self.delivery_hour, 0..=23).map(|n| n as i16).unwrap_or_else(|| {
-                errors.add("delivery_hour", "Please choose an hour from 0 to 23.");
-                d.delivery_hour
-            })
-        };
+        let weekday = number(
+            &mut errors,
+            &self.weekday,
+            1..=7,
+            d.weekday.into(),
+            "weekday",
+            "Please choose a day of the week.",
+        ) as i16;
+        let delivery_hour = number(
+            &mut errors,
+            &self.delivery_hour,
+            0..=23,
+            d.delivery_hour.into(),
+            "delivery_hour",
+            "Please choose an hour from 0 to 23.",
+        ) as i16;
         let time_zone = match self.time_zone.trim() {
             "" => d.time_zone,
             tz => tz.parse::<Tz>().unwrap_or_else(|_| {
@@ -276,30 +295,30 @@ impl PreferencesForm {
                 d.time_zone
             }),
         };
-        let papers_per_email = if self.papers_per_email.trim().is_empty() {
-            d.papers_per_email
-        } else {
-            int_in(&self.papers_per_email, 1..=50).unwrap_or_else(|| {
-                errors.add("papers_per_email", "Please choose between 1 and 50 papers per email.");
-                d.papers_per_email
-            })
-        };
-        let min_upvotes = if self.min_upvotes.trim().is_empty() {
-            d.min_upvotes
-        } else {
-            int_in(&self.min_upvotes, 0..=100_000).unwrap_or_else(|| {
-                errors.add("min_upvotes", "Minimum upvotes must be a whole number, 0 or more.");
-                d.min_upvotes
-            })
-        };
-        let trend_weight = if self.trend_weight.trim().is_empty() {
-            d.trend_weight
-        } else {
-            int_in(&self.trend_weight, 0..=100).map(|n| n as i16).unwrap_or_else(|| {
-                errors.add("trend_weight", "Please choose a weight from 0 to 100.");
-                d.trend_weight
-            })
-        };
+        let papers_per_email = number(
+            &mut errors,
+            &self.papers_per_email,
+            1..=50,
+            d.papers_per_email,
+            "papers_per_email",
+            "Please choose between 1 and 50 papers per email.",
+        );
+        let min_upvotes = number(
+            &mut errors,
+            &self.min_upvotes,
+            0..=100_000,
+            d.min_upvotes,
+            "min_upvotes",
+            "Minimum upvotes must be a whole number, 0 or more.",
+        );
+        let trend_weight = number(
+            &mut errors,
+            &self.trend_weight,
+            0..=100,
+            d.trend_weight.into(),
+            "trend_weight",
+            "Please choose a weight from 0 to 100.",
+        ) as i16;
         if !errors.is_empty() {
             return Err(errors);
         }
