@@ -86,6 +86,7 @@ fn bench(c: &mut Criterion) {
         preferences: "https://paperboy.example/preferences/t".into(),
         unsubscribe: "https://paperboy.example/unsubscribe/t".into(),
         rate: "https://paperboy.example/rate/t/".into(),
+        web: "https://paperboy.example/d/t".into(),
     };
     let exclude = HashSet::new();
     assert_eq!(set.rank(&interests, &exclude).len(), 10);

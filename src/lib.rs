@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod mail;
 pub mod ratings;
+pub mod reading;
 pub mod sending;
 pub mod sources;
 pub mod startup;

@@ -30,6 +30,7 @@ pub struct SendSummary {
     pub queued: u64,
     pub composed: u64,
     pub sent: u64,
+    pub posted: u64,
     pub skipped: u64,
     pub failed: u64,
     pub retrying: u64,
@@ -48,7 +49,11 @@ impl fmt::Display for SendSummary {
             self.failed,
             self.retrying,
             self.cancelled
-        )
+        )?;
+        if self.posted > 0 {
+            write!(f, ", posted to feeds {}", self.posted)?;
+        }
+        Ok(())
     }
 }
 
@@ -84,14 +89,15 @@ pub async fn send(
 }
 
 fn summarize(day: NaiveDate, editions: Vec<String>, queued: u64, t: &Tally) -> SendSummary {
-    let [sent, skipped, failed, retrying, cancelled] =
-        [&t.sent, &t.skipped, &t.failed, &t.retrying, &t.cancelled].map(Tally::get);
+    let [sent, posted, skipped, failed, retrying, cancelled] =
+        [&t.sent, &t.posted, &t.skipped, &t.failed, &t.retrying, &t.cancelled].map(Tally::get);
     SendSummary {
         day,
         editions,
         queued,
-        composed: sent + skipped + failed + retrying + cancelled,
+        composed: sent + posted + skipped + failed + retrying + cancelled,
         sent,
+        posted,
         skipped,
         failed,
         retrying,

@@ -23,15 +23,27 @@ impl Edition {
         Self { frequency: Frequency::Weekly, day: last_day }
     }
 
-    /// The edition a reader of this frequency gets for `day`.
+    /// The edition a reader of this frequency gets for `day` (a feed-only reader gets the
+    /// daily one).
     pub fn of(frequency: Frequency, day: NaiveDate) -> Self {
-        Self { frequency, day }
+        match frequency {
+            Frequency::Weekly => Self::weekly(day),
+            Frequency::Daily | Frequency::Feed => Self::daily(day),
+        }
+    }
+
+    /// The frequencies of the readers who get this edition.
+    pub fn readers(&self) -> &'static [&'static str] {
+        match self.frequency {
+            Frequency::Weekly => &["weekly"],
+            Frequency::Daily | Frequency::Feed => &["daily", "feed"],
+        }
     }
 
     /// `2026-11-27` for a daily edition, the ISO week `2026-W48` of its last day for a weekly one.
     pub fn label(&self) -> String {
         match self.frequency {
-            Frequency::Daily => self.day.format("%Y-%m-%d").to_string(),
+            Frequency::Daily | Frequency::Feed => self.day.format("%Y-%m-%d").to_string(),
             Frequency::Weekly => {
                 let w = self.day.iso_week();
                 format!("{}-W{:02}", w.year(), w.week())
@@ -42,7 +54,7 @@ impl Edition {
     /// The first and last paper day covered, inclusive.
     pub fn period(&self) -> (NaiveDate, NaiveDate) {
         match self.frequency {
-            Frequency::Daily => (self.day, self.day),
+            Frequency::Daily | Frequency::Feed => (self.day, self.day),
             Frequency::Weekly => (self.day - Days::new(6), self.day),
         }
     }
@@ -50,7 +62,7 @@ impl Edition {
     /// For subjects: "Thu, Nov 6" or "Oct 31 – Nov 6".
     pub fn title(&self) -> String {
         match self.frequency {
-            Frequency::Daily => self.day.format("%a, %b %-d").to_string(),
+            Frequency::Daily | Frequency::Feed => self.day.format("%a, %b %-d").to_string(),
             Frequency::Weekly => {
                 let (from, to) = self.period();
                 format!("{} – {}", from.format("%b %-d"), to.format("%b %-d"))

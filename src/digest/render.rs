@@ -3,7 +3,7 @@
 use askama::Template;
 
 use super::edition::Edition;
-use super::rank::{CandidateSet, Pick};
+use super::rank::{Candidate, CandidateSet, Pick};
 use crate::domain::Frequency;
 use crate::mail::Draft;
 
@@ -29,14 +29,17 @@ pub struct DigestLinks {
     pub unsubscribe: String,
     /// The reader's rating links up to the paper: `{rate}{arxiv_id}/up`.
     pub rate: String,
+    /// This digest's web copy (`/d/{token}`).
+    pub web: String,
 }
 
 impl DigestLinks {
-    pub fn for_reader(links: &crate::domain::Links, reader: &uuid::Uuid) -> Self {
+    pub fn for_delivery(links: &crate::domain::Links, reader: &uuid::Uuid, delivery: i64) -> Self {
         Self {
             preferences: links.preferences(reader),
             unsubscribe: links.unsubscribe(reader),
             rate: links.rate_base(reader),
+            web: links.copy(delivery),
         }
     }
 }
@@ -71,33 +74,52 @@ pub fn items(set: &CandidateSet, picks: &[Pick]) -> Vec<DigestItem> {
         .iter()
         .map(|pick| {
             let c = &set.candidates()[pick.index];
-            let arxiv_url = format!("https://arxiv.org/abs/{}", c.arxiv_id);
-            let mut authors =
-                c.authors.iter().take(SHOWN_AUTHORS).cloned().collect::<Vec<_>>().join(", ");
-            if c.authors.len() > SHOWN_AUTHORS {
-                authors.push_str(" et al.");
-            }
             let why =
                 pick.reasons.iter().map(|r| r.describe(c.upvotes)).collect::<Vec<_>>().join("; ");
-            DigestItem {
-                arxiv_id: c.arxiv_id.clone(),
-                title: c.title.clone(),
-                url: if c.on_huggingface {
-                    format!("https://huggingface.co/papers/{}", c.arxiv_id)
-                } else {
-                    arxiv_url.clone()
-                },
-                arxiv_url,
-                authors,
-                upvotes: c.upvotes,
-                summary: summary(c.ai_summary.as_deref(), &c.abstract_text),
-                code_url: c.github_repo.clone(),
-                code_stars: c.github_stars,
-                project_url: c.project_page.clone(),
-                why,
-            }
+            item(c, why)
         })
         .collect()
+}
+
+/// One paper as a digest shows it, with its why-line.
+pub fn item(c: &Candidate, why: String) -> DigestItem {
+    let arxiv_url = format!("https://arxiv.org/abs/{}", c.arxiv_id);
+    let mut authors = c.authors.iter().take(SHOWN_AUTHORS).cloned().collect::<Vec<_>>().join(", ");
+    if c.authors.len() > SHOWN_AUTHORS {
+        authors.push_str(" et al.");
+    }
+    DigestItem {
+        arxiv_id: c.arxiv_id.clone(),
+        title: c.title.clone(),
+        url: if c.on_huggingface {
+            format!("https://huggingface.co/papers/{}", c.arxiv_id)
+        } else {
+            arxiv_url.clone()
+        },
+        arxiv_url,
+        authors,
+        upvotes: c.upvotes,
+        summary: summary(c.ai_summary.as_deref(), &c.abstract_text),
+        code_url: c.github_repo.clone(),
+        code_stars: c.github_stars,
+        project_url: c.project_page.clone(),
+        why,
+    }
+}
+
+/// The heading and intro line of a digest (email, web copy).
+pub fn heading(edition: &Edition, papers: usize) -> (String, String) {
+    let heading = match edition.frequency {
+        Frequency::Daily | Frequency::Feed => {
+            format!("Your papers for {}", edition.day.format("%A, %B %-d, %Y"))
+        }
+        Frequency::Weekly => format!("Your week in papers: {}", edition.title()),
+    };
+    let intro = match papers {
+        1 => "One paper picked for you, with the reason it is here.".to_string(),
+        n => format!("{n} papers picked for you, each with the reason it is here."),
+    };
+    (heading, intro)
 }
 
 #[derive(Template)]
@@ -121,7 +143,7 @@ struct DigestText<'a> {
 /// The subject names the day and the top paper.
 pub fn subject(edition: &Edition, items: &[DigestItem]) -> String {
     let kind = match edition.frequency {
-        Frequency::Daily => "paperboy",
+        Frequency::Daily | Frequency::Feed => "paperboy",
         Frequency::Weekly => "paperboy weekly",
     };
     let top = items.first().map(|i| i.title.as_str()).unwrap_or("no papers");
@@ -141,14 +163,7 @@ pub fn render(
     items: &[DigestItem],
     links: &DigestLinks,
 ) -> askama::Result<Draft> {
-    let heading = match edition.frequency {
-        Frequency::Daily => format!("Your papers for {}", edition.day.format("%A, %B %-d, %Y")),
-        Frequency::Weekly => format!("Your week in papers: {}", edition.title()),
-    };
-    let intro = match items.len() {
-        1 => "One paper picked for you, with the reason it is here.".to_string(),
-        n => format!("{n} papers picked for you, each with the reason it is here."),
-    };
+    let (heading, intro) = heading(edition, items.len());
     Ok(Draft {
         subject: subject(edition, items),
         text: DigestText { heading: &heading, intro: &intro, items, links }.render()?,

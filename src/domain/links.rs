@@ -17,6 +17,11 @@ pub enum Purpose {
     /// Rating papers from a digest (mail scanners and forwarded digests reach these
     /// links; they open nothing else).
     Rate,
+    /// The web copy of one delivery ("view in browser"): signs the delivery, not the reader.
+    Copy,
+    /// The reader's private feed, in its generation: resetting the feed bumps the
+    /// generation, and the old link no longer verifies.
+    Feed(i32),
 }
 
 impl Purpose {
@@ -24,6 +29,8 @@ impl Purpose {
         match self {
             Self::Manage => b"manage",
             Self::Rate => b"rate",
+            Self::Copy => b"copy",
+            Self::Feed(_) => b"feed",
         }
     }
 }
@@ -60,6 +67,9 @@ impl Signer {
     fn mac(&self, purpose: Purpose, id: &Uuid) -> [u8; MAC_BYTES] {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(purpose.tag());
+        if let Purpose::Feed(generation) = purpose {
+            mac.update(&generation.to_be_bytes());
+        }
         mac.update(&[0]);
         mac.update(id.as_bytes());
         let full = mac.finalize().into_bytes();
@@ -75,17 +85,28 @@ impl Signer {
 
     /// The id a token was signed for, if it was signed by us for this purpose.
     pub fn verify(&self, purpose: Purpose, raw: &str) -> Option<Uuid> {
-        if raw.len() != 43 {
-            return None;
-        }
-        let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-        if bytes.len() != 16 + MAC_BYTES {
-            return None;
-        }
-        let id = Uuid::from_slice(&bytes[..16]).ok()?;
+        let (id, mac) = split(raw)?;
         // Constant time: no byte of the MAC leaks through timing.
-        same_secret(&self.mac(purpose, &id), &bytes[16..]).then_some(id)
+        same_secret(&self.mac(purpose, &id), &mac).then_some(id)
     }
+
+    /// The id a well-formed token names, before any check: for purposes whose MAC covers
+    /// something stored with that id (the feed's generation). `verify` must follow.
+    pub fn claimed_id(raw: &str) -> Option<Uuid> {
+        split(raw).map(|(id, _)| id)
+    }
+}
+
+fn split(raw: &str) -> Option<(Uuid, Vec<u8>)> {
+    if raw.len() != 43 {
+        return None;
+    }
+    let mut bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+    if bytes.len() != 16 + MAC_BYTES {
+        return None;
+    }
+    let mac = bytes.split_off(16);
+    Some((Uuid::from_slice(&bytes).ok()?, mac))
 }
 
 /// Absolute and relative links to a reader's pages.
@@ -139,6 +160,27 @@ impl Links {
         self.absolute(&format!("/rate/{}/", self.rate_token(subscriber)))
     }
 
+    /// `/d/{token}`: the web copy of one delivery.
+    pub fn copy_path(&self, delivery: i64) -> String {
+        let id = Uuid::from_u64_pair(delivery as u64, 0);
+        format!("/d/{}", self.signer.sign(Purpose::Copy, &id))
+    }
+
+    pub fn copy(&self, delivery: i64) -> String {
+        self.absolute(&self.copy_path(delivery))
+    }
+
+    /// The delivery a web-copy token was signed for.
+    pub fn copy_delivery(&self, raw: &str) -> Option<i64> {
+        let (id, rest) = self.signer.verify(Purpose::Copy, raw)?.as_u64_pair();
+        (rest == 0).then_some(id as i64)
+    }
+
+    /// `/feed/{token}`: the reader's private feed in its current generation.
+    pub fn feed(&self, subscriber: &Uuid, generation: i32) -> String {
+        self.absolute(&format!("/feed/{}", self.signer.sign(Purpose::Feed(generation), subscriber)))
+    }
+
     pub fn confirm(&self, token: &super::Token) -> String {
         self.absolute(&format!("/confirm/{}", token.as_str()))
     }
@@ -174,5 +216,28 @@ mod tests {
         assert_eq!(s.verify(Purpose::Manage, ""), None);
         assert_eq!(s.verify(Purpose::Manage, &"é".repeat(43)), None);
         assert_eq!(s.verify(Purpose::Manage, crate::domain::Token::generate().as_str()), None);
+    }
+
+    #[test]
+    fn feed_links_die_with_their_generation_and_copy_links_name_one_delivery() {
+        let links = Links::new("https://p.example", b"k");
+        let reader = Uuid::new_v4();
+        let feed = links.feed(&reader, 0);
+        let token = feed.rsplit('/').next().unwrap();
+        assert_eq!(Signer::claimed_id(token), Some(reader));
+        assert_eq!(links.signer().verify(Purpose::Feed(0), token), Some(reader));
+        assert_eq!(
+            links.signer().verify(Purpose::Feed(1), token),
+            None,
+            "reset: the old link is dead"
+        );
+        assert_eq!(links.signer().verify(Purpose::Manage, token), None);
+
+        let copy = links.copy_path(42);
+        let token = copy.strip_prefix("/d/").unwrap();
+        assert_eq!(links.copy_delivery(token), Some(42));
+        assert_eq!(links.copy_delivery(&links.manage_token(&reader)), None);
+        let other = Uuid::from_u64_pair(42, 1);
+        assert_eq!(links.copy_delivery(&links.signer().sign(Purpose::Copy, &other)), None);
     }
 }

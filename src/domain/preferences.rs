@@ -114,6 +114,8 @@ pub enum Frequency {
     #[default]
     Daily,
     Weekly,
+    /// No email: digests appear only in the reader's feed (and as web copies).
+    Feed,
 }
 
 impl Frequency {
@@ -121,7 +123,8 @@ impl Frequency {
         match raw.trim().to_ascii_lowercase().as_str() {
             "" | "daily" => Ok(Self::Daily),
             "weekly" => Ok(Self::Weekly),
-            _ => Err("Please choose daily or weekly.".into()),
+            "feed" => Ok(Self::Feed),
+            _ => Err("Please choose daily, weekly or feed only.".into()),
         }
     }
 
@@ -129,7 +132,13 @@ impl Frequency {
         match self {
             Self::Daily => "daily",
             Self::Weekly => "weekly",
+            Self::Feed => "feed",
         }
+    }
+
+    /// Whether digests go out by email (a feed-only reader reads them in their feed).
+    pub fn mailed(self) -> bool {
+        self != Self::Feed
     }
 }
 

@@ -33,6 +33,8 @@ const EDITION_TTL: Duration = Duration::from_secs(600);
 #[derive(Debug, Default)]
 pub struct Tally {
     pub sent: AtomicU64,
+    /// Digests of feed-only readers, kept for their feed instead of mailed.
+    pub posted: AtomicU64,
     pub skipped: AtomicU64,
     pub cancelled: AtomicU64,
     pub failed: AtomicU64,
@@ -246,7 +248,8 @@ impl Deliverer {
             return cancel(conn, claimed.id, "reader is no longer subscribed", tally).await;
         }
         let exclude: HashSet<&str> = sent.iter().map(String::as_str).collect();
-        let interests = Interests::for_reader(&reader.preferences(), taste);
+        let prefs = reader.preferences();
+        let interests = Interests::for_reader(&prefs, taste);
         let picks = edition.set.rank(&interests, &exclude);
         if picks.is_empty() {
             deliveries::mark_closed(conn, claimed.id, "skipped", Some("nothing matched")).await?;
@@ -254,8 +257,18 @@ impl Deliverer {
             return Ok(());
         }
         let items = render::items(&edition.set, &picks);
-        let links = DigestLinks::for_reader(&self.links, &reader.id);
+        let links = DigestLinks::for_delivery(&self.links, &reader.id, claimed.id);
         let draft = render::render(&edition.edition, &items, &links)?;
+        let papers: Vec<String> = items.iter().map(|i| i.arxiv_id.clone()).collect();
+        let why: Vec<String> = items.iter().map(|i| i.why.clone()).collect();
+        let digest =
+            deliveries::Delivered { subject: &draft.subject, paper_ids: &papers, why: &why };
+        if !prefs.frequency.mailed() {
+            deliveries::mark_delivered(conn, claimed.id, None, &digest).await?;
+            Tally::add(&tally.posted);
+            tracing::info!(papers = papers.len(), "digest posted to the reader's feed");
+            return Ok(());
+        }
         let headers = [
             ("List-Unsubscribe", format!("<{}>", links.unsubscribe)),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".to_string()),
@@ -265,12 +278,7 @@ impl Deliverer {
         let message_id = self.mailer.new_message_id();
         match self.mailer.send(&reader.email, &draft, &message_id, &headers).await {
             Ok(()) => {
-                let papers: Vec<String> = picks
-                    .iter()
-                    .map(|p| edition.set.candidates()[p.index].arxiv_id.clone())
-                    .collect();
-                deliveries::mark_sent(conn, claimed.id, &message_id, &draft.subject, &papers)
-                    .await?;
+                deliveries::mark_delivered(conn, claimed.id, Some(&message_id), &digest).await?;
                 Tally::add(&tally.sent);
                 metrics::counter!("paperboy_digests_sent_total").increment(1);
                 tracing::info!(papers = papers.len(), "digest sent");

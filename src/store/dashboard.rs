@@ -122,11 +122,17 @@ pub struct EventRow {
     pub at: DateTime<Utc>,
 }
 
-pub async fn events_of(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<EventRow>> {
+/// A reader's events, newest first, at most `limit` (all without one).
+pub async fn events_of(
+    db: &PgPool,
+    subscriber: Uuid,
+    limit: Option<i64>,
+) -> sqlx::Result<Vec<EventRow>> {
     sqlx::query_as(
-        "SELECT kind, at FROM subscriber_events WHERE subscriber_id = $1 ORDER BY id DESC LIMIT 50",
+        "SELECT kind, at FROM subscriber_events WHERE subscriber_id = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(subscriber)
+    .bind(limit)
     .fetch_all(db)
     .await
 }
@@ -147,13 +153,15 @@ pub async fn retry_failed(db: &PgPool, id: Option<i64>) -> sqlx::Result<u64> {
 }
 
 /// Erases a subscriber (GDPR): the row and their mail go; anonymous counts stay. Their
-/// deliveries are kept for the counts, with any address in an SMTP reply cut to its domain.
+/// deliveries are kept for the counts, with any address in an SMTP reply cut to its domain
+/// and the why-lines (which quote their topics) gone; web copies and feeds answer 404.
 pub async fn erase_subscriber(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
     sqlx::query(
         r#"UPDATE deliveries
-         SET last_error = regexp_replace(last_error, '[^\s<>()\[\]"'',;:]+@', '…@', 'g')
-         WHERE subscriber_id = $1 AND last_error LIKE '%@%'"#,
+         SET last_error = regexp_replace(last_error, '[^\s<>()\[\]"'',;:]+@', '…@', 'g'),
+             why = '{}'
+         WHERE subscriber_id = $1"#,
     )
     .bind(id)
     .execute(&mut *tx)

@@ -22,7 +22,7 @@ pub async fn create_for_edition(
     edition: &Edition,
 ) -> sqlx::Result<u64> {
     let weekday = match edition.frequency {
-        Frequency::Daily => None,
+        Frequency::Daily | Frequency::Feed => None,
         Frequency::Weekly => {
             Some(chrono::Datelike::weekday(&edition.day).number_from_monday() as i16)
         }
@@ -31,7 +31,7 @@ pub async fn create_for_edition(
         "WITH new AS (
              INSERT INTO deliveries (edition_id, subscriber_id, edition_label)
              SELECT $1, id, $2 FROM subscribers
-             WHERE status = 'confirmed' AND frequency = $3 AND ($4::smallint IS NULL OR weekday = $4)
+             WHERE status = 'confirmed' AND frequency = ANY($3) AND ($4::smallint IS NULL OR weekday = $4)
              ON CONFLICT (subscriber_id, edition_label) DO NOTHING
              RETURNING id, edition_id
          )
@@ -39,7 +39,7 @@ pub async fn create_for_edition(
     )
     .bind(edition_id)
     .bind(edition.label())
-    .bind(edition.frequency.as_str())
+    .bind(edition.readers())
     .bind(weekday);
     queue_and_wake(db, insert).await
 }
@@ -54,7 +54,7 @@ pub async fn create_due(db: &PgPool, edition_id: i64, edition: &Edition) -> sqlx
                     coalesce(z.name, 'UTC') AS tz
              FROM subscribers s
              LEFT JOIN pg_timezone_names z ON z.name = s.time_zone
-             WHERE s.status = 'confirmed' AND s.frequency = $3
+             WHERE s.status = 'confirmed' AND s.frequency = ANY($4)
          )
          , new AS (
              INSERT INTO deliveries (edition_id, subscriber_id, edition_label)
@@ -72,7 +72,8 @@ pub async fn create_due(db: &PgPool, edition_id: i64, edition: &Edition) -> sqlx
     )
     .bind(edition_id)
     .bind(edition.label())
-    .bind(edition.frequency.as_str());
+    .bind(edition.frequency.as_str())
+    .bind(edition.readers());
     queue_and_wake(db, insert).await
 }
 
@@ -145,25 +146,34 @@ pub async fn claim(
     .await
 }
 
-/// Sent: records the message and the papers in it; the delivery leaves the queue.
-pub async fn mark_sent(
+/// A delivered digest as its record keeps it: the papers in order, each with its why-line.
+pub struct Delivered<'a> {
+    pub subject: &'a str,
+    pub paper_ids: &'a [String],
+    pub why: &'a [String],
+}
+
+/// Sent by email (`message_id`), or posted to a feed-only reader's feed (`None`): records
+/// the papers in it; the delivery leaves the queue.
+pub async fn mark_delivered(
     conn: &mut PgConnection,
     id: i64,
-    message_id: &str,
-    subject: &str,
-    paper_ids: &[String],
+    message_id: Option<&str>,
+    digest: &Delivered<'_>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "WITH done AS (DELETE FROM delivery_queue WHERE delivery_id = $1 RETURNING attempts)
          UPDATE deliveries
-         SET status = 'sent', message_id = $2, subject = $3, paper_ids = $4, sent_at = now(),
+         SET status = CASE WHEN $2::text IS NULL THEN 'posted' ELSE 'sent' END,
+             message_id = $2, subject = $3, paper_ids = $4, why = $5, sent_at = now(),
              last_error = NULL, attempts = coalesce((SELECT attempts FROM done), attempts)
          WHERE id = $1",
     )
     .bind(id)
     .bind(message_id)
-    .bind(subject)
-    .bind(paper_ids)
+    .bind(digest.subject)
+    .bind(digest.paper_ids)
+    .bind(digest.why)
     .execute(conn)
     .await?;
     Ok(())
@@ -239,11 +249,75 @@ pub async fn already_sent(
     sqlx::query_as(
         "SELECT DISTINCT d.subscriber_id, p
          FROM deliveries d, unnest(d.paper_ids) AS p
-         WHERE d.subscriber_id = ANY($1) AND d.status = 'sent' AND d.paper_ids && $2 AND p = ANY($2)",
+         WHERE d.subscriber_id = ANY($1) AND d.status IN ('sent', 'posted') AND d.paper_ids && $2 AND p = ANY($2)",
     )
     .bind(subscribers)
     .bind(papers)
     .fetch_all(conn)
+    .await
+}
+
+/// One delivery to a reader as their web copy, feed, history and data export show it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Record {
+    pub id: i64,
+    pub subscriber_id: Uuid,
+    pub edition_label: String,
+    /// The edition's frequency and day.
+    pub frequency: String,
+    pub day: chrono::NaiveDate,
+    pub status: String,
+    pub subject: Option<String>,
+    pub paper_ids: Vec<String>,
+    pub why: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl Record {
+    /// Sent by email or posted to the reader's feed: it has papers and a web copy.
+    pub fn delivered(&self) -> bool {
+        matches!(self.status.as_str(), "sent" | "posted")
+    }
+
+    /// The why-line of the paper at `i`, as the email gave it (empty for digests sent
+    /// before why-lines were kept).
+    pub fn why(&self, i: usize) -> &str {
+        self.why.get(i).map_or("", String::as_str)
+    }
+}
+
+const RECORD: &str = "SELECT d.id, d.subscriber_id, d.edition_label, e.frequency, e.day, d.status,
+        d.subject, d.paper_ids, d.why, d.created_at, d.sent_at
+ FROM deliveries d JOIN editions e ON e.id = d.edition_id";
+
+/// A delivered digest (sent or posted) of a reader who still exists.
+pub async fn delivered(db: &PgPool, id: i64) -> sqlx::Result<Option<Record>> {
+    sqlx::query_as(&format!(
+        "{RECORD} WHERE d.id = $1 AND d.subscriber_id IS NOT NULL AND d.status IN ('sent', 'posted')"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A reader's deliveries created since `since` (all, without it), newest first;
+/// `delivered_only` keeps those sent or posted.
+pub async fn of_reader(
+    db: &PgPool,
+    subscriber: Uuid,
+    since: Option<DateTime<Utc>>,
+    delivered_only: bool,
+) -> sqlx::Result<Vec<Record>> {
+    sqlx::query_as(&format!(
+        "{RECORD} WHERE d.subscriber_id = $1 AND ($2::timestamptz IS NULL OR d.created_at >= $2)
+           AND (NOT $3 OR d.status IN ('sent', 'posted'))
+         ORDER BY coalesce(d.sent_at, d.created_at) DESC, d.id DESC"
+    ))
+    .bind(subscriber)
+    .bind(since)
+    .bind(delivered_only)
+    .fetch_all(db)
     .await
 }
 

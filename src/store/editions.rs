@@ -62,9 +62,26 @@ pub async fn candidates(db: &PgPool, edition: &Edition) -> sqlx::Result<Vec<Cand
     .bind(to)
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Candidate {
+    Ok(rows.into_iter().map(Candidate::from).collect())
+}
+
+/// These papers as a digest shows them (web copies, feeds), in no particular order;
+/// withdrawn papers too: they were sent.
+pub async fn papers(db: &PgPool, ids: &[String]) -> sqlx::Result<Vec<Candidate>> {
+    let rows: Vec<CandidateRow> = sqlx::query_as(
+        "SELECT arxiv_id, title, abstract AS abstract_text, authors, categories, ai_keywords, ai_summary,
+                upvotes, github_repo, github_stars, project_page, on_huggingface
+         FROM papers WHERE arxiv_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Candidate::from).collect())
+}
+
+impl From<CandidateRow> for Candidate {
+    fn from(r: CandidateRow) -> Self {
+        Candidate {
             arxiv_id: r.arxiv_id,
             title: r.title,
             abstract_text: r.abstract_text,
@@ -77,8 +94,8 @@ pub async fn candidates(db: &PgPool, edition: &Edition) -> sqlx::Result<Vec<Cand
             github_stars: r.github_stars,
             project_page: r.project_page,
             on_huggingface: r.on_huggingface,
-        })
-        .collect())
+        }
+    }
 }
 
 /// The most recent paper day (featured or newly announced), optionally before a day.

@@ -154,3 +154,28 @@ pub async fn featured_on(db: &PgPool, day: NaiveDate) -> sqlx::Result<Vec<PaperC
     .fetch_all(db)
     .await
 }
+
+/// The Hugging Face featured days with how many papers each, newest first.
+pub async fn featured_days(db: &PgPool) -> sqlx::Result<Vec<(NaiveDate, i64)>> {
+    sqlx::query_as(
+        "SELECT featured_on, count(*) FROM papers
+         WHERE featured_on IS NOT NULL AND withdrawn_at IS NULL
+         GROUP BY featured_on ORDER BY featured_on DESC",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The featured days just before and just after `day`.
+pub async fn days_around(
+    db: &PgPool,
+    day: NaiveDate,
+) -> sqlx::Result<(Option<NaiveDate>, Option<NaiveDate>)> {
+    sqlx::query_as(
+        "SELECT (SELECT max(featured_on) FROM papers WHERE featured_on < $1 AND withdrawn_at IS NULL),
+                (SELECT min(featured_on) FROM papers WHERE featured_on > $1 AND withdrawn_at IS NULL)",
+    )
+    .bind(day)
+    .fetch_one(db)
+    .await
+}

@@ -94,7 +94,7 @@ pub async fn recently_sent(
         "SELECT p.arxiv_id, p.title, p.authors, '' AS abstract_text, r.rating, s.sent_at
          FROM (SELECT DISTINCT ON (paper) paper, d.sent_at
                FROM deliveries d, unnest(d.paper_ids) AS paper
-               WHERE d.subscriber_id = $1 AND d.status = 'sent'
+               WHERE d.subscriber_id = $1 AND d.status IN ('sent', 'posted')
                  AND d.sent_at > now() - make_interval(days => $2)
                ORDER BY paper, d.sent_at DESC) s
          JOIN papers p ON p.arxiv_id = s.paper
@@ -105,6 +105,25 @@ pub async fn recently_sent(
     .bind(subscriber)
     .bind(days)
     .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// A reader's ratings of these papers (all of them without `papers`): (paper, title,
+/// +1 or −1, when), most recent first.
+pub async fn of_reader(
+    db: &PgPool,
+    subscriber: Uuid,
+    papers: Option<&[String]>,
+) -> sqlx::Result<Vec<(String, String, i16, DateTime<Utc>)>> {
+    sqlx::query_as(
+        "SELECT p.arxiv_id, p.title, r.rating, r.rated_at
+         FROM ratings r JOIN papers p USING (arxiv_id)
+         WHERE r.subscriber_id = $1 AND ($2::text[] IS NULL OR r.arxiv_id = ANY($2))
+         ORDER BY r.rated_at DESC, p.arxiv_id",
+    )
+    .bind(subscriber)
+    .bind(papers)
     .fetch_all(db)
     .await
 }

@@ -14,6 +14,14 @@ pub enum Status {
 }
 
 impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Confirmed => "confirmed",
+            Self::Unsubscribed => "unsubscribed",
+        }
+    }
+
     fn from_db(s: &str) -> Self {
         match s {
             "confirmed" => Self::Confirmed,
@@ -39,6 +47,8 @@ pub struct SubscriberRow {
     min_upvotes: i32,
     trend_weight: i16,
     pub confirm_expires_at: Option<DateTime<Utc>>,
+    /// Bumped by resetting the feed: the feed link is signed for this generation.
+    pub feed_generation: i32,
 }
 
 impl SubscriberRow {
@@ -63,7 +73,8 @@ impl SubscriberRow {
 }
 
 const COLUMNS: &str = "id, email, status, topics, categories, authors, frequency, weekday, \
-     delivery_hour, time_zone, papers_per_email, min_upvotes, trend_weight, confirm_expires_at";
+     delivery_hour, time_zone, papers_per_email, min_upvotes, trend_weight, confirm_expires_at, \
+     feed_generation";
 
 /// What the sign-up form may set; the rest keeps its defaults until the preferences page.
 pub struct SignupChoices<'a> {
@@ -223,6 +234,30 @@ pub async fn lock_by_confirm_hash(
     hash: &[u8],
 ) -> sqlx::Result<Option<ConfirmRow>> {
     sqlx::query_as(&by_confirm_hash(true)).bind(hash).fetch_optional(conn).await
+}
+
+/// When a reader signed up, confirmed and left (their data export).
+pub async fn dates(
+    db: &PgPool,
+    id: Uuid,
+) -> sqlx::Result<(DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+    sqlx::query_as(
+        "SELECT created_at, confirmed_at, unsubscribed_at FROM subscribers WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await
+}
+
+/// A new feed link for the reader: the old one stops working. Returns the new generation.
+pub async fn reset_feed(db: &PgPool, id: Uuid) -> sqlx::Result<i32> {
+    sqlx::query_scalar(
+        "UPDATE subscribers SET feed_generation = feed_generation + 1, updated_at = now()
+         WHERE id = $1 RETURNING feed_generation",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await
 }
 
 pub async fn find_by_id(db: &PgPool, id: Uuid) -> sqlx::Result<Option<SubscriberRow>> {

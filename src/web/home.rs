@@ -1,5 +1,7 @@
 //! The landing page and its sign-up form.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -77,64 +79,89 @@ impl IndexPage {
     }
 }
 
-/// How long a rendered landing page is served before it is rendered again (papers and
-/// upvotes change every half hour at most; an ingest in this process refreshes it at once).
+/// How long a rendered public page is served before it is rendered again (papers and
+/// upvotes change every half hour at most; an ingest in this process refreshes them at once).
 const FRESH_FOR: Duration = Duration::from_secs(30);
+/// Public pages kept rendered at most (the landing page, the archive's list and days).
+const CACHED_PAGES: usize = 64;
 
-/// The landing page as served to everyone: rendered once, then shared as bytes.
+/// Public pages as served to everyone, by path: rendered once, then shared as bytes.
 #[derive(Default)]
 pub struct Cache {
-    page: RwLock<Option<(Instant, Bytes)>>,
+    pages: RwLock<HashMap<String, (Instant, Bytes)>>,
     rendering: tokio::sync::Mutex<()>,
 }
 
 impl Cache {
-    fn fresh(&self) -> Option<Bytes> {
-        let page = self.page.read().expect("landing cache lock");
-        page.as_ref().filter(|(at, _)| at.elapsed() < FRESH_FOR).map(|(_, b)| b.clone())
+    fn fresh(&self, key: &str) -> Option<Bytes> {
+        let pages = self.pages.read().expect("page cache lock");
+        pages.get(key).filter(|(at, _)| at.elapsed() < FRESH_FOR).map(|(_, b)| b.clone())
     }
 
-    fn any(&self) -> Option<Bytes> {
-        self.page.read().expect("landing cache lock").as_ref().map(|(_, b)| b.clone())
+    fn any(&self, key: &str) -> Option<Bytes> {
+        self.pages.read().expect("page cache lock").get(key).map(|(_, b)| b.clone())
     }
 
-    /// Forgets the page (new papers were stored).
+    /// Forgets every page (new papers were stored).
     pub fn invalidate(&self) {
-        *self.page.write().expect("landing cache lock") = None;
+        self.pages.write().expect("page cache lock").clear();
     }
 
-    async fn get(&self, app: &AppState) -> Result<Bytes, AppError> {
-        if let Some(page) = self.fresh() {
+    /// The page at `key`, rendered by `render` when it is missing or stale. One request
+    /// renders; the others keep serving the previous page meanwhile.
+    pub async fn get<F, Fut>(&self, key: &str, render: F) -> Result<Bytes, AppError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<String, AppError>>,
+    {
+        if let Some(page) = self.fresh(key) {
             return Ok(page);
         }
-        // One request renders; the others keep serving the previous page meanwhile.
         let _rendering = match self.rendering.try_lock() {
             Ok(guard) => guard,
-            Err(_) => match self.any() {
+            Err(_) => match self.any(key) {
                 Some(stale) => return Ok(stale),
                 None => self.rendering.lock().await,
             },
         };
-        if let Some(page) = self.fresh() {
+        if let Some(page) = self.fresh(key) {
             return Ok(page);
         }
-        let page = IndexPage::new(app, SignupForm::default(), PreferenceErrors::default()).await?;
-        let bytes = Bytes::from(page.render().map_err(anyhow::Error::from)?);
-        *self.page.write().expect("landing cache lock") = Some((Instant::now(), bytes.clone()));
+        let bytes = Bytes::from(render().await?);
+        let mut pages = self.pages.write().expect("page cache lock");
+        if pages.len() >= CACHED_PAGES && !pages.contains_key(key) {
+            pages.retain(|_, (at, _)| at.elapsed() < FRESH_FOR);
+            if pages.len() >= CACHED_PAGES {
+                pages.clear();
+            }
+        }
+        pages.insert(key.to_string(), (Instant::now(), bytes.clone()));
         Ok(bytes)
     }
 }
 
-pub async fn index(State(app): State<AppState>) -> Result<Response, AppError> {
-    let page = app.home.get(&app).await?;
-    Ok((
+/// A cached public page as a response.
+pub fn public_page(page: Bytes) -> Response {
+    (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
             (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60")),
         ],
         page,
     )
-        .into_response())
+        .into_response()
+}
+
+pub async fn index(State(app): State<AppState>) -> Result<Response, AppError> {
+    let page = app
+        .home
+        .get("/", || async {
+            let page =
+                IndexPage::new(&app, SignupForm::default(), PreferenceErrors::default()).await?;
+            Ok(page.render().map_err(anyhow::Error::from)?)
+        })
+        .await?;
+    Ok(public_page(page))
 }
 
 #[tracing::instrument(name = "subscribe", skip_all)]

@@ -13,6 +13,7 @@ use crate::digest::DigestItem;
 use crate::domain::{
     ARXIV_CATEGORIES, PreferenceErrors, Preferences, PreferencesForm, Purpose, Token, WEEKDAYS,
 };
+use crate::reading::{self, EditionSent};
 use crate::sending;
 use crate::store::ratings::{self, RatedRow};
 use crate::store::subscribers::{self, Status, SubscriberRow};
@@ -34,6 +35,9 @@ pub struct PreferencesPage {
     preview: Option<Preview>,
     /// Papers sent lately, with the reader's ratings and the forms to change them.
     sent: Vec<SentPaper>,
+    /// The reader's private feed, and the editions they were sent (with web copies).
+    feed_url: String,
+    history: Vec<EditionSent>,
 }
 
 /// A paper sent lately, as the preferences page lists it.
@@ -69,10 +73,6 @@ impl PreferencesPage {
     fn hours(&self) -> Vec<(u8, bool)> {
         (0..24).map(|h| (h, self.form.delivery_hour == h.to_string())).collect()
     }
-
-    fn weekly(&self) -> bool {
-        self.form.frequency == "weekly"
-    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -95,7 +95,7 @@ pub struct ResubscribedPage {
 
 /// The subscriber behind a manage token, and the token their pages link to; anything
 /// else is a 404. Tokens from before links were derived (in old emails) still work.
-async fn reader(app: &AppState, raw: &str) -> Result<Reader, AppError> {
+pub(super) async fn reader(app: &AppState, raw: &str) -> Result<Reader, AppError> {
     let row = match app.links.signer().verify(Purpose::Manage, raw) {
         Some(id) => subscribers::find_by_id(&app.db, id).await?,
         None => {
@@ -109,9 +109,9 @@ async fn reader(app: &AppState, raw: &str) -> Result<Reader, AppError> {
 }
 
 /// A reader found through a manage link, with the (derived) token their pages link to.
-struct Reader {
-    row: SubscriberRow,
-    token: String,
+pub(super) struct Reader {
+    pub row: SubscriberRow,
+    pub token: String,
 }
 
 async fn page(
@@ -143,6 +143,8 @@ async fn page(
                 paper,
             })
             .collect(),
+        feed_url: app.links.feed(&row.id, row.feed_generation),
+        history: reading::history(&app.db, &app.links, row.id).await?,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP face of paperboy: routes per page, shared state, middleware.
 
 mod admin;
+mod archive;
 mod assets;
 mod client_ip;
 mod confirm;
@@ -11,6 +12,7 @@ mod home;
 mod manage;
 mod metrics;
 mod rate;
+mod reader;
 pub mod server;
 
 use std::net::IpAddr;
@@ -171,6 +173,15 @@ pub fn router(state: AppState) -> Router {
         .route("/unsubscribe/{token}", get(manage::unsubscribe_page).post(manage::unsubscribe))
         .route("/resubscribe/{token}", post(manage::resubscribe))
         .route("/rate/{token}/{arxiv_id}/{rating}", get(rate::show).post(rate::rate))
+        .route("/preferences/{token}/feed", post(reader::reset_feed))
+        .route("/preferences/{token}/export", get(reader::export))
+        .route("/d/{token}", get(reader::web_copy))
+        .route("/feed/{token}", get(reader::feed))
+        .route("/days", get(archive::days))
+        .route("/days/{day}", get(archive::day))
+        .route("/robots.txt", get(assets::robots))
+        .route("/favicon.ico", get(assets::icon))
+        .route("/favicon.svg", get(assets::icon))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/style.css", get(assets::stylesheet))
@@ -197,20 +208,32 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Pages reached through a reader's token or an admin session are personal: no cache
-/// (shared or browser) may keep them.
+/// (shared or browser) may keep them, and no search engine may index them. A web copy and
+/// a feed are the reader's own to keep (`private`), revalidated on every use.
 async fn no_store_personal_pages(
     req: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     const PERSONAL: [&str; 6] =
         ["/confirm/", "/preferences/", "/unsubscribe/", "/resubscribe/", "/rate/", "/admin"];
-    let personal = req
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|p| PERSONAL.iter().any(|x| p.as_str().starts_with(x)));
+    const KEPT: [&str; 2] = ["/d/", "/feed/"];
+    let path = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let is = |list: &[&str]| path.as_deref().is_some_and(|p| list.iter().any(|x| p.starts_with(x)));
+    let cache = if is(&PERSONAL) {
+        Some("no-store")
+    } else if is(&KEPT) {
+        Some("private, no-cache")
+    } else {
+        None
+    };
     let mut response = next.run(req).await;
-    if personal {
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(cache) = cache {
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        headers.insert(
+            HeaderName::from_static("x-robots-tag"),
+            HeaderValue::from_static("noindex, nofollow"),
+        );
     }
     response
 }

@@ -131,7 +131,7 @@ async fn preferences_are_shown_saved_and_validated() {
     assert!(body.contains("Mars/Olympus_Mons"));
     assert!(body.contains("time zone such as"));
     assert!(body.contains("between 1 and 50"));
-    assert!(body.contains("daily or weekly"));
+    assert!(body.contains("daily, weekly or feed only"));
     assert!(body.contains("categories from the list"));
     let topics: Vec<String> =
         sqlx::query_scalar("SELECT topics FROM subscribers").fetch_one(&app.db).await.unwrap();

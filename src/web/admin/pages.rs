@@ -162,7 +162,7 @@ pub async fn subscriber(
     Ok(SubscriberPage {
         chrome: Chrome::new(&admin, "subscribers"),
         rows: dashboard::deliveries_of(&app.db, id).await?,
-        events: dashboard::events_of(&app.db, id).await?,
+        events: dashboard::events_of(&app.db, id, Some(50)).await?,
         s,
     })
 }

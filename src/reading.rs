@@ -1,0 +1,292 @@
+//! The reader's web: what was delivered, read again — the web copy of a digest, the
+//! reader's private feed, the list of editions they were sent, and their data export.
+//! Everything comes from the delivery records (papers in order, each with the why-line the
+//! email gave), so a web copy shows what the email showed.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::digest::render::{self, item};
+use crate::digest::{DigestItem, Edition};
+use crate::domain::{Frequency, Links, Purpose, Signer};
+use crate::store::deliveries::{self, Record};
+use crate::store::{dashboard, editions, ratings, subscribers};
+
+/// A feed holds the papers of this many days.
+pub const FEED_DAYS: i64 = 60;
+/// The preferences page lists this many editions at most.
+const HISTORY_SHOWN: usize = 100;
+
+/// One delivered digest, as its web copy shows it.
+pub struct WebCopy {
+    pub reader: Uuid,
+    pub edition: Edition,
+    pub heading: String,
+    pub intro: String,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The papers, in the email's order, each with the reader's rating (+1, −1) if any.
+    pub items: Vec<(DigestItem, Option<i16>)>,
+    /// Posted to a feed-only reader's feed rather than mailed.
+    pub posted: bool,
+}
+
+/// The web copy a `/d/{token}` link names: 404 (None) for a tampered token, a delivery
+/// that was never delivered, or a reader who was erased.
+pub async fn web_copy(db: &PgPool, links: &Links, raw: &str) -> sqlx::Result<Option<WebCopy>> {
+    let Some(id) = links.copy_delivery(raw) else { return Ok(None) };
+    let Some(record) = deliveries::delivered(db, id).await? else { return Ok(None) };
+    let rated: HashMap<String, i16> =
+        ratings::of_reader(db, record.subscriber_id, Some(&record.paper_ids))
+            .await?
+            .into_iter()
+            .map(|(paper, _, rating, _)| (paper, rating))
+            .collect();
+    let items = items_of(db, std::slice::from_ref(&record)).await?.pop().unwrap_or_default();
+    let edition = edition_of(&record);
+    let (heading, intro) = render::heading(&edition, items.len());
+    Ok(Some(WebCopy {
+        reader: record.subscriber_id,
+        edition,
+        heading,
+        intro,
+        sent_at: record.sent_at,
+        posted: record.status == "posted",
+        items: items
+            .into_iter()
+            .map(|i| {
+                let rating = rated.get(&i.arxiv_id).copied();
+                (i, rating)
+            })
+            .collect(),
+    }))
+}
+
+fn edition_of(record: &Record) -> Edition {
+    Edition::of(Frequency::parse(&record.frequency).unwrap_or_default(), record.day)
+}
+
+/// The papers of each record, in order, with their stored why-lines. Papers since deleted
+/// from the store are left out.
+async fn items_of(db: &PgPool, records: &[Record]) -> sqlx::Result<Vec<Vec<DigestItem>>> {
+    let mut ids: Vec<String> = records.iter().flat_map(|r| r.paper_ids.iter().cloned()).collect();
+    ids.sort();
+    ids.dedup();
+    let papers: HashMap<String, crate::digest::Candidate> =
+        editions::papers(db, &ids).await?.into_iter().map(|c| (c.arxiv_id.clone(), c)).collect();
+    Ok(records
+        .iter()
+        .map(|r| {
+            r.paper_ids
+                .iter()
+                .enumerate()
+                .filter_map(|(i, id)| papers.get(id).map(|c| item(c, r.why(i).to_string())))
+                .collect()
+        })
+        .collect())
+}
+
+/// One entry of a reader's feed: a paper they were sent.
+pub struct FeedEntry {
+    pub item: DigestItem,
+    pub delivered_at: DateTime<Utc>,
+    /// The edition it came in, and that digest's web copy.
+    pub edition: String,
+    pub web_copy: String,
+}
+
+/// A reader's private feed: the papers delivered in the last `FEED_DAYS` days, newest
+/// first.
+pub struct ReaderFeed {
+    pub reader: Uuid,
+    pub url: String,
+    pub entries: Vec<FeedEntry>,
+    /// When the newest entry was delivered (the feed's `updated`).
+    pub updated: Option<DateTime<Utc>>,
+}
+
+/// The feed a `/feed/{token}` link names, if the token is the reader's current one.
+pub async fn feed(db: &PgPool, links: &Links, raw: &str) -> sqlx::Result<Option<ReaderFeed>> {
+    let Some(id) = Signer::claimed_id(raw) else { return Ok(None) };
+    let Some(reader) = subscribers::find_by_id(db, id).await? else { return Ok(None) };
+    if links.signer().verify(Purpose::Feed(reader.feed_generation), raw).is_none() {
+        return Ok(None);
+    }
+    let since = Utc::now() - Duration::days(FEED_DAYS);
+    let records = deliveries::of_reader(db, id, Some(since), true).await?;
+    let items = items_of(db, &records).await?;
+    let mut entries = Vec::new();
+    for (record, items) in records.iter().zip(items) {
+        let delivered_at = record.sent_at.unwrap_or(record.created_at);
+        for item in items {
+            entries.push(FeedEntry {
+                item,
+                delivered_at,
+                edition: edition_of(record).title(),
+                web_copy: links.copy(record.id),
+            });
+        }
+    }
+    Ok(Some(ReaderFeed {
+        reader: id,
+        url: links.feed(&id, reader.feed_generation),
+        updated: entries.first().map(|e| e.delivered_at),
+        entries,
+    }))
+}
+
+/// An edition a reader was sent, as the preferences page lists it.
+pub struct EditionSent {
+    pub title: String,
+    pub delivered_at: DateTime<Utc>,
+    pub papers: usize,
+    pub web_copy: String,
+    pub posted: bool,
+}
+
+/// The editions delivered to a reader, newest first.
+pub async fn history(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Vec<EditionSent>> {
+    let records = deliveries::of_reader(db, reader, None, true).await?;
+    Ok(records
+        .iter()
+        .take(HISTORY_SHOWN)
+        .map(|r| EditionSent {
+            title: edition_of(r).title(),
+            delivered_at: r.sent_at.unwrap_or(r.created_at),
+            papers: r.paper_ids.len(),
+            web_copy: links.copy_path(r.id),
+            posted: r.status == "posted",
+        })
+        .collect())
+}
+
+/// Everything paperboy keeps about a reader, as their "download my data" file.
+#[derive(Serialize)]
+pub struct Export {
+    pub exported_at: DateTime<Utc>,
+    pub email: String,
+    pub status: &'static str,
+    pub signed_up_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+    pub preferences: ExportedPreferences,
+    pub feed_url: String,
+    pub events: Vec<ExportedEvent>,
+    pub deliveries: Vec<ExportedDelivery>,
+    pub ratings: Vec<ExportedRating>,
+}
+
+#[derive(Serialize)]
+pub struct ExportedPreferences {
+    pub topics: Vec<String>,
+    pub categories: Vec<String>,
+    pub authors: Vec<String>,
+    pub frequency: &'static str,
+    pub weekday: i16,
+    pub delivery_hour: i16,
+    pub time_zone: String,
+    pub papers_per_email: i32,
+    pub min_upvotes: i32,
+    pub trend_weight: i16,
+}
+
+#[derive(Serialize)]
+pub struct ExportedEvent {
+    pub kind: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+pub struct ExportedDelivery {
+    pub edition: String,
+    pub day: NaiveDate,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub subject: Option<String>,
+    pub web_copy: Option<String>,
+    pub papers: Vec<ExportedPaper>,
+}
+
+#[derive(Serialize)]
+pub struct ExportedPaper {
+    pub arxiv_id: String,
+    pub title: String,
+    pub why: String,
+}
+
+#[derive(Serialize)]
+pub struct ExportedRating {
+    pub arxiv_id: String,
+    pub title: String,
+    pub rating: &'static str,
+    pub rated_at: DateTime<Utc>,
+}
+
+/// The data export of a reader (None when there is no such reader).
+pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Option<Export>> {
+    let Some(row) = subscribers::find_by_id(db, reader).await? else { return Ok(None) };
+    let (signed_up_at, confirmed_at, unsubscribed_at) = subscribers::dates(db, reader).await?;
+    let prefs = row.preferences();
+    let records = deliveries::of_reader(db, reader, None, false).await?;
+    let items = items_of(db, &records).await?;
+    let deliveries = records
+        .iter()
+        .zip(items)
+        .map(|(r, items)| ExportedDelivery {
+            edition: r.edition_label.clone(),
+            day: r.day,
+            status: r.status.clone(),
+            created_at: r.created_at,
+            delivered_at: r.sent_at,
+            subject: r.subject.clone(),
+            web_copy: r.delivered().then(|| links.copy(r.id)),
+            papers: items
+                .into_iter()
+                .map(|i| ExportedPaper { arxiv_id: i.arxiv_id, title: i.title, why: i.why })
+                .collect(),
+        })
+        .collect();
+    let ratings = ratings::of_reader(db, reader, None)
+        .await?
+        .into_iter()
+        .map(|(arxiv_id, title, rating, rated_at)| ExportedRating {
+            arxiv_id,
+            title,
+            rating: if rating > 0 { "up" } else { "down" },
+            rated_at,
+        })
+        .collect();
+    let events = dashboard::events_of(db, reader, None)
+        .await?
+        .into_iter()
+        .map(|e| ExportedEvent { kind: e.kind, at: e.at })
+        .collect();
+    Ok(Some(Export {
+        exported_at: Utc::now(),
+        email: row.email.clone(),
+        status: row.status().as_str(),
+        signed_up_at,
+        confirmed_at,
+        unsubscribed_at,
+        preferences: ExportedPreferences {
+            topics: prefs.topics.items().to_vec(),
+            categories: prefs.categories.items().to_vec(),
+            authors: prefs.authors.items().to_vec(),
+            frequency: prefs.frequency.as_str(),
+            weekday: prefs.weekday,
+            delivery_hour: prefs.delivery_hour,
+            time_zone: prefs.time_zone.name().to_string(),
+            papers_per_email: prefs.papers_per_email,
+            min_upvotes: prefs.min_upvotes,
+            trend_weight: prefs.trend_weight,
+        },
+        feed_url: links.feed(&reader, row.feed_generation),
+        events,
+        deliveries,
+        ratings,
+    }))
+}

@@ -1,0 +1,166 @@
+//! The reader's web: a digest's web copy, the private Atom feed, resetting the feed
+//! address and the data export. Each is reached through its own purpose-bound token.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use atom_syndication::{
+    ContentBuilder, EntryBuilder, FeedBuilder, FixedDateTime, GeneratorBuilder, LinkBuilder,
+    PersonBuilder, Text,
+};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::client_ip::ClientIp;
+use super::manage::reader;
+use super::{AppError, AppState};
+use crate::digest::DigestItem;
+use crate::reading::{self, ReaderFeed, WebCopy};
+use crate::store::subscribers;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/web_copy.html")]
+pub struct WebCopyPage {
+    copy: WebCopy,
+    /// `/rate/{token}/`: the rating forms' actions end in `{arxiv_id}/up` or `/down`.
+    rate: String,
+}
+
+/// `GET /d/{token}`: the digest as it was delivered.
+pub async fn web_copy(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<WebCopyPage, AppError> {
+    let copy = reading::web_copy(&app.db, &app.links, &token).await?.ok_or(AppError::NotFound)?;
+    let rate = app.links.rate_path(&copy.reader, "", "");
+    Ok(WebCopyPage { rate: rate.trim_end_matches('/').to_string(), copy })
+}
+
+/// `GET /feed/{token}`: the reader's Atom feed, answering 304 to a matching conditional GET.
+pub async fn feed(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let feed = reading::feed(&app.db, &app.links, &token).await?.ok_or(AppError::NotFound)?;
+    let body = atom(&app, &feed);
+    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(body.as_bytes()))[..32]);
+    let updated = feed.updated.unwrap_or(DateTime::UNIX_EPOCH);
+    let last_modified = updated.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let not_modified = match headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        Some(tags) => tags.split(',').any(|t| {
+            let t = t.trim();
+            t == "*" || t.trim_start_matches("W/") == etag
+        }),
+        None => headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
+            .is_some_and(|since| updated.timestamp() <= since.timestamp()),
+    };
+    let cache = [
+        (header::ETAG, HeaderValue::from_str(&etag).map_err(anyhow::Error::from)?),
+        (
+            header::LAST_MODIFIED,
+            HeaderValue::from_str(&last_modified).map_err(anyhow::Error::from)?,
+        ),
+    ];
+    if not_modified {
+        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
+    }
+    Ok((
+        cache,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/atom+xml; charset=utf-8"))],
+        body,
+    )
+        .into_response())
+}
+
+/// An entry's HTML content (escaped by the template; the feed escapes it again as text).
+#[derive(Template)]
+#[template(path = "partials/feed_entry.html")]
+struct EntryHtml<'a> {
+    item: &'a DigestItem,
+    web_copy: &'a str,
+    edition: &'a str,
+}
+
+/// The Atom 1.0 document of a reader's feed: one entry per paper, newest first.
+fn atom(app: &AppState, feed: &ReaderFeed) -> String {
+    let time = |t: DateTime<Utc>| -> FixedDateTime { t.fixed_offset() };
+    let entries = feed.entries.iter().map(|e| {
+        let item = &e.item;
+        let html = EntryHtml { item, web_copy: &e.web_copy, edition: &e.edition }
+            .render()
+            .unwrap_or_default();
+        EntryBuilder::default()
+            .id(format!("{}#{}", e.web_copy, item.arxiv_id))
+            .title(Text::plain(item.title.clone()))
+            .updated(time(e.delivered_at))
+            .published(Some(time(e.delivered_at)))
+            .links(vec![LinkBuilder::default().href(item.url.clone()).rel("alternate").build()])
+            .summary(Some(Text::plain(format!("Why: {}", item.why))))
+            .content(Some(
+                ContentBuilder::default()
+                    .content_type(Some("html".to_string()))
+                    .value(Some(html))
+                    .build(),
+            ))
+            .build()
+    });
+    FeedBuilder::default()
+        .id(feed.url.clone())
+        .title(Text::plain("paperboy: your papers"))
+        .subtitle(Some(Text::plain("The papers paperboy picked for you, with why each is there.")))
+        .updated(time(feed.updated.unwrap_or(DateTime::UNIX_EPOCH)))
+        .authors(vec![
+            PersonBuilder::default().name("paperboy").uri(Some(app.links.absolute("/"))).build(),
+        ])
+        .generator(Some(GeneratorBuilder::default().value("paperboy").build()))
+        .links(vec![
+            LinkBuilder::default()
+                .href(feed.url.clone())
+                .rel("self")
+                .mime_type(Some("application/atom+xml".into()))
+                .build(),
+            LinkBuilder::default().href(app.links.absolute("/")).rel("alternate").build(),
+        ])
+        .entries(entries.collect::<Vec<_>>())
+        .build()
+        .to_string()
+}
+
+/// `POST /preferences/{token}/feed`: a new feed address; the old one answers 404.
+#[tracing::instrument(name = "reset_feed", skip_all)]
+pub async fn reset_feed(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(token): Path<String>,
+) -> Result<Redirect, AppError> {
+    app.check_reader_rate(&ip)?;
+    let reader = reader(&app, &token).await?;
+    subscribers::reset_feed(&app.db, reader.row.id).await?;
+    tracing::info!("feed address reset");
+    Ok(Redirect::to(&format!("/preferences/{}#feed", reader.token)))
+}
+
+/// `GET /preferences/{token}/export`: everything kept about the reader, as a JSON download.
+pub async fn export(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    let reader = reader(&app, &token).await?;
+    let data =
+        reading::export(&app.db, &app.links, reader.row.id).await?.ok_or(AppError::NotFound)?;
+    let body = serde_json::to_vec_pretty(&data).map_err(anyhow::Error::from)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"paperboy-my-data.json\""),
+        ],
+        body,
+    )
+        .into_response())
+}
