@@ -15,6 +15,7 @@ mod manage;
 mod pages;
 mod pg_restart;
 mod ratings;
+mod reader_web;
 mod smtp;
 mod subscribe;
 mod upstream;
