@@ -162,6 +162,24 @@ async fn a_reader_and_an_operator_do_what_the_product_promises() {
     wait_text(c, "Thinking with Video").await;
     shot(c, "digest-email").await;
 
+    // Opens the digest's web copy, and rates a paper there.
+    c.goto(&app.local(&digest.link("/d/").unwrap())).await.unwrap();
+    let copy = wait_text(c, "Your papers for Friday, November 7, 2025").await;
+    assert!(copy.contains("Why: 'video generation' in the title"), "{copy}");
+    shot(c, "web-copy").await;
+    click(c, "li.paper form button[type=submit]").await;
+    wait_text(c, "Noted: more like this").await;
+
+    // Walks the public archive from the landing page.
+    c.goto(&format!("{}/", app.address)).await.unwrap();
+    click(c, "a[href='/days']").await;
+    wait_text(c, "2 days of Hugging Face Daily Papers").await;
+    click(c, "a[href='/days/2025-11-06']").await;
+    wait_text(c, "Featured on Thursday, November 6, 2025").await;
+    click(c, "a[rel=next]").await;
+    wait_text(c, "Featured on Friday, November 7, 2025").await;
+    shot(c, "archive-day").await;
+
     // Unsubscribes from the digest's link.
     let unsubscribe = digest.link("/unsubscribe/").unwrap();
     c.goto(&app.local(&unsubscribe)).await.unwrap();
