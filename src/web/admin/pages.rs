@@ -355,7 +355,7 @@ pub async fn deliveries(
 ) -> Result<impl IntoResponse, AppError> {
     let status = match f.status.as_str() {
         "" | "all" => String::new(),
-        s @ ("pending" | "sent" | "failed" | "skipped" | "cancelled") => s.to_string(),
+        s @ ("pending" | "sent" | "posted" | "failed" | "skipped" | "cancelled") => s.to_string(),
         _ => return Err(AppError::BadRequest("Unknown delivery status.")),
     };
     let rows = dashboard::deliveries(&app.db, &status, 200).await?;
