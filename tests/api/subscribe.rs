@@ -112,7 +112,7 @@ async fn bad_topics_frequency_or_category_get_422_with_messages() {
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (vec![("email", "a@example.com"), ("topics", many.as_str())], "at most 20"),
         (vec![("email", "a@example.com"), ("topics", long.as_str())], "at most 100 characters"),
-        (vec![("email", "a@example.com"), ("frequency", "hourly")], "daily or weekly"),
+        (vec![("email", "a@example.com"), ("frequency", "hourly")], "daily, weekly or feed only"),
         (
             vec![("email", "a@example.com"), ("categories", "astro-ph.GA")],
             "categories from the list",
