@@ -7,19 +7,20 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::digest::render::{self, item};
 use crate::digest::{DigestItem, Edition};
 use crate::domain::{Frequency, Links, Purpose, Signer};
-use crate::store::deliveries::{self, Record};
-use crate::store::{dashboard, editions, ratings, subscribers};
+use crate::store::deliveries::{self, Filter, Record};
+use crate::store::{dashboard, editions, mail_queue, ratings, subscribers};
 
 /// A feed holds the papers of this many days.
 pub const FEED_DAYS: i64 = 60;
 /// The preferences page lists this many editions at most.
-const HISTORY_SHOWN: usize = 100;
+const HISTORY_SHOWN: i64 = 100;
 
 /// One delivered digest, as its web copy shows it.
 pub struct WebCopy {
@@ -91,11 +92,14 @@ async fn items_of(db: &PgPool, records: &[Record]) -> sqlx::Result<Vec<Vec<Diges
 
 /// One entry of a reader's feed: a paper they were sent.
 pub struct FeedEntry {
+    /// Stable across feed resets, opaque, unique per reader and paper (a paper is never
+    /// sent twice to one reader).
+    pub id: String,
     pub item: DigestItem,
     pub delivered_at: DateTime<Utc>,
-    /// The edition it came in, and that digest's web copy.
+    /// The edition it came in. (No link to its web copy: that page carries the reader's
+    /// rating forms, and resetting a leaked feed address must take everything it gave.)
     pub edition: String,
-    pub web_copy: String,
 }
 
 /// A reader's private feed: the papers delivered in the last `FEED_DAYS` days, newest
@@ -116,17 +120,22 @@ pub async fn feed(db: &PgPool, links: &Links, raw: &str) -> sqlx::Result<Option<
         return Ok(None);
     }
     let since = Utc::now() - Duration::days(FEED_DAYS);
-    let records = deliveries::of_reader(db, id, Some(since), true).await?;
+    let filter = Filter { since: Some(since), delivered_only: true, limit: None };
+    let records = deliveries::of_reader(db, id, filter).await?;
     let items = items_of(db, &records).await?;
     let mut entries = Vec::new();
     for (record, items) in records.iter().zip(items) {
         let delivered_at = record.sent_at.unwrap_or(record.created_at);
         for item in items {
+            let digest = Sha256::new()
+                .chain_update(id.as_bytes())
+                .chain_update(item.arxiv_id.as_bytes())
+                .finalize();
             entries.push(FeedEntry {
+                id: format!("urn:paperboy:entry:{}", &hex::encode(digest)[..32]),
                 item,
                 delivered_at,
                 edition: edition_of(record).title(),
-                web_copy: links.copy(record.id),
             });
         }
     }
@@ -149,10 +158,10 @@ pub struct EditionSent {
 
 /// The editions delivered to a reader, newest first.
 pub async fn history(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Vec<EditionSent>> {
-    let records = deliveries::of_reader(db, reader, None, true).await?;
+    let filter = Filter { since: None, delivered_only: true, limit: Some(HISTORY_SHOWN) };
+    let records = deliveries::of_reader(db, reader, filter).await?;
     Ok(records
         .iter()
-        .take(HISTORY_SHOWN)
         .map(|r| EditionSent {
             title: edition_of(r).title(),
             delivered_at: r.sent_at.unwrap_or(r.created_at),
@@ -173,10 +182,32 @@ pub struct Export {
     pub confirmed_at: Option<DateTime<Utc>>,
     pub unsubscribed_at: Option<DateTime<Utc>>,
     pub preferences: ExportedPreferences,
+    /// Choices made on the sign-up form that wait for the confirmation link.
+    pub awaiting_confirmation: Option<AwaitingChoices>,
     pub feed_url: String,
     pub events: Vec<ExportedEvent>,
+    /// Confirmation and preference-link emails (their bodies are not kept once sent).
+    pub emails: Vec<ExportedEmail>,
     pub deliveries: Vec<ExportedDelivery>,
     pub ratings: Vec<ExportedRating>,
+    /// What the ranking learned from the ratings: word stems and their weights.
+    pub learned_interests: Vec<(String, f32)>,
+}
+
+#[derive(Serialize)]
+pub struct AwaitingChoices {
+    pub topics: Option<Vec<String>>,
+    pub categories: Option<Vec<String>>,
+    pub frequency: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct ExportedEmail {
+    pub kind: String,
+    pub subject: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize)]
@@ -207,6 +238,8 @@ pub struct ExportedDelivery {
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub subject: Option<String>,
+    /// The mail server's refusal, for a failed delivery.
+    pub error: Option<String>,
     pub web_copy: Option<String>,
     pub papers: Vec<ExportedPaper>,
 }
@@ -229,9 +262,10 @@ pub struct ExportedRating {
 /// The data export of a reader (None when there is no such reader).
 pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Option<Export>> {
     let Some(row) = subscribers::find_by_id(db, reader).await? else { return Ok(None) };
-    let (signed_up_at, confirmed_at, unsubscribed_at) = subscribers::dates(db, reader).await?;
+    let record = subscribers::record(db, reader).await?;
     let prefs = row.preferences();
-    let records = deliveries::of_reader(db, reader, None, false).await?;
+    let all = Filter { since: None, delivered_only: false, limit: None };
+    let records = deliveries::of_reader(db, reader, all).await?;
     let items = items_of(db, &records).await?;
     let deliveries = records
         .iter()
@@ -243,6 +277,7 @@ pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Op
             created_at: r.created_at,
             delivered_at: r.sent_at,
             subject: r.subject.clone(),
+            error: r.last_error.clone(),
             web_copy: r.delivered().then(|| links.copy(r.id)),
             papers: items
                 .into_iter()
@@ -265,13 +300,40 @@ pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Op
         .into_iter()
         .map(|e| ExportedEvent { kind: e.kind, at: e.at })
         .collect();
+    let emails = mail_queue::of_reader(db, reader)
+        .await?
+        .into_iter()
+        .map(|(kind, subject, status, created_at, sent_at)| ExportedEmail {
+            kind,
+            subject,
+            status,
+            created_at,
+            sent_at,
+        })
+        .collect();
+    let taste = ratings::taste(db, reader).await?;
+    let awaiting = (record.pending_topics.is_some()
+        || record.pending_categories.is_some()
+        || record.pending_frequency.is_some())
+    .then(|| AwaitingChoices {
+        topics: record.pending_topics,
+        categories: record.pending_categories,
+        frequency: record.pending_frequency,
+    });
     Ok(Some(Export {
         exported_at: Utc::now(),
         email: row.email.clone(),
         status: row.status().as_str(),
-        signed_up_at,
-        confirmed_at,
-        unsubscribed_at,
+        signed_up_at: record.created_at,
+        confirmed_at: record.confirmed_at,
+        unsubscribed_at: record.unsubscribed_at,
+        awaiting_confirmation: awaiting,
+        emails,
+        learned_interests: taste
+            .terms
+            .into_iter()
+            .map(|(term, weight, _)| (term, weight))
+            .collect(),
         preferences: ExportedPreferences {
             topics: prefs.topics.items().to_vec(),
             categories: prefs.categories.items().to_vec(),

@@ -209,7 +209,7 @@ pub async fn papers(db: &PgPool, q: &str) -> sqlx::Result<Vec<PaperRow>> {
          counts AS (
              SELECT p, count(*) AS n
              FROM editions e
-             JOIN deliveries d ON d.edition_id = e.id AND d.status = 'sent'
+             JOIN deliveries d ON d.edition_id = e.id AND d.status IN ('sent', 'posted')
              CROSS JOIN LATERAL unnest(d.paper_ids) AS p
              WHERE e.day BETWEEN (SELECT min(day) FROM picked) AND (SELECT max(day) FROM picked) + 6
                AND p IN (SELECT arxiv_id FROM picked)

@@ -270,6 +270,7 @@ pub struct Record {
     pub subject: Option<String>,
     pub paper_ids: Vec<String>,
     pub why: Vec<String>,
+    pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
 }
@@ -288,7 +289,7 @@ impl Record {
 }
 
 const RECORD: &str = "SELECT d.id, d.subscriber_id, d.edition_label, e.frequency, e.day, d.status,
-        d.subject, d.paper_ids, d.why, d.created_at, d.sent_at
+        d.subject, d.paper_ids, d.why, d.last_error, d.created_at, d.sent_at
  FROM deliveries d JOIN editions e ON e.id = d.edition_id";
 
 /// A delivered digest (sent or posted) of a reader who still exists.
@@ -301,22 +302,28 @@ pub async fn delivered(db: &PgPool, id: i64) -> sqlx::Result<Option<Record>> {
     .await
 }
 
-/// A reader's deliveries created since `since` (all, without it), newest first;
-/// `delivered_only` keeps those sent or posted.
-pub async fn of_reader(
-    db: &PgPool,
-    subscriber: Uuid,
-    since: Option<DateTime<Utc>>,
-    delivered_only: bool,
-) -> sqlx::Result<Vec<Record>> {
+/// Which of a reader's deliveries `of_reader` returns.
+pub struct Filter {
+    /// Delivered (or created, for the others) since then.
+    pub since: Option<DateTime<Utc>>,
+    /// Only those sent or posted.
+    pub delivered_only: bool,
+    pub limit: Option<i64>,
+}
+
+/// A reader's deliveries, newest first.
+pub async fn of_reader(db: &PgPool, subscriber: Uuid, filter: Filter) -> sqlx::Result<Vec<Record>> {
     sqlx::query_as(&format!(
-        "{RECORD} WHERE d.subscriber_id = $1 AND ($2::timestamptz IS NULL OR d.created_at >= $2)
+        "{RECORD} WHERE d.subscriber_id = $1
+           AND ($2::timestamptz IS NULL OR coalesce(d.sent_at, d.created_at) >= $2)
            AND (NOT $3 OR d.status IN ('sent', 'posted'))
-         ORDER BY coalesce(d.sent_at, d.created_at) DESC, d.id DESC"
+         ORDER BY coalesce(d.sent_at, d.created_at) DESC, d.id DESC
+         LIMIT $4"
     ))
     .bind(subscriber)
-    .bind(since)
-    .bind(delivered_only)
+    .bind(filter.since)
+    .bind(filter.delivered_only)
+    .bind(filter.limit)
     .fetch_all(db)
     .await
 }

@@ -143,6 +143,22 @@ pub async fn release(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
 }
 
 /// When the earliest pending message falls due, if any.
+/// A reader's transactional mail (confirmations, preference links) as their data export
+/// lists it: (kind, subject, status, created, sent), newest first. Bodies are not kept
+/// once sent.
+pub async fn of_reader(
+    db: &PgPool,
+    subscriber: uuid::Uuid,
+) -> sqlx::Result<Vec<(String, String, String, DateTime<Utc>, Option<DateTime<Utc>>)>> {
+    sqlx::query_as(
+        "SELECT kind, subject, status, created_at, sent_at FROM outgoing_mail
+         WHERE subscriber_id = $1 ORDER BY id DESC",
+    )
+    .bind(subscriber)
+    .fetch_all(db)
+    .await
+}
+
 pub async fn next_due(db: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
     sqlx::query_scalar("SELECT min(next_attempt_at) FROM outgoing_mail WHERE status = 'pending'")
         .fetch_one(db)

@@ -166,6 +166,16 @@ pub async fn featured_days(db: &PgPool) -> sqlx::Result<Vec<(NaiveDate, i64)>> {
     .await
 }
 
+/// Whether any (not withdrawn) paper was featured on `day`.
+pub async fn featured_any(db: &PgPool, day: NaiveDate) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM papers WHERE featured_on = $1 AND withdrawn_at IS NULL)",
+    )
+    .bind(day)
+    .fetch_one(db)
+    .await
+}
+
 /// The featured days just before and just after `day`.
 pub async fn days_around(
     db: &PgPool,

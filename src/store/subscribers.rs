@@ -236,13 +236,23 @@ pub async fn lock_by_confirm_hash(
     sqlx::query_as(&by_confirm_hash(true)).bind(hash).fetch_optional(conn).await
 }
 
-/// When a reader signed up, confirmed and left (their data export).
-pub async fn dates(
-    db: &PgPool,
-    id: Uuid,
-) -> sqlx::Result<(DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+/// What a reader's data export adds to their row: when they signed up, confirmed and
+/// left, and the choices waiting for a confirmation link.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Record {
+    pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+    pub pending_topics: Option<Vec<String>>,
+    pub pending_categories: Option<Vec<String>>,
+    pub pending_frequency: Option<String>,
+}
+
+pub async fn record(db: &PgPool, id: Uuid) -> sqlx::Result<Record> {
     sqlx::query_as(
-        "SELECT created_at, confirmed_at, unsubscribed_at FROM subscribers WHERE id = $1",
+        "SELECT created_at, confirmed_at, unsubscribed_at, pending_topics, pending_categories,
+                pending_frequency
+         FROM subscribers WHERE id = $1",
     )
     .bind(id)
     .fetch_one(db)

@@ -41,18 +41,29 @@ pub async fn day(
     State(app): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Response, AppError> {
+    // Only the canonical spelling (four-digit year): one URL per day.
+    let canonical = raw.len() == 10
+        && raw
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
     let day = match NaiveDate::parse_from_str(&raw, "%Y-%m-%d") {
-        // Only the canonical spelling: one URL per day.
-        Ok(day) if day.format("%Y-%m-%d").to_string() == raw => day,
+        Ok(day) if canonical => day,
         _ => return Err(AppError::NotFound),
     };
+    let key = format!("/days/{day}");
+    if let Some(page) = app.home.fresh(&key) {
+        return Ok(public_page(page));
+    }
+    // A day without papers is a 404 before the page cache is involved: days nobody
+    // featured cannot fill it or queue behind its one renderer.
+    if !papers::featured_any(&app.db, day).await? {
+        return Err(AppError::NotFound);
+    }
     let page = app
         .home
-        .get(&format!("/days/{day}"), || async {
+        .get(&key, || async {
             let papers = papers::featured_on(&app.db, day).await?;
-            if papers.is_empty() {
-                return Err(AppError::NotFound);
-            }
             let (prev, next) = papers::days_around(&app.db, day).await?;
             Ok(DayPage { day, prev, next, papers }.render().map_err(anyhow::Error::from)?)
         })

@@ -93,7 +93,8 @@ pub struct Cache {
 }
 
 impl Cache {
-    fn fresh(&self, key: &str) -> Option<Bytes> {
+    /// The page at `key` if it was rendered lately.
+    pub fn fresh(&self, key: &str) -> Option<Bytes> {
         let pages = self.pages.read().expect("page cache lock");
         pages.get(key).filter(|(at, _)| at.elapsed() < FRESH_FOR).map(|(_, b)| b.clone())
     }
@@ -131,8 +132,13 @@ impl Cache {
         let mut pages = self.pages.write().expect("page cache lock");
         if pages.len() >= CACHED_PAGES && !pages.contains_key(key) {
             pages.retain(|_, (at, _)| at.elapsed() < FRESH_FOR);
-            if pages.len() >= CACHED_PAGES {
-                pages.clear();
+            // Still full: the oldest page goes (the landing page is rendered often enough
+            // never to be it for long).
+            if pages.len() >= CACHED_PAGES
+                && let Some(oldest) =
+                    pages.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone())
+            {
+                pages.remove(&oldest);
             }
         }
         pages.insert(key.to_string(), (Instant::now(), bytes.clone()));

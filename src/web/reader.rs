@@ -78,12 +78,19 @@ pub async fn feed(
         .into_response())
 }
 
+/// Text without the characters XML 1.0 cannot carry at all (control characters such as
+/// U+0008 from a `\b` in upstream JSON): one such paper must not break the whole feed.
+fn xml_safe(text: &str) -> String {
+    text.chars()
+        .filter(|&c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..))
+        .collect()
+}
+
 /// An entry's HTML content (escaped by the template; the feed escapes it again as text).
 #[derive(Template)]
 #[template(path = "partials/feed_entry.html")]
 struct EntryHtml<'a> {
     item: &'a DigestItem,
-    web_copy: &'a str,
     edition: &'a str,
 }
 
@@ -92,20 +99,18 @@ fn atom(app: &AppState, feed: &ReaderFeed) -> String {
     let time = |t: DateTime<Utc>| -> FixedDateTime { t.fixed_offset() };
     let entries = feed.entries.iter().map(|e| {
         let item = &e.item;
-        let html = EntryHtml { item, web_copy: &e.web_copy, edition: &e.edition }
-            .render()
-            .unwrap_or_default();
+        let html = EntryHtml { item, edition: &e.edition }.render().unwrap_or_default();
         EntryBuilder::default()
-            .id(format!("{}#{}", e.web_copy, item.arxiv_id))
-            .title(Text::plain(item.title.clone()))
+            .id(e.id.clone())
+            .title(Text::plain(xml_safe(&item.title)))
             .updated(time(e.delivered_at))
             .published(Some(time(e.delivered_at)))
             .links(vec![LinkBuilder::default().href(item.url.clone()).rel("alternate").build()])
-            .summary(Some(Text::plain(format!("Why: {}", item.why))))
+            .summary(Some(Text::plain(xml_safe(&format!("Why: {}", item.why)))))
             .content(Some(
                 ContentBuilder::default()
                     .content_type(Some("html".to_string()))
-                    .value(Some(html))
+                    .value(Some(xml_safe(&html)))
                     .build(),
             ))
             .build()
@@ -146,11 +151,14 @@ pub async fn reset_feed(
     Ok(Redirect::to(&format!("/preferences/{}#feed", reader.token)))
 }
 
-/// `GET /preferences/{token}/export`: everything kept about the reader, as a JSON download.
+/// `GET /preferences/{token}/export`: everything kept about the reader, as a JSON download
+/// (rate-limited like the other reader-page actions: it is the heaviest page).
 pub async fn export(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
+    app.check_reader_rate(&ip)?;
     let reader = reader(&app, &token).await?;
     let data =
         reading::export(&app.db, &app.links, reader.row.id).await?.ok_or(AppError::NotFound)?;

@@ -191,10 +191,27 @@ async fn the_private_feed_is_valid_atom_answers_304_and_can_be_reset() {
         let title = &entry.title.as_ref().unwrap().content;
         assert!(digests[1].text().contains(title.as_str()), "{title}");
         let html = &entry.content.as_ref().unwrap().body.as_ref().unwrap();
-        assert!(html.contains("/d/"), "each entry links its digest's web copy");
+        assert!(html.contains("Why:") && html.contains("in your digest of"));
+        assert!(!html.contains("/d/"), "no web copy (with its rating forms) from a feed");
     }
     let ids: std::collections::HashSet<_> = parsed.entries.iter().map(|e| &e.id).collect();
     assert_eq!(ids.len(), parsed.entries.len(), "entry ids are unique");
+
+    // A title with markup and a control character (a `\b` in upstream JSON) stays one
+    // valid feed, the text intact.
+    sqlx::query("UPDATE papers SET title = title || E' <b>&amp;\x08' WHERE arxiv_id = $1")
+        .bind(&newest[0])
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let body = app.get(&feed).await.bytes().await.unwrap();
+    let reparsed = feed_rs::parser::parse(&body[..]).expect("still a valid feed");
+    let title = &reparsed.entries[0].title.as_ref().unwrap().content;
+    assert!(title.ends_with(" <b>&amp;"), "{title}");
+    let etag = {
+        let res = app.get(&feed).await;
+        res.headers()["etag"].to_str().unwrap().to_string()
+    };
 
     // Conditional GET.
     let client = reqwest::Client::new();
@@ -294,6 +311,9 @@ async fn the_archive_lists_days_and_walks_between_them() {
         "/days/2025-11-6",
         "/days/yesterday",
         "/days/9999-12-31",
+        "/days/-5000-01-01",
+        "/days/+2025-11-06",
+        "/days/02025-11-06",
     ] {
         assert_eq!(app.get(bad).await.status(), StatusCode::NOT_FOUND, "{bad}");
     }
@@ -347,6 +367,9 @@ async fn a_reader_downloads_their_data_and_erasing_them_removes_it_everywhere() 
     assert_eq!(data["ratings"][0]["arxiv_id"], rate.split('/').nth(3).unwrap());
     assert_eq!(data["ratings"][0]["rating"], "up");
     assert!(data["feed_url"].as_str().unwrap().ends_with(&feed));
+    assert_eq!(data["emails"][0]["kind"], "confirmation", "{}", data["emails"]);
+    assert!(!data["learned_interests"].as_array().unwrap().is_empty(), "the taste they taught");
+    assert!(data["awaiting_confirmation"].is_null());
 
     // GDPR erase (the admin's delete button): nothing of theirs answers any more.
     let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM subscribers WHERE email = $1")
