@@ -315,7 +315,7 @@ pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Op
     let awaiting = (record.pending_topics.is_some()
         || record.pending_categories.is_some()
         || record.pending_frequency.is_some())
-    .then(|| AwaitingChoices {
+    .then_some(AwaitingChoices {
         topics: record.pending_topics,
         categories: record.pending_categories,
         frequency: record.pending_frequency,
