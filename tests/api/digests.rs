@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use paperboy::sending::{self, SendSummary};
 
 use crate::helpers::{
-    BASE_URL, TestApp, digests_to, paper_ids, reader, seed_papers, send_edition,
+    BASE_URL, TestApp, app_with_papers, digests_to, paper_ids, reader, seed_papers, send_edition,
     spawn_app_for_sends, spawn_app_with,
 };
 use crate::smtp::Mode;
@@ -17,10 +17,7 @@ fn day(s: &str) -> NaiveDate {
 }
 
 async fn setup() -> (TestApp, Upstream) {
-    let up = Upstream::start().await;
-    let app = spawn_app_for_sends(&[("PAPERBOY_RETRY_BASE_MS", "100")]).await;
-    seed_papers(&app, &up).await;
-    (app, up)
+    app_with_papers(&[("PAPERBOY_RETRY_BASE_MS", "100")]).await
 }
 
 async fn send(app: &TestApp, date: &str) -> SendSummary {

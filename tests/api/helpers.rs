@@ -220,6 +220,15 @@ pub async fn seed_papers(app: &TestApp, upstream: &crate::upstream::Upstream) {
     ingest::arxiv(&app.db, &sources, Trigger::Cli).await.unwrap();
 }
 
+/// An app ready to send digests (with these settings), its database holding the papers
+/// of `seed_papers`; the fixture server must outlive the test.
+pub async fn app_with_papers(extra: &[(&str, &str)]) -> (TestApp, crate::upstream::Upstream) {
+    let up = crate::upstream::Upstream::start().await;
+    let app = spawn_app_for_sends(extra).await;
+    seed_papers(&app, &up).await;
+    (app, up)
+}
+
 /// A confirmed reader with these preference fields (the rest as the form defaults them);
 /// returns the path of their preferences page.
 pub async fn reader(app: &TestApp, email: &str, prefs: &[(&str, &str)]) -> String {

@@ -5,17 +5,13 @@
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    TestApp, digests_to, extract_path, paper_ids, reader, seed_papers, send_edition,
-    spawn_app_for_sends,
+    TestApp, app_with_papers, digests_to, extract_path, paper_ids, reader, send_edition,
 };
 use crate::smtp::{Received, url_path};
 use crate::upstream::Upstream;
 
 async fn setup() -> (TestApp, Upstream) {
-    let up = Upstream::start().await;
-    let app = spawn_app_for_sends(&[]).await;
-    seed_papers(&app, &up).await;
-    (app, up)
+    app_with_papers(&[]).await
 }
 
 /// The "view in browser" link of a digest's text part, as a path.
