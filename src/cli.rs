@@ -47,6 +47,11 @@ pub enum Command {
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
     },
+    /// Read one RFC 5322 message on standard input (a bounce, a complaint report, an
+    /// auto-reply, anything sent to the bounce address) and act on it: for a Postfix pipe
+    /// alias or procmail. Exit 0 when it was handled or deliberately ignored; 75
+    /// (EX_TEMPFAIL, so the mail server tries again later) when the database is unreachable.
+    Inbound,
     /// GET /healthz of the configured bind address; exit 0 when healthy (for container
     /// health checks), else a one-line reason and a non-zero exit.
     Healthcheck,
@@ -66,8 +71,42 @@ pub enum SourceArg {
     All,
 }
 
+/// The error of a command that should be tried again later (exit code 75, EX_TEMPFAIL).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}; try again later")]
+pub struct RetryLater(pub String);
+
+/// Largest message `paperboy inbound` reads (as `/inbound/mime`).
+pub const MAX_INBOUND_BYTES: usize = 10 * 1024 * 1024;
+
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Inbound => {
+            use tokio::io::AsyncReadExt;
+            let mut raw = Vec::new();
+            let read =
+                tokio::io::stdin().take(MAX_INBOUND_BYTES as u64 + 1).read_to_end(&mut raw).await;
+            if let Err(e) = read {
+                tracing::warn!(error = %e, "cannot read the message on standard input; ignored");
+                return Ok(());
+            }
+            if raw.len() > MAX_INBOUND_BYTES {
+                tracing::warn!(limit = MAX_INBOUND_BYTES, "inbound message too large; ignored");
+                return Ok(());
+            }
+            let db = startup::database(&settings)
+                .await
+                .map_err(|e| RetryLater(format!("database unreachable: {e:#}")))?;
+            let secret =
+                startup::secret(&db, &settings).await.map_err(|e| RetryLater(format!("{e:#}")))?;
+            let inbound = crate::bounces::Inbound::from_settings(&settings, &secret);
+            let outcome = crate::bounces::process_mime(&db, &inbound, &raw)
+                .await
+                .map_err(|e| RetryLater(format!("database error: {e}")))?;
+            tracing::info!(?outcome, bytes = raw.len(), "inbound message processed");
+            println!("{}", crate::bounces::describe(&outcome));
+            Ok(())
+        }
         Command::Serve => {
             let app = Application::build(settings).await?;
             let shutdown = CancellationToken::new();
@@ -99,8 +138,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Send { date } => {
             let db = startup::database(&settings).await?;
-            let mailer = std::sync::Arc::new(crate::mail::Mailer::from_settings(&settings)?);
             let secret = startup::secret(&db, &settings).await?;
+            let mailer =
+                std::sync::Arc::new(crate::mail::Mailer::from_settings(&settings, &secret)?);
             let deliverer = startup::deliverer(&db, &mailer, &settings, &secret);
             // Ctrl-C/SIGTERM: finish the message in flight, hand the rest back, exit.
             let shutdown = CancellationToken::new();

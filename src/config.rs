@@ -80,6 +80,15 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// Connections served at once; more wait in the listen queue.
     pub max_connections: usize,
+    /// `bounces@news.example.com`: every message goes out with the envelope sender
+    /// `bounces+<tag>@news.example.com` (VERP), the tag naming the message under a MAC.
+    pub bounce_address: Option<lettre::Address>,
+    /// Bearer token for `POST /inbound/*`; unset, those routes answer 404.
+    pub inbound_token: Option<SecretString>,
+    /// This many soft bounces in a row, spread over at least `soft_bounce_days`, make a
+    /// reader `bounced`.
+    pub soft_bounce_limit: i64,
+    pub soft_bounce_days: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -229,6 +238,18 @@ impl Settings {
             header_timeout: seconds("PAPERBOY_HEADER_TIMEOUT_SECS", 10)?,
             idle_timeout: seconds("PAPERBOY_IDLE_TIMEOUT_SECS", 60)?,
             max_connections,
+            bounce_address: match get("PAPERBOY_BOUNCE_ADDRESS") {
+                None => None,
+                Some(raw) => Some(raw.trim().parse::<lettre::Address>().ok().filter(|a| !a.user().contains('+')).ok_or_else(|| {
+                    ConfigError {
+                        var: "PAPERBOY_BOUNCE_ADDRESS",
+                        reason: format!("{raw:?} is not an address like bounces@news.example.com (without a '+')"),
+                    }
+                })?),
+            },
+            inbound_token: get("PAPERBOY_INBOUND_TOKEN").map(Into::into),
+            soft_bounce_limit: number("PAPERBOY_SOFT_BOUNCE_LIMIT", 5)?.max(1) as i64,
+            soft_bounce_days: number("PAPERBOY_SOFT_BOUNCE_DAYS", 7)? as i64,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! paperboy: personalised digests of the day's trending AI/ML papers, by email.
 
 pub mod admins;
+pub mod bounces;
 pub mod cli;
 pub mod config;
 pub mod digest;

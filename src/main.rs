@@ -23,6 +23,10 @@ async fn main() -> std::process::ExitCode {
         Err(e) => {
             // One line: the error and its causes.
             eprintln!("paperboy: {e:#}");
+            if e.downcast_ref::<paperboy::cli::RetryLater>().is_some() {
+                // EX_TEMPFAIL: a mail server piping a message to us tries again later.
+                return std::process::ExitCode::from(75);
+            }
             std::process::ExitCode::FAILURE
         }
     }

@@ -56,7 +56,7 @@ impl Application {
         )
         .await
         .context("cannot create the first admin")?;
-        let mailer = Arc::new(Mailer::from_settings(&settings)?);
+        let mailer = Arc::new(Mailer::from_settings(&settings, &secret)?);
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -101,10 +101,14 @@ impl Application {
         // as it answers, and senders competing with the requests for CPU cost the requests
         // their tail latency (p99 24 → 17 ms at 8,000 sign-ups/s) while two still send
         // 1,700 confirmations a second.
+        let sender = mail_worker::MailSender {
+            mailer: self.mailer.clone(),
+            policy,
+            inbound: self.state.inbound.clone(),
+        };
         let mail = mail_worker::spawn(
             self.state.db.clone(),
-            self.mailer.clone(),
-            policy,
+            Arc::new(sender),
             settings.send_concurrency.div_ceil(2),
             self.state.mail_wake.clone(),
             self.state.health.clone(),
@@ -149,7 +153,8 @@ pub fn deliverer(
 ) -> Arc<Deliverer> {
     let policy = RetryPolicy::from_settings(settings);
     let links = crate::domain::Links::new(settings.base_url.as_str(), secret);
-    Deliverer::new(db.clone(), mailer.clone(), links, policy)
+    let inbound = crate::bounces::Inbound::from_settings(settings, secret);
+    Deliverer::new(db.clone(), mailer.clone(), links, policy, inbound)
 }
 
 /// The jobs `serve` runs on its own: ingests, on the configured schedules.

@@ -259,7 +259,9 @@ pub async fn subscribe(
             .await?;
             tracing::info!("known subscriber signed up again; sent the preferences link");
         }
-        Status::Pending | Status::Unsubscribed => {
+        // A bounced address may have been fixed: a fresh double opt-in (the confirmation
+        // itself is not suppressed).
+        Status::Pending | Status::Unsubscribed | Status::Bounced => {
             subscribers::restart_confirmation(
                 &mut tx,
                 existing.id,

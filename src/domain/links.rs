@@ -22,6 +22,8 @@ pub enum Purpose {
     /// The reader's private feed, in its generation: resetting the feed bumps the
     /// generation, and the old link no longer verifies.
     Feed(i32),
+    /// The VERP tag of a message's envelope sender: what a bounce comes back to.
+    Bounce,
 }
 
 impl Purpose {
@@ -31,6 +33,7 @@ impl Purpose {
             Self::Rate => b"rate",
             Self::Copy => b"copy",
             Self::Feed(_) => b"feed",
+            Self::Bounce => b"bounce",
         }
     }
 }
@@ -107,6 +110,56 @@ fn split(raw: &str) -> Option<(Uuid, Vec<u8>)> {
     }
     let mac = bytes.split_off(16);
     Some((Uuid::from_slice(&bytes).ok()?, mac))
+}
+
+/// What a message sent by paperboy was, as its VERP tag names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// A digest: the delivery's id.
+    Delivery(i64),
+    /// A transactional email (confirmation, preferences link): its `outgoing_mail` id.
+    Mail(i64),
+}
+
+/// Hex characters of MAC in a VERP tag (80 bits): lower-case, since mail servers may fold
+/// the case of local parts.
+const TAG_MAC_HEX: usize = 20;
+
+impl Signer {
+    fn tag_id(sent: Sent) -> Uuid {
+        match sent {
+            Sent::Delivery(id) => Uuid::from_u64_pair(id as u64, 1),
+            Sent::Mail(id) => Uuid::from_u64_pair(id as u64, 2),
+        }
+    }
+
+    /// `d1f-0a1b…`: the message's kind and id (hex) and a MAC, for `bounces+<tag>@…`.
+    pub fn bounce_tag(&self, sent: Sent) -> String {
+        let (kind, id) = match sent {
+            Sent::Delivery(id) => ('d', id),
+            Sent::Mail(id) => ('m', id),
+        };
+        let mac = hex::encode(self.mac(Purpose::Bounce, &Self::tag_id(sent)));
+        format!("{kind}{id:x}-{}", &mac[..TAG_MAC_HEX])
+    }
+
+    /// The message a VERP tag names, if we made the tag.
+    pub fn verify_bounce_tag(&self, raw: &str) -> Option<Sent> {
+        let raw = raw.to_ascii_lowercase();
+        let (head, mac) = raw.split_once('-')?;
+        let (kind, id) = head.split_at_checked(1)?;
+        if id.is_empty() || id.len() > 16 || mac.len() != TAG_MAC_HEX {
+            return None;
+        }
+        let id = i64::from_str_radix(id, 16).ok()?;
+        let sent = match kind {
+            "d" => Sent::Delivery(id),
+            "m" => Sent::Mail(id),
+            _ => return None,
+        };
+        let expected = hex::encode(self.mac(Purpose::Bounce, &Self::tag_id(sent)));
+        same_secret(&expected.as_bytes()[..TAG_MAC_HEX], mac.as_bytes()).then_some(sent)
+    }
 }
 
 /// Absolute and relative links to a reader's pages.
@@ -239,5 +292,22 @@ mod tests {
         assert_eq!(links.copy_delivery(&links.manage_token(&reader)), None);
         let other = Uuid::from_u64_pair(42, 1);
         assert_eq!(links.copy_delivery(&links.signer().sign(Purpose::Copy, &other)), None);
+    }
+
+    #[test]
+    fn bounce_tags_name_their_message_and_resist_forgery() {
+        let s = Signer::new(b"k");
+        for sent in [Sent::Delivery(7), Sent::Mail(7), Sent::Delivery(i64::MAX)] {
+            let tag = s.bounce_tag(sent);
+            assert_eq!(s.verify_bounce_tag(&tag), Some(sent), "{tag}");
+            assert_eq!(s.verify_bounce_tag(&tag.to_ascii_uppercase()), Some(sent), "case-folded");
+            assert_eq!(Signer::new(b"other").verify_bounce_tag(&tag), None);
+        }
+        let tag = s.bounce_tag(Sent::Delivery(7));
+        assert_eq!(s.verify_bounce_tag(&tag.replacen('d', "m", 1)), None, "kind is signed");
+        assert_eq!(s.verify_bounce_tag(&tag.replacen("d7", "d8", 1)), None, "id is signed");
+        for bad in ["", "d", "d7-", "x7-00000000000000000000", "d-00000000000000000000", "dzz-0"] {
+            assert_eq!(s.verify_bounce_tag(bad), None, "{bad}");
+        }
     }
 }

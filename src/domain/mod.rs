@@ -4,10 +4,11 @@ mod email;
 mod links;
 mod paper;
 mod preferences;
+pub mod report;
 mod token;
 
 pub use email::{SubscriberEmail, redact, redact_addresses};
-pub use links::{Links, Purpose, Signer, same_secret};
+pub use links::{Links, Purpose, Sent, Signer, same_secret};
 pub use paper::{AnnouncedPaper, ArxivId, FeaturedPaper, normalize_whitespace};
 pub use preferences::{
     ARXIV_CATEGORIES, Categories, DEFAULT_TREND_WEIGHT, Frequency, PhraseList, PreferenceErrors,

@@ -15,8 +15,10 @@ use uuid::Uuid;
 
 use super::mail_worker::RetryPolicy;
 use super::worker::{self, Health, Step, listen};
+use crate::bounces::{self, Inbound};
 use crate::digest::lexicon::read_paper;
 use crate::digest::{CandidateSet, DigestLinks, Edition, Interests, Taste, render};
+use crate::domain::Sent;
 use crate::domain::{Links, redact_addresses};
 use crate::mail::{Mailer, SendError};
 use crate::store::deliveries::{self, Claimed, Scope};
@@ -64,12 +66,20 @@ pub struct Deliverer {
     mailer: Arc<Mailer>,
     links: Links,
     policy: RetryPolicy,
+    /// For refusals that are hard bounces.
+    inbound: Inbound,
     editions: tokio::sync::Mutex<HashMap<Edition, Arc<EditionData>>>,
 }
 
 impl Deliverer {
-    pub fn new(db: PgPool, mailer: Arc<Mailer>, links: Links, policy: RetryPolicy) -> Arc<Self> {
-        Arc::new(Self { db, mailer, links, policy, editions: Default::default() })
+    pub fn new(
+        db: PgPool,
+        mailer: Arc<Mailer>,
+        links: Links,
+        policy: RetryPolicy,
+        inbound: Inbound,
+    ) -> Arc<Self> {
+        Arc::new(Self { db, mailer, links, policy, inbound, editions: Default::default() })
     }
 
     async fn edition(&self, id: i64) -> sqlx::Result<Option<Arc<EditionData>>> {
@@ -276,7 +286,11 @@ impl Deliverer {
             ("X-Paperboy-Edition", edition.edition.label()),
         ];
         let message_id = self.mailer.new_message_id();
-        match self.mailer.send(&reader.email, &draft, &message_id, &headers).await {
+        match self
+            .mailer
+            .send(&reader.email, &draft, &message_id, &headers, Sent::Delivery(claimed.id))
+            .await
+        {
             Ok(()) => {
                 deliveries::mark_delivered(conn, claimed.id, Some(&message_id), &digest).await?;
                 Tally::add(&tally.sent);
@@ -293,6 +307,10 @@ impl Deliverer {
             }
             Err(e) => {
                 deliveries::mark_failed(conn, claimed.id, &e.to_string()).await?;
+                if let SendError::Permanent(reply) = &e {
+                    let sent = Sent::Delivery(claimed.id);
+                    bounces::refused_at_send(&self.db, &self.inbound, sent, reply).await?;
+                }
                 Tally::add(&tally.failed);
                 metrics::counter!("paperboy_digests_failed_total").increment(1);
                 tracing::error!(error = ?redact_addresses(&e.to_string()), "digest failed for good");

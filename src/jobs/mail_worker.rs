@@ -13,6 +13,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::worker::{self, Health, Step};
+use crate::bounces::{self, Inbound};
+use crate::domain::Sent;
 use crate::domain::redact_addresses;
 use crate::mail::{Draft, Mailer, SendError};
 use crate::store::mail_queue::{self, QueuedMail};
@@ -38,12 +40,19 @@ impl RetryPolicy {
 /// Messages one worker claims at a time.
 const BATCH: i64 = 20;
 
+/// How transactional mail goes out: the mailer, the retry policy, and the bounce
+/// processor for refusals that say the address is dead.
+pub struct MailSender {
+    pub mailer: Arc<Mailer>,
+    pub policy: RetryPolicy,
+    pub inbound: Inbound,
+}
+
 /// Runs `concurrency` supervised workers until `shutdown`; sends in progress finish
 /// first. `wake` is notified by whoever queues mail in this process.
 pub fn spawn(
     db: PgPool,
-    mailer: Arc<Mailer>,
-    policy: RetryPolicy,
+    sender: Arc<MailSender>,
     concurrency: usize,
     wake: Arc<Notify>,
     health: Arc<Health>,
@@ -51,9 +60,10 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     let stop = shutdown.clone();
     worker::spawn("mail", concurrency, wake, health, shutdown, move || {
-        let (db, mailer, stop) = (db.clone(), mailer.clone(), stop.clone());
+        let (db, sender, stop) = (db.clone(), sender.clone(), stop.clone());
         async move {
-            if deliver_batch(&db, &mailer, policy, &stop).await? > 0 {
+            let MailSender { mailer, policy, inbound } = &*sender;
+            if deliver_batch(&db, mailer, *policy, inbound, &stop).await? > 0 {
                 return Ok(Step::Worked);
             }
             Ok(Step::Idle(mail_queue::next_due(&db).await?))
@@ -67,6 +77,7 @@ pub async fn deliver_batch(
     db: &PgPool,
     mailer: &Mailer,
     policy: RetryPolicy,
+    inbound: &Inbound,
     shutdown: &CancellationToken,
 ) -> sqlx::Result<usize> {
     let mut conn = db.acquire().await?;
@@ -81,7 +92,9 @@ pub async fn deliver_batch(
                 mail_queue::release(&mut conn, &rest).await?;
                 break;
             }
-            deliver_one(&mut conn, mailer, policy, mail).await?;
+            if let Some(reply) = deliver_one(&mut conn, mailer, policy, mail).await? {
+                bounces::refused_at_send(db, inbound, Sent::Mail(mail.id), &reply).await?;
+            }
         }
         sqlx::Result::Ok(batch.len())
     }
@@ -96,14 +109,14 @@ async fn deliver_one(
     mailer: &Mailer,
     policy: RetryPolicy,
     mail: &QueuedMail,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<Option<String>> {
     let draft = Draft {
         subject: mail.subject.clone(),
         text: mail.body_text.clone(),
         html: mail.body_html.clone(),
     };
     let message_id = mailer.new_message_id();
-    match mailer.send(&mail.recipient, &draft, &message_id, &[]).await {
+    match mailer.send(&mail.recipient, &draft, &message_id, &[], Sent::Mail(mail.id)).await {
         Ok(()) => {
             mail_queue::mark_sent(conn, mail.id, &message_id).await?;
             tracing::debug!("sent");
@@ -117,9 +130,12 @@ async fn deliver_one(
         Err(e) => {
             mail_queue::mark_failed(conn, mail.id, &e.to_string()).await?;
             tracing::error!(error = ?redact_addresses(&e.to_string()), "send failed for good");
+            if let SendError::Permanent(reply) = e {
+                return Ok(Some(reply));
+            }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 #[cfg(test)]

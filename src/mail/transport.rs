@@ -19,6 +19,7 @@ use secrecy::ExposeSecret;
 use super::Draft;
 use super::smtp_pool::{SmtpPool, SmtpTarget};
 use crate::config::{DkimSettings, Settings};
+use crate::domain::{Sent, Signer};
 
 enum Transport {
     /// `smtp://`: our pool of TCP_NODELAY connections.
@@ -45,6 +46,8 @@ pub struct Mailer {
     from: Mailbox,
     rate: Option<DefaultDirectRateLimiter>,
     dkim: Option<Dkim>,
+    /// `PAPERBOY_BOUNCE_ADDRESS`: envelope senders become `user+<tag>@domain` (VERP).
+    verp: Option<(Signer, lettre::Address)>,
 }
 
 /// Signing configurations: one covering the list headers digests carry, one without.
@@ -93,7 +96,8 @@ fn pkcs1_pem(pem: &str) -> anyhow::Result<String> {
 }
 
 impl Mailer {
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+    /// `secret`: the service secret, which VERP tags are MAC'ed under.
+    pub fn from_settings(settings: &Settings, secret: &[u8]) -> anyhow::Result<Self> {
         let transport = match &settings.smtp_url {
             Some(url) => match SmtpTarget::from_url(url.expose_secret())
                 .map_err(|e| anyhow::anyhow!("PAPERBOY_SMTP_URL: {e}"))?
@@ -125,7 +129,8 @@ impl Mailer {
         let rate =
             NonZeroU32::new(settings.send_rate).map(|n| RateLimiter::direct(Quota::per_second(n)));
         let dkim = settings.dkim.as_ref().map(Dkim::load).transpose()?;
-        Ok(Self { transport, from: settings.mail_from.clone(), rate, dkim })
+        let verp = settings.bounce_address.clone().map(|a| (Signer::new(secret), a));
+        Ok(Self { transport, from: settings.mail_from.clone(), rate, dkim, verp })
     }
 
     /// A fresh `Message-ID` in our own domain.
@@ -138,14 +143,28 @@ impl Mailer {
         format!("paperboy digest <digest.{}>", self.from.email.domain())
     }
 
-    /// Sends one message with the given `Message-ID` and extra headers (name, value);
-    /// DKIM-signs it when configured; waits for the send-rate limit first.
+    /// The envelope sender of a message: `bounces+<tag>@domain` with a bounce address
+    /// configured (the tag names `sent` under a MAC), else the From address.
+    pub fn envelope_sender(&self, sent: Sent) -> lettre::Address {
+        match &self.verp {
+            Some((signer, bounce)) => {
+                let local = format!("{}+{}", bounce.user(), signer.bounce_tag(sent));
+                lettre::Address::new(local, bounce.domain()).unwrap_or_else(|_| bounce.clone())
+            }
+            None => self.from.email.clone(),
+        }
+    }
+
+    /// Sends one message (`sent` names it for bounces) with the given `Message-ID` and
+    /// extra headers (name, value); DKIM-signs it when configured; waits for the send-rate
+    /// limit first.
     pub async fn send(
         &self,
         to: &str,
         draft: &Draft,
         message_id: &str,
         extra_headers: &[(&'static str, String)],
+        sent: Sent,
     ) -> Result<(), SendError> {
         let to: Mailbox =
             to.parse().map_err(|e| SendError::Permanent(format!("bad recipient address: {e}")))?;
@@ -178,16 +197,21 @@ impl Mailer {
         if let Some(rate) = &self.rate {
             rate.until_ready().await;
         }
+        let envelope = lettre::address::Envelope::new(
+            Some(self.envelope_sender(sent)),
+            message.envelope().to().to_vec(),
+        )
+        .map_err(|e| SendError::Permanent(format!("cannot build envelope: {e}")))?;
         match &self.transport {
-            Transport::Direct(pool) => pool.send(message.envelope(), &message.formatted()).await,
-            Transport::Smtp(smtp) => match smtp.send(message).await {
+            Transport::Direct(pool) => pool.send(&envelope, &message.formatted()).await,
+            Transport::Smtp(smtp) => match smtp.send_raw(&envelope, &message.formatted()).await {
                 Ok(_) => Ok(()),
                 Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
                 Err(e) => Err(SendError::Transient(e.to_string())),
             },
             Transport::Outbox(files, dir) => {
                 let id = files
-                    .send(message)
+                    .send_raw(&envelope, &message.formatted())
                     .await
                     .map_err(|e| SendError::Transient(format!("cannot write to outbox: {e}")))?;
                 tracing::info!(path = %dir.join(format!("{id}.eml")).display(), "wrote email to the outbox");

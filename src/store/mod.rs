@@ -1,6 +1,7 @@
 //! SQL, grouped by what it stores. Nothing above this module writes a query.
 
 pub mod app_settings;
+pub mod bounces;
 pub mod dashboard;
 pub mod deliveries;
 pub mod editions;

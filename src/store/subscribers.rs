@@ -11,6 +11,9 @@ pub enum Status {
     Pending,
     Confirmed,
     Unsubscribed,
+    /// The address bounced hard (or softly, again and again): nothing is sent until a new
+    /// sign-up is confirmed.
+    Bounced,
 }
 
 impl Status {
@@ -19,6 +22,7 @@ impl Status {
             Self::Pending => "pending",
             Self::Confirmed => "confirmed",
             Self::Unsubscribed => "unsubscribed",
+            Self::Bounced => "bounced",
         }
     }
 
@@ -26,6 +30,7 @@ impl Status {
         match s {
             "confirmed" => Self::Confirmed,
             "unsubscribed" => Self::Unsubscribed,
+            "bounced" => Self::Bounced,
             _ => Self::Pending,
         }
     }
@@ -183,7 +188,7 @@ pub async fn restart_confirmation(
     .bind(confirm_expires_at)
     .fetch_one(&mut *conn)
     .await?;
-    if previous == "unsubscribed" {
+    if previous == "unsubscribed" || previous == "bounced" {
         record_event(conn, id, "subscribed").await?;
     }
     Ok(())

@@ -111,7 +111,7 @@ pub async fn track(req: Request, next: Next) -> Response {
 }
 
 /// Whether the request carries `Authorization: Bearer <token>` (compared in constant time).
-fn bearer_is(headers: &HeaderMap, token: &str) -> bool {
+pub(super) fn bearer_is(headers: &HeaderMap, token: &str) -> bool {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

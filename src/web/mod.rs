@@ -9,6 +9,7 @@ mod error;
 mod form;
 mod health;
 mod home;
+mod inbound;
 mod manage;
 mod metrics;
 mod rate;
@@ -56,6 +57,8 @@ pub struct App {
     pub settings: Settings,
     /// Key for signed cookies and tokens (the configured or the stored secret).
     pub secret: Vec<u8>,
+    /// The bounce and complaint processor's configuration.
+    pub inbound: crate::bounces::Inbound,
     pub subscribe_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Admin sign-in attempts per client.
     pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
@@ -89,6 +92,7 @@ impl AppState {
         deliverer: Arc<Deliverer>,
     ) -> Self {
         let links = Links::new(settings.base_url.as_str(), &secret);
+        let inbound = crate::bounces::Inbound::from_settings(&settings, &secret);
         let subscribe_limiter = NonZeroU32::new(settings.subscribe_rate)
             .map(|n| RateLimiter::keyed(Quota::per_hour(n)));
         Self(Arc::new(App {
@@ -108,6 +112,7 @@ impl AppState {
             sources,
             deliverer,
             today_stats: Default::default(),
+            inbound,
             links,
             mail_wake: Default::default(),
             health: Default::default(),
@@ -166,7 +171,7 @@ pub fn router(state: AppState) -> Router {
         (HeaderName::from_static("permissions-policy"), "interest-cohort=()"),
     ];
 
-    let mut app = Router::new()
+    let app = Router::new()
         .route("/", get(home::index))
         .route("/subscribe", post(home::subscribe))
         .route("/confirm/{token}", get(confirm::show).post(confirm::confirm))
@@ -190,12 +195,18 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .merge(admin::router())
         .fallback(error::not_found)
+        .with_state(state.clone())
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
+    // Reports may carry the whole returned message: their own, larger limit.
+    let inbound = Router::new()
+        .route("/inbound/mime", post(inbound::mime))
         .with_state(state)
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ));
+        .layer(axum::extract::DefaultBodyLimit::max(crate::cli::MAX_INBOUND_BYTES))
+        .layer(RequestBodyLimitLayer::new(crate::cli::MAX_INBOUND_BYTES));
+    let mut app = app.merge(inbound).layer(TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(30),
+    ));
     for (name, value) in headers {
         app = app
             .layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));

@@ -4,6 +4,7 @@
 mod abuse;
 mod admin;
 mod binary;
+mod bounces;
 mod browser;
 mod digests;
 mod dkim;

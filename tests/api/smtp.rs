@@ -11,11 +11,13 @@ use tokio::sync::Notify;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Accept,
-    /// 550 at RCPT TO: a permanent refusal.
+    /// 550 at RCPT TO: a permanent refusal that is not about the address (policy), so
+    /// not a bounce.
     RejectPermanent,
     /// 451 at RCPT TO: try again later.
     RejectTransient,
-    /// 550 at RCPT TO quoting the address, as Postfix says "User unknown".
+    /// 550 5.1.1 at RCPT TO quoting the address, as Postfix says "User unknown": a hard
+    /// bounce.
     RejectUnknownUser,
     /// Accepts, but takes a second to answer the end of DATA.
     Slow,
@@ -25,6 +27,8 @@ pub enum Mode {
 
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// The envelope sender (`MAIL FROM`).
+    pub from: String,
     pub to: Vec<String>,
     pub raw: Vec<u8>,
 }
@@ -165,6 +169,7 @@ async fn session(socket: tokio::net::TcpStream, shared: Arc<Shared>) {
         return;
     }
     let mut to = Vec::new();
+    let mut from = String::new();
     let mut line = String::new();
     loop {
         line.clear();
@@ -178,6 +183,8 @@ async fn session(socket: tokio::net::TcpStream, shared: Arc<Shared>) {
             b"250 ok\r\n"
         } else if upper.starts_with("MAIL FROM") {
             to.clear();
+            let addr = line[10..].trim().trim_start_matches('<');
+            from = addr.split('>').next().unwrap_or_default().to_string();
             b"250 ok\r\n"
         } else if upper.starts_with("RCPT TO") {
             let mode = *shared.mode.lock().unwrap();
@@ -188,7 +195,7 @@ async fn session(socket: tokio::net::TcpStream, shared: Arc<Shared>) {
                     to.push(addr.to_string());
                     b"250 ok\r\n"
                 }
-                Mode::RejectPermanent => b"550 5.1.1 mailbox unavailable\r\n",
+                Mode::RejectPermanent => b"550 5.7.1 message refused by policy\r\n",
                 Mode::RejectUnknownUser => {
                     let addr = line[8..].trim().trim_start_matches(':').trim().to_string();
                     let reply =
@@ -225,7 +232,11 @@ async fn session(socket: tokio::net::TcpStream, shared: Arc<Shared>) {
                 shared.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
-            shared.messages.lock().unwrap().push(Received { to: std::mem::take(&mut to), raw });
+            shared.messages.lock().unwrap().push(Received {
+                from: from.clone(),
+                to: std::mem::take(&mut to),
+                raw,
+            });
             shared.arrived.notify_waiters();
             b"250 queued\r\n"
         } else if upper.starts_with("RSET") {

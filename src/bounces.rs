@@ -1,0 +1,245 @@
+//! Bounces and complaints, whichever way they come in (`paperboy inbound`, `/inbound/*`,
+//! an SMTP refusal at send time): one processor that finds the reader and acts.
+//!
+//! A report changes a reader only when it proves the message was ours: the VERP tag of
+//! our envelope sender (MAC'ed), or our own random `Message-ID` in the returned original.
+//! A report that names only an address is kept for the operator and changes nothing, so
+//! nobody can bounce or unsubscribe a reader by mailing us a made-up report.
+
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::report::{self, ReportKind};
+use crate::domain::{Sent, Signer};
+use crate::store::bounces::{self, NewBounce, Target};
+
+/// What processing a report did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not a message at all (HTTP 400).
+    NotAMessage,
+    /// Deliberately ignored: an auto-reply, a delay notice, a report for nobody we know, a
+    /// replay of a report already processed.
+    Ignored(&'static str),
+    /// Kept against a reader, but it proves nothing: nothing changed.
+    Unproven(ReportKind),
+    /// Acted on: `changed` says whether the reader's state changed (a second hard bounce
+    /// of a bounced reader changes nothing).
+    Applied { kind: ReportKind, changed: bool },
+}
+
+/// One line for logs and `paperboy inbound`'s output.
+pub fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::NotAMessage => "ignored: not a message".into(),
+        Outcome::Ignored(why) => format!("ignored: {why}"),
+        Outcome::Unproven(kind) => {
+            format!(
+                "kept a {} report that does not prove the message was ours; nothing changed",
+                kind.as_str()
+            )
+        }
+        Outcome::Applied { kind, changed: true } => {
+            format!("{} applied: the reader changed", kind.as_str())
+        }
+        Outcome::Applied { kind, changed: false } => format!("{} recorded", kind.as_str()),
+    }
+}
+
+/// What the processor needs from the service's configuration.
+#[derive(Clone, Debug)]
+pub struct Inbound {
+    pub signer: Signer,
+    /// `PAPERBOY_BOUNCE_ADDRESS`: where VERP tags are looked for.
+    pub bounce_address: Option<lettre::Address>,
+    pub soft_limit: i64,
+    pub soft_days: i64,
+}
+
+impl Inbound {
+    pub fn from_settings(settings: &crate::config::Settings, secret: &[u8]) -> Self {
+        Self {
+            signer: Signer::new(secret),
+            bounce_address: settings.bounce_address.clone(),
+            soft_limit: settings.soft_bounce_limit,
+            soft_days: settings.soft_bounce_days,
+        }
+    }
+
+    /// The message a VERP address names (`bounces+<tag>@domain`), if the tag is ours.
+    fn verp(&self, address: &str) -> Option<Sent> {
+        let bounce = self.bounce_address.as_ref()?;
+        let (local, domain) = address.rsplit_once('@')?;
+        let tag = local.strip_prefix(&format!("{}+", bounce.user().to_ascii_lowercase()))?;
+        (domain.eq_ignore_ascii_case(bounce.domain()))
+            .then(|| self.signer.verify_bounce_tag(tag))
+            .flatten()
+    }
+}
+
+/// A report in the processor's terms, from whichever source.
+pub struct Evidence<'a> {
+    pub kind: ReportKind,
+    pub source: &'static str,
+    pub status: Option<&'a str>,
+    pub diagnostic: Option<&'a str>,
+    pub raw: &'a [u8],
+    /// Proven: found through a VERP tag or our Message-ID.
+    pub target: Option<Target>,
+    /// Else the address the report names.
+    pub recipient: Option<&'a str>,
+}
+
+/// Processes one raw RFC 5322 message (a DSN, an ARF report, a prose bounce, an
+/// auto-reply, anything).
+pub async fn process_mime(db: &PgPool, inbound: &Inbound, raw: &[u8]) -> sqlx::Result<Outcome> {
+    let Some(report) = report::read(raw) else { return Ok(Outcome::NotAMessage) };
+    if report.auto_reply {
+        return Ok(Outcome::Ignored("an automatic reply"));
+    }
+    let Some(kind) = report.kind else {
+        return Ok(Outcome::Ignored("not a bounce or complaint"));
+    };
+    let mut target = None;
+    for sent in report.addressed_to.iter().filter_map(|a| inbound.verp(a)) {
+        target = bounces::target_of(db, sent).await?;
+        if target.is_some() {
+            break;
+        }
+    }
+    if target.is_none()
+        && let Some(id) = &report.original_message_id
+    {
+        target = bounces::target_by_message_id(db, id).await?;
+    }
+    apply(
+        db,
+        inbound,
+        Evidence {
+            kind,
+            source: "mime",
+            status: report.status.as_deref(),
+            diagnostic: report.diagnostic.as_deref(),
+            raw,
+            target,
+            recipient: report.recipient.as_deref(),
+        },
+    )
+    .await
+}
+
+/// Records a report and acts on it when it is proven.
+pub async fn apply(db: &PgPool, inbound: &Inbound, e: Evidence<'_>) -> sqlx::Result<Outcome> {
+    let (subscriber, proven) = match (&e.target, e.recipient) {
+        (Some(t), _) => (Some(t.subscriber), true),
+        (None, Some(address)) => (bounces::reader_by_address(db, address).await?, false),
+        (None, None) => (None, false),
+    };
+    let Some(subscriber) = subscriber else {
+        tracing::info!(
+            kind = e.kind.as_str(),
+            source = e.source,
+            "report for no known reader; ignored"
+        );
+        return Ok(Outcome::Ignored("no known reader"));
+    };
+    let digest = Sha256::digest(e.raw);
+    let mut tx = db.begin().await?;
+    let fresh = bounces::record(
+        &mut tx,
+        &NewBounce {
+            subscriber: Some(subscriber),
+            delivery: e.target.and_then(|t| t.delivery),
+            mail: e.target.and_then(|t| t.mail),
+            kind: e.kind.as_str(),
+            source: e.source,
+            status_code: e.status,
+            diagnostic: e.diagnostic,
+            raw_size: i32::try_from(e.raw.len()).unwrap_or(i32::MAX),
+            raw_digest: (!e.raw.is_empty()).then_some(digest.as_slice()),
+            proven,
+        },
+    )
+    .await?;
+    if !fresh {
+        return Ok(Outcome::Ignored("the same report was processed before"));
+    }
+    if !proven {
+        tx.commit().await?;
+        tracing::warn!(
+            kind = e.kind.as_str(),
+            source = e.source,
+            "report does not prove the message was ours; kept, nothing changed"
+        );
+        return Ok(Outcome::Unproven(e.kind));
+    }
+    let changed =
+        act(&mut tx, inbound, e.kind, subscriber, e.target.and_then(|t| t.delivery)).await?;
+    tx.commit().await?;
+    count(e.kind);
+    tracing::info!(kind = e.kind.as_str(), source = e.source, changed, "report applied");
+    Ok(Outcome::Applied { kind: e.kind, changed })
+}
+
+async fn act(
+    tx: &mut sqlx::PgConnection,
+    inbound: &Inbound,
+    kind: ReportKind,
+    subscriber: Uuid,
+    delivery: Option<i64>,
+) -> sqlx::Result<bool> {
+    match kind {
+        ReportKind::Hard => bounces::mark_bounced(tx, subscriber, delivery).await,
+        ReportKind::Complaint => bounces::mark_complained(tx, subscriber).await,
+        ReportKind::Soft => {
+            let (n, first, last) = bounces::soft_run(tx, subscriber).await?;
+            let spread = match (first, last) {
+                (Some(first), Some(last)) => (last - first).num_days(),
+                _ => 0,
+            };
+            if n >= inbound.soft_limit && spread >= inbound.soft_days {
+                bounces::mark_bounced(tx, subscriber, None).await
+            } else {
+                Ok(false)
+            }
+        }
+    }
+}
+
+fn count(kind: ReportKind) {
+    match kind {
+        ReportKind::Complaint => metrics::counter!("paperboy_complaints_total").increment(1),
+        k => metrics::counter!("paperboy_bounces_total", "kind" => k.as_str()).increment(1),
+    }
+}
+
+/// An SMTP refusal at send time that says the address does not exist (5.1.x) counts as a
+/// hard bounce. `reply` is the server's answer; the message is proven ours (we sent it).
+pub async fn refused_at_send(
+    db: &PgPool,
+    inbound: &Inbound,
+    sent: Sent,
+    reply: &str,
+) -> sqlx::Result<Option<Outcome>> {
+    if !report::refusal_is_hard_bounce(reply) {
+        return Ok(None);
+    }
+    let target = bounces::target_of(db, sent).await?;
+    let status = report::status_code(reply);
+    let outcome = apply(
+        db,
+        inbound,
+        Evidence {
+            kind: ReportKind::Hard,
+            source: "smtp",
+            status: status.as_deref(),
+            diagnostic: Some(reply),
+            raw: &[],
+            target,
+            recipient: None,
+        },
+    )
+    .await?;
+    Ok(Some(outcome))
+}

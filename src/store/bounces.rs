@@ -1,0 +1,215 @@
+//! Bounces and complaints: the reports kept, and what they do to readers and deliveries.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::Sent;
+
+/// The reader (and message) a report is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub subscriber: Uuid,
+    pub delivery: Option<i64>,
+    pub mail: Option<i64>,
+}
+
+/// The reader a message we sent went to (None: no such message, or the reader was erased).
+pub async fn target_of(db: &PgPool, sent: Sent) -> sqlx::Result<Option<Target>> {
+    let row: Option<(Option<Uuid>,)> = match sent {
+        Sent::Delivery(id) => {
+            sqlx::query_as("SELECT subscriber_id FROM deliveries WHERE id = $1")
+                .bind(id)
+                .fetch_optional(db)
+                .await?
+        }
+        Sent::Mail(id) => {
+            sqlx::query_as("SELECT subscriber_id FROM outgoing_mail WHERE id = $1")
+                .bind(id)
+                .fetch_optional(db)
+                .await?
+        }
+    };
+    Ok(row.and_then(|(s,)| s).map(|subscriber| match sent {
+        Sent::Delivery(id) => Target { subscriber, delivery: Some(id), mail: None },
+        Sent::Mail(id) => Target { subscriber, delivery: None, mail: Some(id) },
+    }))
+}
+
+/// The message with this `Message-ID` (ours are random: finding one proves the report
+/// quotes our message).
+pub async fn target_by_message_id(db: &PgPool, message_id: &str) -> sqlx::Result<Option<Target>> {
+    let row: Option<(Option<Uuid>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT subscriber_id, id, NULL::bigint FROM deliveries WHERE message_id = $1
+         UNION ALL
+         SELECT subscriber_id, NULL, id FROM outgoing_mail WHERE message_id = $1
+         LIMIT 1",
+    )
+    .bind(message_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row
+        .and_then(|(s, delivery, mail)| s.map(|subscriber| Target { subscriber, delivery, mail })))
+}
+
+/// The reader with this address, if any (reports that prove nothing are kept against them).
+pub async fn reader_by_address(db: &PgPool, address: &str) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM subscribers WHERE email_key = $1")
+        .bind(address.to_ascii_lowercase())
+        .fetch_optional(db)
+        .await
+}
+
+/// One report as kept.
+pub struct NewBounce<'a> {
+    pub subscriber: Option<Uuid>,
+    pub delivery: Option<i64>,
+    pub mail: Option<i64>,
+    pub kind: &'a str,
+    pub source: &'a str,
+    pub status_code: Option<&'a str>,
+    pub diagnostic: Option<&'a str>,
+    pub raw_size: i32,
+    /// SHA-256 of the raw report: the same report twice is recorded once.
+    pub raw_digest: Option<&'a [u8]>,
+    pub proven: bool,
+}
+
+/// Keeps a report. False when the same report was already recorded (a replay).
+pub async fn record(conn: &mut PgConnection, b: &NewBounce<'_>) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "INSERT INTO bounces (subscriber_id, delivery_id, mail_id, kind, source, status_code,
+                              diagnostic, raw_size, raw_digest, proven)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (raw_digest) DO NOTHING",
+    )
+    .bind(b.subscriber)
+    .bind(b.delivery)
+    .bind(b.mail)
+    .bind(b.kind)
+    .bind(b.source)
+    .bind(b.status_code)
+    .bind(b.diagnostic)
+    .bind(b.raw_size)
+    .bind(b.raw_digest)
+    .bind(b.proven)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// pending/confirmed → bounced: nothing more is sent; queued digests are cancelled and a
+/// bounced delivery says so. Returns whether the reader changed.
+pub async fn mark_bounced(
+    conn: &mut PgConnection,
+    subscriber: Uuid,
+    delivery: Option<i64>,
+) -> sqlx::Result<bool> {
+    if let Some(id) = delivery {
+        sqlx::query("UPDATE deliveries SET status = 'bounced' WHERE id = $1 AND status = 'sent'")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let changed = sqlx::query(
+        "UPDATE subscribers
+         SET status = 'bounced', bounced_at = now(), confirm_token_hash = NULL,
+             confirm_expires_at = NULL, updated_at = now()
+         WHERE id = $1 AND status IN ('pending', 'confirmed')",
+    )
+    .bind(subscriber)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if changed {
+        cancel_queued(conn, subscriber, "the address bounced").await?;
+        event(conn, subscriber, "bounced").await?;
+    }
+    Ok(changed)
+}
+
+/// A complaint: unsubscribed at once, like one-click unsubscribe, with the reason kept.
+pub async fn mark_complained(conn: &mut PgConnection, subscriber: Uuid) -> sqlx::Result<bool> {
+    let changed = sqlx::query(
+        "UPDATE subscribers
+         SET status = 'unsubscribed', unsubscribed_at = now(), confirm_token_hash = NULL,
+             confirm_expires_at = NULL, updated_at = now()
+         WHERE id = $1 AND status IN ('pending', 'confirmed')",
+    )
+    .bind(subscriber)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if changed {
+        cancel_queued(conn, subscriber, "the reader reported our mail as spam").await?;
+        event(conn, subscriber, "unsubscribed").await?;
+    }
+    event(conn, subscriber, "complained").await?;
+    Ok(changed)
+}
+
+async fn cancel_queued(conn: &mut PgConnection, subscriber: Uuid, why: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH gone AS (
+             DELETE FROM delivery_queue q USING deliveries d
+             WHERE d.id = q.delivery_id AND d.subscriber_id = $1
+             RETURNING q.delivery_id
+         )
+         UPDATE deliveries SET status = 'cancelled', last_error = $2
+         WHERE id IN (SELECT delivery_id FROM gone)",
+    )
+    .bind(subscriber)
+    .bind(why)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn event(conn: &mut PgConnection, subscriber: Uuid, kind: &str) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO subscriber_events (subscriber_id, kind) VALUES ($1, $2)")
+        .bind(subscriber)
+        .bind(kind)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The proven soft bounces of a reader since they last confirmed: how many, first, last.
+pub async fn soft_run(
+    conn: &mut PgConnection,
+    subscriber: Uuid,
+) -> sqlx::Result<(i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+    sqlx::query_as(
+        "SELECT count(*), min(b.received_at), max(b.received_at)
+         FROM bounces b JOIN subscribers s ON s.id = b.subscriber_id
+         WHERE b.subscriber_id = $1 AND b.kind = 'soft' AND b.proven
+           AND b.received_at >= coalesce(s.confirmed_at, s.created_at)",
+    )
+    .bind(subscriber)
+    .fetch_one(conn)
+    .await
+}
+
+/// A reader's reports, newest first (their admin page).
+#[derive(Debug, sqlx::FromRow)]
+pub struct BounceRow {
+    pub kind: String,
+    pub source: String,
+    pub status_code: Option<String>,
+    pub diagnostic: Option<String>,
+    pub proven: bool,
+    pub received_at: DateTime<Utc>,
+}
+
+pub async fn of_reader(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<BounceRow>> {
+    sqlx::query_as(
+        "SELECT kind, source, status_code, diagnostic, proven, received_at FROM bounces
+         WHERE subscriber_id = $1 ORDER BY id DESC LIMIT 50",
+    )
+    .bind(subscriber)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,324 @@
+//! Bounces and complaints: VERP envelopes, reports by HTTP (`/inbound/mime`) and by the
+//! real binary (`paperboy inbound`), hard and soft bounces, complaints, auto-replies,
+//! forged and replayed reports, refusals at send time, signing up again.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+
+use crate::binary::{paperboy, scratch_dir};
+use crate::helpers::{TestApp, app_with_papers, digests_to, reader, send_edition};
+use crate::smtp::{Mode, Received};
+use crate::upstream::Upstream;
+
+const TOKEN: &str = "inbound-secret-token";
+const BOUNCES: &str = "bounces@news.example.com";
+
+async fn setup() -> (TestApp, Upstream) {
+    app_with_papers(&[("PAPERBOY_BOUNCE_ADDRESS", BOUNCES), ("PAPERBOY_INBOUND_TOKEN", TOKEN)])
+        .await
+}
+
+/// A DSN as Postfix writes it, to `to`, about `recipient`, quoting `message_id`.
+fn dsn(to: &str, recipient: &str, status: &str, message_id: &str, nonce: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.example.org\r\nTo: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+Auto-Submitted: auto-replied\r\nX-Nonce: {nonce}\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\n\
+Content-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n--B\r\n\
+Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n\
+Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n\
+Diagnostic-Code: smtp; 550 {status} <{recipient}>: Recipient address rejected\r\n\r\n--B\r\n\
+Content-Type: text/rfc822-headers\r\n\r\nFrom: paperboy <digest@paperboy.test>\r\nMessage-ID: {message_id}\r\n\r\n--B--\r\n"
+    )
+}
+
+fn arf(to: &str, recipient: &str, message_id: &str) -> String {
+    format!(
+        "From: fbl@isp.example\r\nTo: {to}\r\nSubject: complaint\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=feedback-report; boundary=\"X\"\r\n\r\n--X\r\n\
+Content-Type: text/plain\r\n\r\nThis is an email abuse report.\r\n--X\r\n\
+Content-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: FBL/1.0\r\n\
+Version: 1\r\nOriginal-Rcpt-To: {recipient}\r\n\r\n--X\r\nContent-Type: message/rfc822\r\n\r\n\
+From: digest@paperboy.test\r\nMessage-ID: {message_id}\r\nSubject: paperboy\r\n\r\nbody\r\n--X--\r\n"
+    )
+}
+
+async fn post_report(app: &TestApp, body: impl Into<reqwest::Body>) -> (StatusCode, String) {
+    let res = reqwest::Client::new()
+        .post(format!("{}/inbound/mime", app.address))
+        .bearer_auth(TOKEN)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+async fn status_of(app: &TestApp, email: &str) -> String {
+    app.status_of(email).await.unwrap()
+}
+
+async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.db).await.unwrap()
+}
+
+fn message_id(mail: &Received) -> String {
+    mail.header("message-id").unwrap()
+}
+
+#[tokio::test]
+async fn a_hard_bounce_to_the_verp_address_makes_the_reader_bounced() {
+    let (app, _up) = setup().await;
+    reader(&app, "gone@example.org", &[]).await;
+    reader(&app, "fine@example.org", &[]).await;
+    send_edition(&app, "2025-11-06").await;
+    let digest = &digests_to(&app, "gone@example.org")[0];
+    let (local, domain) = digest.from.split_once('@').unwrap();
+    assert_eq!(domain, "news.example.com");
+    assert!(local.starts_with("bounces+d"), "a VERP envelope sender: {}", digest.from);
+    let confirmation = &app.smtp.messages()[0];
+    assert!(confirmation.from.starts_with("bounces+m"), "transactional mail too");
+
+    // A digest of the next day is queued for both when the report arrives.
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 11, 7).unwrap();
+    let edition = paperboy::digest::Edition::daily(day);
+    let id = paperboy::store::editions::ensure(&app.db, &edition).await.unwrap();
+    paperboy::store::deliveries::create_for_edition(&app.db, id, &edition).await.unwrap();
+
+    let report = dsn(&digest.from, "gone@example.org", "5.1.1", "<not-ours@example.org>", "1");
+    let (status, body) = post_report(&app, report.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(body.contains("hard applied"), "{body}");
+    assert_eq!(status_of(&app, "gone@example.org").await, "bounced");
+    assert_eq!(status_of(&app, "fine@example.org").await, "confirmed", "only the reader it proves");
+    let row: (String, Option<String>, String, bool) = sqlx::query_as(
+        "SELECT kind, status_code, source, proven FROM bounces b JOIN subscribers s ON s.id = b.subscriber_id
+         WHERE s.email = 'gone@example.org'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(row, ("hard".into(), Some("5.1.1".into()), "mime".into(), true));
+    assert_eq!(
+        scalar(&app, "SELECT count(*) FROM deliveries WHERE status = 'bounced'").await,
+        1,
+        "the digest that bounced says so"
+    );
+    let cancelled: (String, String) = sqlx::query_as(
+        "SELECT d.status, d.last_error FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+         WHERE s.email = 'gone@example.org' AND d.edition_label = '2025-11-07'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(cancelled, ("cancelled".into(), "the address bounced".into()));
+    assert_eq!(
+        scalar(&app, "SELECT count(*) FROM subscriber_events WHERE kind = 'bounced'").await,
+        1
+    );
+
+    // The same report again (a replay) changes and counts nothing.
+    let (status, body) = post_report(&app, report).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(body.contains("processed before"), "{body}");
+    assert_eq!(scalar(&app, "SELECT count(*) FROM bounces").await, 1);
+
+    // The next send reaches the others only.
+    let summary = send_edition(&app, "2025-11-07").await;
+    assert_eq!(summary.sent, 1);
+    assert_eq!(digests_to(&app, "gone@example.org").len(), 1);
+
+    // Signing up again starts a fresh double opt-in, and its confirmation goes out.
+    let before = app.smtp.messages().len();
+    app.subscribe("gone@example.org", "").await;
+    let mail = app.smtp.wait_for_mail_to("gone@example.org", 3).await;
+    assert!(mail.link("/confirm/").is_some());
+    assert!(app.smtp.messages().len() > before);
+    assert_eq!(status_of(&app, "gone@example.org").await, "pending");
+}
+
+#[tokio::test]
+async fn forged_or_unproven_reports_change_nobody() {
+    let (app, _up) = setup().await;
+    reader(&app, "victim@example.org", &[]).await;
+    send_edition(&app, "2025-11-06").await;
+    let digest = &digests_to(&app, "victim@example.org")[0];
+    // A forged tag (the MAC of another message), and a report naming only the address.
+    let forged = digest.from.replacen("bounces+d1-", "bounces+d2-", 1);
+    for (i, to) in [forged.as_str(), "bounces+d1-00000000000000000000@news.example.com", BOUNCES]
+        .into_iter()
+        .enumerate()
+    {
+        let report =
+            dsn(to, "victim@example.org", "5.1.1", "<made-up@example.org>", &i.to_string());
+        let (status, body) = post_report(&app, report).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert!(body.contains("does not prove"), "{body}");
+    }
+    let complaint = arf(BOUNCES, "victim@example.org", "<made-up@example.org>");
+    let (_, body) = post_report(&app, complaint).await;
+    assert!(body.contains("does not prove"), "{body}");
+    assert_eq!(status_of(&app, "victim@example.org").await, "confirmed");
+    assert_eq!(scalar(&app, "SELECT count(*) FROM bounces WHERE NOT proven").await, 4);
+
+    // A report about nobody we know, an auto-reply, and things that are not messages.
+    let stranger = dsn(BOUNCES, "nobody@example.net", "5.1.1", "<x@y>", "s");
+    assert!(post_report(&app, stranger).await.1.contains("no known reader"));
+    let ooo = "From: victim@example.org\r\nTo: digest@paperboy.test\r\nSubject: Out of office\r\n\
+Auto-Submitted: auto-replied\r\n\r\nBack on Monday.\r\n";
+    let (status, body) = post_report(&app, ooo).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(body.contains("automatic reply"), "{body}");
+    for garbage in [&b""[..], b"\x00\xff\xfe not mail", b"\r\n\r\n"] {
+        assert_eq!(post_report(&app, garbage.to_vec()).await.0, StatusCode::BAD_REQUEST);
+    }
+    let truncated = dsn(&digest.from, "victim@example.org", "5.1.1", "<a@b>", "t");
+    let (status, _) = post_report(&app, truncated[..200].to_string()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(status_of(&app, "victim@example.org").await, "confirmed");
+}
+
+#[tokio::test]
+async fn soft_bounces_count_until_enough_across_enough_days() {
+    let (app, _up) = setup().await;
+    reader(&app, "full@example.org", &[]).await;
+    send_edition(&app, "2025-11-06").await;
+    let digest = &digests_to(&app, "full@example.org")[0];
+    for i in 0..5 {
+        let report = dsn(&digest.from, "full@example.org", "4.2.2", "<a@b>", &format!("n{i}"));
+        let (status, body) = post_report(&app, report).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert!(body.contains("soft recorded"), "{body}");
+    }
+    assert_eq!(status_of(&app, "full@example.org").await, "confirmed", "five, but within a day");
+    // The reader confirmed a month ago, and the first of them came eight days ago: the
+    // sixth is one too many.
+    sqlx::query("UPDATE subscribers SET confirmed_at = now() - interval '30 days'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE bounces SET received_at = now() - interval '8 days'
+         WHERE id = (SELECT min(id) FROM bounces)",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let report = dsn(&digest.from, "full@example.org", "4.2.2", "<a@b>", "n5");
+    let (_, body) = post_report(&app, report).await;
+    assert!(body.contains("soft applied"), "{body}");
+    assert_eq!(status_of(&app, "full@example.org").await, "bounced");
+}
+
+#[tokio::test]
+async fn a_complaint_unsubscribes_at_once_matched_by_our_message_id() {
+    let (app, _up) = setup().await;
+    reader(&app, "angry@example.org", &[]).await;
+    send_edition(&app, "2025-11-06").await;
+    let digest = &digests_to(&app, "angry@example.org")[0];
+    // Providers' feedback loops send to their own address, quoting our message.
+    let report = arf("fbl-reports@paperboy.test", "angry@example.org", &message_id(digest));
+    let (status, body) = post_report(&app, report).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(body.contains("complaint applied"), "{body}");
+    assert_eq!(status_of(&app, "angry@example.org").await, "unsubscribed");
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT kind FROM subscriber_events e JOIN subscribers s ON s.id = e.subscriber_id
+         WHERE s.email = 'angry@example.org' ORDER BY e.id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(kinds, ["subscribed", "confirmed", "unsubscribed", "complained"]);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("paperboy_complaints_total"), "{metrics}");
+}
+
+#[tokio::test]
+async fn the_inbound_routes_want_their_token_and_a_sane_size() {
+    let (app, _up) = setup().await;
+    let url = format!("{}/inbound/mime", app.address);
+    let client = reqwest::Client::new();
+    let body = dsn(BOUNCES, "a@b.example", "5.1.1", "<x@y>", "z");
+    let none = client.post(&url).body(body.clone()).send().await.unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    let wrong = client.post(&url).bearer_auth("nope").body(body.clone()).send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let basic =
+        client.post(&url).basic_auth("ses", Some(TOKEN)).body(body.clone()).send().await.unwrap();
+    assert_eq!(basic.status(), StatusCode::ACCEPTED, "basic auth, the token as the password");
+    let huge = vec![b'a'; 11 * 1024 * 1024];
+    let res = client.post(&url).bearer_auth(TOKEN).body(huge).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Without a configured token, the routes do not exist.
+    let plain = crate::helpers::spawn_app().await;
+    let res = client
+        .post(format!("{}/inbound/mime", plain.address))
+        .bearer_auth(TOKEN)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_user_unknown_refusal_at_send_time_is_a_hard_bounce() {
+    let (app, _up) = setup().await;
+    reader(&app, "unknown@example.org", &[]).await;
+    app.smtp.set_mode(Mode::RejectUnknownUser);
+    let summary = send_edition(&app, "2025-11-06").await;
+    assert_eq!(summary.failed, 1);
+    assert_eq!(status_of(&app, "unknown@example.org").await, "bounced");
+    let source: String =
+        sqlx::query_scalar("SELECT source FROM bounces").fetch_one(&app.db).await.unwrap();
+    assert_eq!(source, "smtp");
+
+    // A refusal for another reason (policy) is a failed delivery, not a bounce.
+    app.smtp.set_mode(Mode::Accept);
+    reader(&app, "policy@example.org", &[]).await;
+    app.smtp.set_mode(Mode::RejectPermanent);
+    send_edition(&app, "2025-11-06").await;
+    assert_eq!(status_of(&app, "policy@example.org").await, "confirmed");
+}
+
+#[tokio::test]
+async fn paperboy_inbound_reads_a_report_on_stdin_and_exits_0() {
+    let (app, _up) = setup().await;
+    reader(&app, "piped@example.org", &[]).await;
+    send_edition(&app, "2025-11-06").await;
+    let digest = &digests_to(&app, "piped@example.org")[0];
+    let dir = scratch_dir();
+    let db_url = app.settings.database_url.expose_secret().to_string();
+    let env = [("DATABASE_URL", db_url.as_str()), ("PAPERBOY_BOUNCE_ADDRESS", BOUNCES)];
+    let pipe = |input: Vec<u8>, env: &[(&str, &str)]| {
+        let mut child = paperboy(&dir, env)
+            .arg("inbound")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    // Garbage and auto-replies: handled by ignoring them, exit 0.
+    let out = pipe(b"\x00garbage".to_vec(), &env);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ignored"));
+    // A DSN matched by our Message-ID in the returned headers.
+    let report =
+        dsn("postmaster@paperboy.test", "piped@example.org", "5.1.1", &message_id(digest), "p");
+    let out = pipe(report.into_bytes(), &env);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hard applied"), "{out:?}");
+    assert_eq!(status_of(&app, "piped@example.org").await, "bounced");
+    // No database: EX_TEMPFAIL, so the mail server tries again later.
+    let down = [("DATABASE_URL", "postgres://postgres@127.0.0.1:1/paperboy")];
+    let out = pipe(b"From: a@b\r\n\r\nhi\r\n".to_vec(), &down);
+    assert_eq!(out.status.code(), Some(75), "{out:?}");
+}
