@@ -63,3 +63,77 @@ pub async fn mime(
     tracing::info!(?outcome, bytes = body.len(), "inbound message processed");
     Ok(answer(&outcome))
 }
+
+/// `POST /inbound/ses`: Amazon SES notifications through SNS. A subscription
+/// confirmation is confirmed by visiting its `SubscribeURL`, which must be Amazon's (SNS
+/// endpoints are `https://sns.<region>.amazonaws.com/`): nobody makes us fetch elsewhere.
+#[tracing::instrument(name = "inbound_ses", skip_all)]
+pub async fn ses(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    if let Some(refused) = refusal(&app, &headers) {
+        return Ok(refused);
+    }
+    match bounces::process_ses(&app.db, &app.inbound, &body).await? {
+        None => Ok(answer(&Outcome::NotAMessage)),
+        Some(bounces::Ses::Processed(outcome)) => {
+            tracing::info!(?outcome, "SES notification processed");
+            Ok(answer(&outcome))
+        }
+        Some(bounces::Ses::Subscribe(url)) => Ok(confirm_sns(&url).await),
+    }
+}
+
+async fn confirm_sns(url: &str) -> Response {
+    let amazon = reqwest::Url::parse(url).ok().filter(|u| {
+        u.scheme() == "https"
+            && u.host_str().is_some_and(|h| h.starts_with("sns.") && h.ends_with(".amazonaws.com"))
+    });
+    let Some(url) = amazon else {
+        tracing::warn!(
+            "SNS subscription confirmation with a SubscribeURL that is not Amazon's; refused"
+        );
+        return (StatusCode::BAD_REQUEST, "SubscribeURL is not an SNS endpoint\n").into_response();
+    };
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build();
+    match client.map(|c| c.get(url)) {
+        Ok(request) => match request.send().await {
+            Ok(res) if res.status().is_success() => {
+                tracing::info!("SNS subscription confirmed");
+                (StatusCode::OK, "subscription confirmed\n").into_response()
+            }
+            Ok(res) => {
+                tracing::warn!(status = %res.status(), "SNS refused the subscription confirmation");
+                (StatusCode::BAD_GATEWAY, "SNS refused the confirmation\n").into_response()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reach SNS to confirm the subscription");
+                (StatusCode::BAD_GATEWAY, "cannot reach SNS; it will send the confirmation again\n")
+                    .into_response()
+            }
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build an HTTP client");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response()
+        }
+    }
+}
+
+/// `POST /inbound/postmark`: Postmark's bounce and spam-complaint webhooks.
+#[tracing::instrument(name = "inbound_postmark", skip_all)]
+pub async fn postmark(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    if let Some(refused) = refusal(&app, &headers) {
+        return Ok(refused);
+    }
+    let outcome = bounces::process_postmark(&app.db, &app.inbound, &body)
+        .await?
+        .unwrap_or(Outcome::NotAMessage);
+    tracing::info!(?outcome, "Postmark webhook processed");
+    Ok(answer(&outcome))
+}

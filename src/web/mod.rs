@@ -200,6 +200,8 @@ pub fn router(state: AppState) -> Router {
     // Reports may carry the whole returned message: their own, larger limit.
     let inbound = Router::new()
         .route("/inbound/mime", post(inbound::mime))
+        .route("/inbound/ses", post(inbound::ses))
+        .route("/inbound/postmark", post(inbound::postmark))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(crate::cli::MAX_INBOUND_BYTES))
         .layer(RequestBodyLimitLayer::new(crate::cli::MAX_INBOUND_BYTES));

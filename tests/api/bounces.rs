@@ -322,3 +322,139 @@ async fn paperboy_inbound_reads_a_report_on_stdin_and_exits_0() {
     let out = pipe(b"From: a@b\r\n\r\nhi\r\n".to_vec(), &down);
     assert_eq!(out.status.code(), Some(75), "{out:?}");
 }
+
+async fn post_json(app: &TestApp, path: &str, body: String) -> (StatusCode, String) {
+    let res = reqwest::Client::new()
+        .post(format!("{}{path}", app.address))
+        .bearer_auth(TOKEN)
+        .header("content-type", "text/plain; charset=UTF-8")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+/// An SNS notification around an SES event, shaped as in the SES developer guide's
+/// examples ("Amazon SNS notification examples for Amazon SES").
+fn sns(message: serde_json::Value) -> String {
+    serde_json::json!({
+        "Type": "Notification",
+        "MessageId": uuid::Uuid::new_v4().to_string(),
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:ses-bounces",
+        "Message": message.to_string(),
+        "Timestamp": "2016-01-27T14:59:38.237Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLEpH+..",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-1234.pem",
+        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=x"
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn amazon_ses_bounces_and_complaints_through_sns() {
+    let (app, _up) = setup().await;
+    for email in ["ses-hard@example.org", "ses-soft@example.org", "ses-spam@example.org"] {
+        reader(&app, email, &[]).await;
+    }
+    send_edition(&app, "2025-11-06").await;
+    let hard = &digests_to(&app, "ses-hard@example.org")[0];
+    let spam = &digests_to(&app, "ses-spam@example.org")[0];
+
+    // A permanent bounce, found by the VERP envelope sender SES reports as `mail.source`.
+    let bounce = serde_json::json!({
+        "notificationType": "Bounce",
+        "bounce": {
+            "bounceType": "Permanent", "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": "ses-hard@example.org", "action": "failed",
+                "status": "5.1.1", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}],
+            "timestamp": "2016-01-27T14:59:38.237Z", "feedbackId": "0000013786031775-fea503bc"
+        },
+        "mail": {"timestamp": "2016-01-27T14:59:38.237Z", "source": hard.from,
+                 "messageId": "0000013786031775-163e3910-53eb-4c8e-a04a-f29debf88a84-000000",
+                 "destination": ["ses-hard@example.org"]}
+    });
+    let (status, body) = post_json(&app, "/inbound/ses", sns(bounce)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(status_of(&app, "ses-hard@example.org").await, "bounced");
+
+    // A transient one, by recipient: counted, nothing changes yet.
+    let soft = serde_json::json!({
+        "notificationType": "Bounce",
+        "bounce": {"bounceType": "Transient", "bounceSubType": "MailboxFull",
+                   "bouncedRecipients": [{"emailAddress": "ses-soft@example.org"}]},
+        "mail": {"source": "digest@paperboy.test", "messageId": "ses-id-2"}
+    });
+    let (_, body) = post_json(&app, "/inbound/ses", sns(soft)).await;
+    assert!(body.contains("soft recorded"), "{body}");
+    assert_eq!(status_of(&app, "ses-soft@example.org").await, "confirmed");
+
+    // A complaint, found by our Message-ID in the common headers.
+    let complaint = serde_json::json!({
+        "notificationType": "Complaint",
+        "complaint": {"complainedRecipients": [{"emailAddress": "ses-spam@example.org"}],
+                      "complaintFeedbackType": "abuse", "timestamp": "2016-01-27T14:59:38.237Z"},
+        "mail": {"source": "digest@paperboy.test", "messageId": "ses-id-3",
+                 "commonHeaders": {"messageId": message_id(spam), "subject": "paperboy"}}
+    });
+    let (_, body) = post_json(&app, "/inbound/ses", sns(complaint)).await;
+    assert!(body.contains("complaint applied"), "{body}");
+    assert_eq!(status_of(&app, "ses-spam@example.org").await, "unsubscribed");
+
+    // A subscription confirmation whose URL is not Amazon's is refused, never fetched.
+    let confirm = serde_json::json!({
+        "Type": "SubscriptionConfirmation", "MessageId": "165545c9",
+        "Token": "2336412f37", "TopicArn": "arn:aws:sns:us-west-2:123456789012:MyTopic",
+        "Message": "You have chosen to subscribe to the topic",
+        "SubscribeURL": "http://127.0.0.1:1/?Action=ConfirmSubscription"
+    });
+    let (status, _) = post_json(&app, "/inbound/ses", confirm.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = post_json(&app, "/inbound/ses", "{not json".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("paperboy_bounces_total{kind=\"hard\"}"), "{metrics}");
+}
+
+#[tokio::test]
+async fn postmark_bounce_and_spam_complaint_webhooks() {
+    let (app, _up) = setup().await;
+    reader(&app, "pm-hard@example.org", &[]).await;
+    reader(&app, "pm-spam@example.org", &[]).await;
+    // Shaped as Postmark's bounce webhook documentation shows it.
+    let bounce = serde_json::json!({
+        "RecordType": "Bounce", "MessageStream": "outbound", "ID": 4323372036854775807_i64,
+        "Type": "HardBounce", "TypeCode": 1, "Name": "Hard bounce",
+        "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483", "ServerID": 23,
+        "Description": "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
+        "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
+        "Email": "pm-hard@example.org", "From": "digest@paperboy.test",
+        "BouncedAt": "2019-11-05T16:33:54.9070259Z", "DumpAvailable": true, "Inactive": true,
+        "CanActivate": true, "Subject": "paperboy", "Metadata": {}
+    });
+    let (status, body) = post_json(&app, "/inbound/postmark", bounce.to_string()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(status_of(&app, "pm-hard@example.org").await, "bounced");
+    let code: Option<String> =
+        sqlx::query_scalar("SELECT status_code FROM bounces").fetch_one(&app.db).await.unwrap();
+    assert_eq!(code.as_deref(), Some("5.1.1"));
+
+    let complaint = serde_json::json!({
+        "RecordType": "SpamComplaint", "MessageStream": "outbound", "ID": 42, "Type": "SpamComplaint",
+        "TypeCode": 512, "Name": "Spam complaint", "Tag": "", "MessageID": "00000000-0000-0000-0000-000000000000",
+        "ServerID": 1234, "Description": "", "Details": "Test spam complaint details",
+        "Email": "pm-spam@example.org", "From": "digest@paperboy.test",
+        "BouncedAt": "2019-11-05T16:33:54.9070259Z", "Subject": "paperboy"
+    });
+    let (_, body) = post_json(&app, "/inbound/postmark", complaint.to_string()).await;
+    assert!(body.contains("complaint applied"), "{body}");
+    assert_eq!(status_of(&app, "pm-spam@example.org").await, "unsubscribed");
+
+    let open = serde_json::json!({"RecordType": "Open", "Email": "pm-spam@example.org"});
+    let (status, body) = post_json(&app, "/inbound/postmark", open.to_string()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(body.contains("ignored"), "{body}");
+    let (status, _) = post_json(&app, "/inbound/postmark", "[]".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
