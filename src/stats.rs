@@ -31,10 +31,11 @@ async fn count_days(
            AND kind IN ('subscribed', 'confirmed', 'unsubscribed')
          GROUP BY 1, 2
          UNION ALL
-         SELECT (created_at AT TIME ZONE 'UTC')::date, status, count(*)
+         SELECT (created_at AT TIME ZONE 'UTC')::date,
+                CASE status WHEN 'bounced' THEN 'sent' ELSE status END, count(*)
          FROM deliveries
          WHERE created_at >= ($1::date AT TIME ZONE 'UTC') AND created_at < (($2::date + 1) AT TIME ZONE 'UTC')
-           AND status IN ('sent', 'failed')
+           AND status IN ('sent', 'failed', 'bounced')
          GROUP BY 1, 2",
     )
     .bind(from)
@@ -132,6 +133,7 @@ pub struct Totals {
     pub pending: i64,
     pub confirmed: i64,
     pub unsubscribed: i64,
+    pub bounced: i64,
     pub papers: i64,
     pub queued: i64,
 }
@@ -152,6 +154,7 @@ pub async fn totals(db: &PgPool) -> sqlx::Result<Totals> {
         pending: get("pending"),
         confirmed: get("confirmed"),
         unsubscribed: get("unsubscribed"),
+        bounced: get("bounced"),
         papers,
         queued,
     })

@@ -213,3 +213,15 @@ pub async fn of_reader(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<Bounce
     .fetch_all(db)
     .await
 }
+
+/// Proven reports received in the last `days` days: (hard, soft, complaints).
+pub async fn counts_since(db: &PgPool, days: i32) -> sqlx::Result<(i64, i64, i64)> {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE kind = 'hard'), count(*) FILTER (WHERE kind = 'soft'),
+                count(*) FILTER (WHERE kind = 'complaint')
+         FROM bounces WHERE proven AND received_at > now() - make_interval(days => $1)",
+    )
+    .bind(days)
+    .fetch_one(db)
+    .await
+}

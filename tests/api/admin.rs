@@ -12,7 +12,7 @@ use crate::upstream::Upstream;
 const EMAIL: &str = "ops@paperboy.test";
 const PASSWORD: &str = "correct horse battery staple";
 
-fn admin_env() -> Vec<(&'static str, &'static str)> {
+pub(crate) fn admin_env() -> Vec<(&'static str, &'static str)> {
     vec![("PAPERBOY_ADMIN_EMAIL", EMAIL), ("PAPERBOY_ADMIN_PASSWORD", PASSWORD)]
 }
 
@@ -32,7 +32,7 @@ fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-struct Admin<'a> {
+pub(crate) struct Admin<'a> {
     app: &'a TestApp,
     cookie: String,
     csrf: String,
@@ -51,7 +51,7 @@ async fn try_login(app: &TestApp, email: &str, password: &str) -> reqwest::Respo
         .unwrap()
 }
 
-async fn login(app: &TestApp) -> Admin<'_> {
+pub(crate) async fn login(app: &TestApp) -> Admin<'_> {
     let res = try_login(app, EMAIL, PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let cookie = set_cookie(&res, "pb_admin").expect("a session cookie");
@@ -64,7 +64,7 @@ async fn login(app: &TestApp) -> Admin<'_> {
 }
 
 impl Admin<'_> {
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.app
             .client
             .get(format!("{}{path}", self.app.address))

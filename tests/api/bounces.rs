@@ -458,3 +458,40 @@ async fn postmark_bounce_and_spam_complaint_webhooks() {
     let (status, _) = post_json(&app, "/inbound/postmark", "[]".into()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn the_operator_sees_rates_warnings_and_each_readers_reports() {
+    let mut env = crate::admin::admin_env();
+    env.extend([("PAPERBOY_BOUNCE_ADDRESS", BOUNCES), ("PAPERBOY_INBOUND_TOKEN", TOKEN)]);
+    let (app, _up) = app_with_papers(&env).await;
+    reader(&app, "dead@example.org", &[]).await;
+    reader(&app, "alive@example.org", &[]).await;
+    send_edition(&app, "2025-11-06").await;
+    let digest = &digests_to(&app, "dead@example.org")[0];
+    let report = dsn(&digest.from, "dead@example.org", "5.1.1", "<x@y>", "admin");
+    assert_eq!(post_report(&app, report).await.0, StatusCode::ACCEPTED);
+
+    let admin = crate::admin::login(&app).await;
+    let overview = admin.get("/admin").await.text().await.unwrap();
+    assert!(overview.contains("Bounces and complaints"));
+    assert!(overview.contains("<td>7 days</td><td>2</td><td>1 (50.00 %)</td>"), "{overview}");
+    assert!(
+        overview.contains("Hard bounces over the last 7 days are 50.00 %"),
+        "a warning above 2 %"
+    );
+    assert!(
+        !overview.contains("Complaints over the last"),
+        "no complaint warning without complaints"
+    );
+
+    let bounced = admin.get("/admin/deliveries?status=bounced").await.text().await.unwrap();
+    assert!(bounced.contains("dead@example.org") && !bounced.contains("alive@example.org"));
+    let id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM subscribers WHERE email = 'dead@example.org'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let page = admin.get(&format!("/admin/subscribers/{id}")).await.text().await.unwrap();
+    assert!(page.contains("<td>hard</td><td>mime</td><td>5.1.1</td>"), "{page}");
+    assert!(page.contains(": bounced</li>"), "the event is listed");
+}

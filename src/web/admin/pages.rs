@@ -45,6 +45,38 @@ struct OverviewPage {
     charts: Vec<Chart>,
     runs: Vec<RunRow>,
     recent: Vec<EditionBrief>,
+    /// Bounce and complaint rates per digest sent, over 7 and 30 days.
+    deliverability: Vec<Deliverability>,
+}
+
+/// Gmail's and Yahoo's bulk-sender rules want complaints well under 0.3 %; warn early.
+const COMPLAINT_WARNING: f64 = 0.001;
+const HARD_BOUNCE_WARNING: f64 = 0.02;
+
+struct Deliverability {
+    days: i64,
+    sent: i64,
+    hard: i64,
+    soft: i64,
+    complaints: i64,
+}
+
+impl Deliverability {
+    fn rate(&self, n: i64) -> f64 {
+        if self.sent > 0 { n as f64 / self.sent as f64 } else { 0.0 }
+    }
+
+    fn percent(&self, n: &i64) -> String {
+        format!("{:.2} %", 100.0 * self.rate(*n))
+    }
+
+    fn complaints_high(&self) -> bool {
+        self.rate(self.complaints) > COMPLAINT_WARNING
+    }
+
+    fn hard_high(&self) -> bool {
+        self.rate(self.hard) > HARD_BOUNCE_WARNING
+    }
 }
 
 pub async fn overview(
@@ -82,6 +114,21 @@ pub async fn overview(
         charts,
         runs: dashboard::runs(&app.db, 5).await?,
         recent: dashboard::recent_editions(&app.db, 5).await?,
+        deliverability: {
+            let mut rows = Vec::new();
+            for days in [7, 30] {
+                let (hard, soft, complaints) =
+                    crate::store::bounces::counts_since(&app.db, days as i32).await?;
+                rows.push(Deliverability {
+                    days,
+                    sent: last("sent", days as usize),
+                    hard,
+                    soft,
+                    complaints,
+                });
+            }
+            rows
+        },
     })
 }
 
@@ -150,6 +197,7 @@ struct SubscriberPage {
     s: SubscriberDetail,
     rows: Vec<DeliveryRow>,
     events: Vec<EventRow>,
+    bounces: Vec<crate::store::bounces::BounceRow>,
 }
 
 pub async fn subscriber(
@@ -163,6 +211,7 @@ pub async fn subscriber(
         chrome: Chrome::new(&admin, "subscribers"),
         rows: dashboard::deliveries_of(&app.db, id).await?,
         events: dashboard::events_of(&app.db, id, Some(50)).await?,
+        bounces: crate::store::bounces::of_reader(&app.db, id).await?,
         s,
     })
 }
@@ -355,7 +404,9 @@ pub async fn deliveries(
 ) -> Result<impl IntoResponse, AppError> {
     let status = match f.status.as_str() {
         "" | "all" => String::new(),
-        s @ ("pending" | "sent" | "posted" | "failed" | "skipped" | "cancelled") => s.to_string(),
+        s @ ("pending" | "sent" | "posted" | "failed" | "skipped" | "cancelled" | "bounced") => {
+            s.to_string()
+        }
         _ => return Err(AppError::BadRequest("Unknown delivery status.")),
     };
     let rows = dashboard::deliveries(&app.db, &status, 200).await?;
