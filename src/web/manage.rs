@@ -28,6 +28,8 @@ pub struct PreferencesPage {
     token: String,
     email: String,
     unsubscribed: bool,
+    /// Mail to the address bounced: nothing is sent until they sign up again.
+    bounced: bool,
     saved: bool,
     form: PreferencesForm,
     errors: PreferenceErrors,
@@ -131,6 +133,7 @@ async fn page(
         token: token.clone(),
         email: row.email.clone(),
         unsubscribed: row.status() == Status::Unsubscribed,
+        bounced: row.status() == Status::Bounced,
         saved,
         form,
         errors,

@@ -94,6 +94,9 @@ async fn a_hard_bounce_to_the_verp_address_makes_the_reader_bounced() {
     assert!(body.contains("hard applied"), "{body}");
     assert_eq!(status_of(&app, "gone@example.org").await, "bounced");
     assert_eq!(status_of(&app, "fine@example.org").await, "confirmed", "only the reader it proves");
+    let prefs = crate::helpers::extract_path(&digest.text(), "/preferences/").unwrap();
+    let page = app.get(&prefs).await.text().await.unwrap();
+    assert!(page.contains("Mail to this address bounced"), "the reader is told");
     let row: (String, Option<String>, String, bool) = sqlx::query_as(
         "SELECT kind, status_code, source, proven FROM bounces b JOIN subscribers s ON s.id = b.subscriber_id
          WHERE s.email = 'gone@example.org'",
