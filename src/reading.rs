@@ -192,6 +192,17 @@ pub struct Export {
     pub ratings: Vec<ExportedRating>,
     /// What the ranking learned from the ratings: word stems and their weights.
     pub learned_interests: Vec<(String, f32)>,
+    /// Bounce and complaint reports about their address.
+    pub bounces: Vec<ExportedBounce>,
+}
+
+#[derive(Serialize)]
+pub struct ExportedBounce {
+    pub kind: String,
+    pub source: String,
+    pub status_code: Option<String>,
+    pub diagnostic: Option<String>,
+    pub received_at: DateTime<Utc>,
 }
 
 #[derive(Serialize)]
@@ -333,6 +344,17 @@ pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Op
             .terms
             .into_iter()
             .map(|(term, weight, _)| (term, weight))
+            .collect(),
+        bounces: crate::store::bounces::of_reader(db, reader)
+            .await?
+            .into_iter()
+            .map(|b| ExportedBounce {
+                kind: b.kind,
+                source: b.source,
+                status_code: b.status_code,
+                diagnostic: b.diagnostic,
+                received_at: b.received_at,
+            })
             .collect(),
         preferences: ExportedPreferences {
             topics: prefs.topics.items().to_vec(),

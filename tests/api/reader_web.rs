@@ -365,6 +365,7 @@ async fn a_reader_downloads_their_data_and_erasing_them_removes_it_everywhere() 
     assert_eq!(data["emails"][0]["kind"], "confirmation", "{}", data["emails"]);
     assert!(!data["learned_interests"].as_array().unwrap().is_empty(), "the taste they taught");
     assert!(data["awaiting_confirmation"].is_null());
+    assert_eq!(data["bounces"], serde_json::json!([]));
 
     // GDPR erase (the admin's delete button): nothing of theirs answers any more.
     let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM subscribers WHERE email = $1")
