@@ -112,19 +112,8 @@ pub async fn mark_bounced(
             .execute(&mut *conn)
             .await?;
     }
-    let changed = sqlx::query(
-        "UPDATE subscribers
-         SET status = 'bounced', bounced_at = now(), confirm_token_hash = NULL,
-             confirm_expires_at = NULL, updated_at = now()
-         WHERE id = $1 AND status IN ('pending', 'confirmed')",
-    )
-    .bind(subscriber)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
+    let changed = leave(conn, subscriber, "bounced", "the address bounced").await?;
     if changed {
-        cancel_queued(conn, subscriber, "the address bounced").await?;
         event(conn, subscriber, "bounced").await?;
     }
     Ok(changed)
@@ -132,22 +121,39 @@ pub async fn mark_bounced(
 
 /// A complaint: unsubscribed at once, like one-click unsubscribe, with the reason kept.
 pub async fn mark_complained(conn: &mut PgConnection, subscriber: Uuid) -> sqlx::Result<bool> {
+    let changed =
+        leave(conn, subscriber, "unsubscribed", "the reader reported our mail as spam").await?;
+    if changed {
+        event(conn, subscriber, "unsubscribed").await?;
+    }
+    event(conn, subscriber, "complained").await?;
+    Ok(changed)
+}
+
+/// A pending or confirmed reader → `status` (bounced or unsubscribed): their confirmation
+/// link stops working and their queued digests are cancelled with `why`.
+async fn leave(
+    conn: &mut PgConnection,
+    subscriber: Uuid,
+    status: &str,
+    why: &str,
+) -> sqlx::Result<bool> {
     let changed = sqlx::query(
         "UPDATE subscribers
-         SET status = 'unsubscribed', unsubscribed_at = now(), confirm_token_hash = NULL,
-             confirm_expires_at = NULL, updated_at = now()
+         SET status = $2, confirm_token_hash = NULL, confirm_expires_at = NULL, updated_at = now(),
+             bounced_at = CASE WHEN $2 = 'bounced' THEN now() ELSE bounced_at END,
+             unsubscribed_at = CASE WHEN $2 = 'unsubscribed' THEN now() ELSE unsubscribed_at END
          WHERE id = $1 AND status IN ('pending', 'confirmed')",
     )
     .bind(subscriber)
+    .bind(status)
     .execute(&mut *conn)
     .await?
     .rows_affected()
         == 1;
     if changed {
-        cancel_queued(conn, subscriber, "the reader reported our mail as spam").await?;
-        event(conn, subscriber, "unsubscribed").await?;
+        cancel_queued(conn, subscriber, why).await?;
     }
-    event(conn, subscriber, "complained").await?;
     Ok(changed)
 }
 

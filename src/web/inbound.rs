@@ -41,6 +41,18 @@ fn refusal(app: &AppState, headers: &HeaderMap) -> Option<Response> {
     None
 }
 
+/// Every `/inbound/*` route sits behind this: the token is checked before the body is read.
+pub async fn require_token(
+    State(app): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match refusal(&app, req.headers()) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    }
+}
+
 fn answer(outcome: &Outcome) -> Response {
     let status = match outcome {
         Outcome::NotAMessage => StatusCode::BAD_REQUEST,
@@ -51,14 +63,7 @@ fn answer(outcome: &Outcome) -> Response {
 
 /// `POST /inbound/mime`: the raw RFC 5322 message as the body.
 #[tracing::instrument(name = "inbound_mime", skip_all)]
-pub async fn mime(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, AppError> {
-    if let Some(refused) = refusal(&app, &headers) {
-        return Ok(refused);
-    }
+pub async fn mime(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
     let outcome = bounces::process_mime(&app.db, &app.inbound, &body).await?;
     tracing::info!(?outcome, bytes = body.len(), "inbound message processed");
     Ok(answer(&outcome))
@@ -68,14 +73,7 @@ pub async fn mime(
 /// confirmation is confirmed by visiting its `SubscribeURL`, which must be Amazon's (SNS
 /// endpoints are `https://sns.<region>.amazonaws.com/`): nobody makes us fetch elsewhere.
 #[tracing::instrument(name = "inbound_ses", skip_all)]
-pub async fn ses(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, AppError> {
-    if let Some(refused) = refusal(&app, &headers) {
-        return Ok(refused);
-    }
+pub async fn ses(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
     match bounces::process_ses(&app.db, &app.inbound, &body).await? {
         None => Ok(answer(&Outcome::NotAMessage)),
         Some(bounces::Ses::Processed(outcome)) => {
@@ -123,14 +121,7 @@ async fn confirm_sns(url: &str) -> Response {
 
 /// `POST /inbound/postmark`: Postmark's bounce and spam-complaint webhooks.
 #[tracing::instrument(name = "inbound_postmark", skip_all)]
-pub async fn postmark(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, AppError> {
-    if let Some(refused) = refusal(&app, &headers) {
-        return Ok(refused);
-    }
+pub async fn postmark(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
     let outcome = bounces::process_postmark(&app.db, &app.inbound, &body)
         .await?
         .unwrap_or(Outcome::NotAMessage);

@@ -202,6 +202,7 @@ pub fn router(state: AppState) -> Router {
         .route("/inbound/mime", post(inbound::mime))
         .route("/inbound/ses", post(inbound::ses))
         .route("/inbound/postmark", post(inbound::postmark))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), inbound::require_token))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(crate::cli::MAX_INBOUND_BYTES))
         .layer(RequestBodyLimitLayer::new(crate::cli::MAX_INBOUND_BYTES));
