@@ -109,9 +109,18 @@ pub async fn process_mime(db: &PgPool, inbound: &Inbound, raw: &[u8]) -> sqlx::R
         }
     }
     if target.is_none()
-        && let Some(id) = &report.original_message_id
+        && let Some(id) = report.original_message_id.as_deref().filter(|id| printable(id))
     {
         target = bounces::target_by_message_id(db, id).await?;
+    }
+    // A tag or Message-ID proves the message was ours, not that the failure is the
+    // reader's: a reader who forwards to a dead address (without rewriting the envelope)
+    // would bounce on its behalf. The report must name the reader's address, if it names one.
+    if let (Some(t), Some(recipient)) = (&target, &report.recipient)
+        && t.email != recipient.to_lowercase()
+    {
+        tracing::warn!("report names another address than the message's reader; kept unproven");
+        target = None;
     }
     apply(
         db,
@@ -131,9 +140,14 @@ pub async fn process_mime(db: &PgPool, inbound: &Inbound, raw: &[u8]) -> sqlx::R
 
 /// Records a report and acts on it when it is proven.
 pub async fn apply(db: &PgPool, inbound: &Inbound, e: Evidence<'_>) -> sqlx::Result<Outcome> {
-    let (subscriber, proven) = match (&e.target, e.recipient) {
+    // Reports are anyone's text: no control characters (Postgres refuses NUL), bounded.
+    let (status, diagnostic) = (e.status.map(clean), e.diagnostic.map(clean));
+    let recipient = e.recipient.filter(|r| printable(r));
+    let (subscriber, proven) = match (&e.target, recipient) {
         (Some(t), _) => (Some(t.subscriber), true),
-        (None, Some(address)) => (bounces::reader_by_address(db, address).await?, false),
+        (None, Some(address)) => {
+            (bounces::reader_by_address(db, address).await?.map(|t| t.subscriber), false)
+        }
         (None, None) => (None, false),
     };
     let Some(subscriber) = subscriber else {
@@ -145,17 +159,21 @@ pub async fn apply(db: &PgPool, inbound: &Inbound, e: Evidence<'_>) -> sqlx::Res
         return Ok(Outcome::Ignored("no known reader"));
     };
     let digest = Sha256::digest(e.raw);
+    let (delivery, mail) = match &e.target {
+        Some(t) => (t.delivery, t.mail),
+        None => (None, None),
+    };
     let mut tx = db.begin().await?;
     let fresh = bounces::record(
         &mut tx,
         &NewBounce {
             subscriber: Some(subscriber),
-            delivery: e.target.and_then(|t| t.delivery),
-            mail: e.target.and_then(|t| t.mail),
+            delivery,
+            mail,
             kind: e.kind.as_str(),
             source: e.source,
-            status_code: e.status,
-            diagnostic: e.diagnostic,
+            status_code: status.as_deref(),
+            diagnostic: diagnostic.as_deref(),
             raw_size: i32::try_from(e.raw.len()).unwrap_or(i32::MAX),
             raw_digest: (!e.raw.is_empty()).then_some(digest.as_slice()),
             proven,
@@ -174,12 +192,23 @@ pub async fn apply(db: &PgPool, inbound: &Inbound, e: Evidence<'_>) -> sqlx::Res
         );
         return Ok(Outcome::Unproven(e.kind));
     }
-    let changed =
-        act(&mut tx, inbound, e.kind, subscriber, e.target.and_then(|t| t.delivery)).await?;
+    let changed = act(&mut tx, inbound, e.kind, subscriber, delivery).await?;
     tx.commit().await?;
     count(e.kind);
     tracing::info!(kind = e.kind.as_str(), source = e.source, changed, "report applied");
     Ok(Outcome::Applied { kind: e.kind, changed })
+}
+
+/// Longest status or diagnostic kept from a report.
+const MAX_TEXT: usize = 1000;
+
+/// Text without control characters, at most `MAX_TEXT` characters.
+fn clean(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_TEXT).collect()
+}
+
+fn printable(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 320 && !text.chars().any(char::is_control)
 }
 
 async fn act(
@@ -266,11 +295,7 @@ async fn provider_target(
         return Ok(Some(t));
     }
     Ok(match recipient {
-        Some(address) => bounces::reader_by_address(db, address).await?.map(|subscriber| Target {
-            subscriber,
-            delivery: None,
-            mail: None,
-        }),
+        Some(address) => bounces::reader_by_address(db, address).await?,
         None => None,
     })
 }

@@ -87,8 +87,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let read =
                 tokio::io::stdin().take(MAX_INBOUND_BYTES as u64 + 1).read_to_end(&mut raw).await;
             if let Err(e) = read {
-                tracing::warn!(error = %e, "cannot read the message on standard input; ignored");
-                return Ok(());
+                return Err(
+                    RetryLater(format!("cannot read the message on standard input: {e}")).into()
+                );
             }
             if raw.len() > MAX_INBOUND_BYTES {
                 tracing::warn!(limit = MAX_INBOUND_BYTES, "inbound message too large; ignored");

@@ -199,6 +199,8 @@ pub struct Export {
 #[derive(Serialize)]
 pub struct ExportedBounce {
     pub kind: String,
+    /// Whether it proved the message was ours (else it was kept and changed nothing).
+    pub proven: bool,
     pub source: String,
     pub status_code: Option<String>,
     pub diagnostic: Option<String>,
@@ -350,6 +352,7 @@ pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Op
             .into_iter()
             .map(|b| ExportedBounce {
                 kind: b.kind,
+                proven: b.proven,
                 source: b.source,
                 status_code: b.status_code,
                 diagnostic: b.diagnostic,

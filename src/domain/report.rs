@@ -200,15 +200,14 @@ fn delivery_status(text: &str, report: &mut Report) {
         let Some(action) = field(&group, "action") else { continue };
         let action = action.to_ascii_lowercase();
         let status = field(&group, "status").and_then(status_code);
-        let kind = match action.as_str() {
-            "failed" => match status.as_deref().and_then(|s| s.chars().next()) {
-                Some('4') => ReportKind::Soft,
-                _ => ReportKind::Hard,
-            },
+        if action != "failed" {
             // "delayed": the server is still trying; "delivered", "relayed", "expanded": fine.
-            _ => continue,
+            continue;
+        }
+        report.kind = match status.as_deref() {
+            Some(s) => classify(s),
+            None => Some(ReportKind::Hard),
         };
-        report.kind = Some(kind);
         report.status = status;
         report.diagnostic = field(&group, "diagnostic-code").map(clip);
         report.recipient = field(&group, "final-recipient")
@@ -227,6 +226,23 @@ fn feedback(text: &str, report: &mut Report) {
         report.diagnostic = Some(format!("Feedback-Type: {kind}"));
         report.recipient =
             field(&fields, "original-rcpt-to").and_then(|v| addresses(v).into_iter().next());
+    }
+}
+
+/// What an enhanced status code says about the address (RFC 3463): 4.x.x and a full
+/// mailbox (5.2.2) are soft; 5.x.x is hard, except refusals about our message or our side —
+/// policy and security (5.7.x, e.g. DMARC), our sender address (5.1.7, 5.1.8), size
+/// (5.3.4), content (5.6.x) — which say nothing about the reader's address (None).
+pub fn classify(status: &str) -> Option<ReportKind> {
+    let ours = ["5.7.", "5.6.", "5.3.4", "5.1.7", "5.1.8"];
+    if status.starts_with('4') || status == "5.2.2" {
+        Some(ReportKind::Soft)
+    } else if ours.iter().any(|p| status.starts_with(p)) {
+        None
+    } else if status.starts_with('5') {
+        Some(ReportKind::Hard)
+    } else {
+        None
     }
 }
 
@@ -311,10 +327,12 @@ fn non_standard(text: &str, report: &mut Report) {
     let hard_words =
         ["user unknown", "no such user", "does not exist", "address rejected", "unknown user"];
     let kind = match (status.as_deref(), reply) {
-        (Some(s), _) if s.starts_with('5') => Some(ReportKind::Hard),
-        (Some(s), _) if s.starts_with('4') => Some(ReportKind::Soft),
-        (_, Some(r)) if r.starts_with('5') => Some(ReportKind::Hard),
+        (Some(s), _) => classify(s),
+        // 552: storage exceeded; 554 (transaction failed) is most often a policy refusal.
+        (_, Some("552")) => Some(ReportKind::Soft),
+        (_, Some("550" | "551" | "553")) => Some(ReportKind::Hard),
         (_, Some(r)) if r.starts_with('4') => Some(ReportKind::Soft),
+        (_, Some(_)) => None,
         _ if soft_words.iter().any(|w| lower.contains(w)) => Some(ReportKind::Soft),
         _ if hard_words.iter().any(|w| lower.contains(w)) => Some(ReportKind::Hard),
         _ => None,
@@ -334,11 +352,17 @@ fn non_standard(text: &str, report: &mut Report) {
 /// Whether an SMTP refusal at send time says the address does not exist (5.1.x), which
 /// counts as a hard bounce; other permanent refusals (policy, content) do not.
 pub fn refusal_is_hard_bounce(reply: &str) -> bool {
-    status_code(reply).is_some_and(|s| s.starts_with("5.1."))
-        || ["user unknown", "no such user", "unknown user", "mailbox unavailable", "does not exist"]
-            .iter()
-            .any(|w| reply.to_ascii_lowercase().contains(w))
-            && reply.trim_start().starts_with("55")
+    match status_code(reply) {
+        // The address itself: bad mailbox (5.1.1), bad domain (5.1.2), bad syntax (5.1.3),
+        // moved (5.1.6), not found (5.1.10), disabled (5.2.1).
+        Some(s) => ["5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1"].contains(&s.as_str()),
+        None => {
+            reply.trim_start().starts_with("550")
+                && ["user unknown", "no such user", "unknown user", "does not exist"]
+                    .iter()
+                    .any(|w| reply.to_ascii_lowercase().contains(w))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -424,10 +448,12 @@ This message was created automatically by mail delivery software.\r\n\
     552 5.2.2 Mailbox full\r\n\r\n------ This is a copy of the message, including all the headers. ------\r\n\
 Message-ID: <orig-9@news.example.com>\r\n";
         let r = read(prose.as_bytes()).unwrap();
-        assert_eq!(r.kind, Some(ReportKind::Hard), "5.2.2 is permanent by its class");
+        assert_eq!(r.kind, Some(ReportKind::Soft), "5.2.2: a full mailbox is soft");
         assert_eq!(r.original_message_id.as_deref(), Some("<orig-9@news.example.com>"));
-        let full = prose.replace("552 5.2.2 Mailbox full", "452 4.2.2 Mailbox full");
-        assert_eq!(read(full.as_bytes()).unwrap().kind, Some(ReportKind::Soft));
+        let policy = prose.replace("552 5.2.2 Mailbox full", "550 5.7.1 rejected by policy");
+        assert_eq!(read(policy.as_bytes()).unwrap().kind, None, "about us, not the address");
+        let unknown = prose.replace("552 5.2.2 Mailbox full", "550 5.1.1 no such user");
+        assert_eq!(read(unknown.as_bytes()).unwrap().kind, Some(ReportKind::Hard));
     }
 
     #[test]
@@ -439,10 +465,31 @@ Message-ID: <orig-9@news.example.com>\r\n";
         ));
         assert!(refusal_is_hard_bounce("550 user unknown"));
         assert!(!refusal_is_hard_bounce("554 5.7.1 Message rejected as spam"));
+        assert!(!refusal_is_hard_bounce("550 5.7.1 mailbox unavailable: DMARC policy"));
+        assert!(!refusal_is_hard_bounce("550 5.1.8 bad sender domain"));
+        assert_eq!(classify("5.7.26"), None, "our DMARC, not their address");
+        assert_eq!(classify("5.2.2"), Some(ReportKind::Soft), "mailbox full");
+        assert_eq!(classify("5.4.4"), Some(ReportKind::Hard), "no such domain");
         assert_eq!(
             status_code("smtp; 550 5.1.10 RESOLVER.ADR.RecipientNotFound"),
             Some("5.1.10".into())
         );
+    }
+
+    #[test]
+    fn a_wrong_or_unknown_charset_still_reads() {
+        let latin1 = DSN
+            .replace(
+                "Content-Type: message/delivery-status",
+                "Content-Type: message/delivery-status; charset=x-klingon",
+            )
+            .into_bytes()
+            .into_iter()
+            .chain(b"\r\n\xe9\xe8\xff".iter().copied())
+            .collect::<Vec<u8>>();
+        let r = read(&latin1).unwrap();
+        assert_eq!(r.kind, Some(ReportKind::Hard));
+        assert_eq!(r.recipient.as_deref(), Some("gone@example.org"));
     }
 
     proptest::proptest! {

@@ -285,7 +285,7 @@ impl Deliverer {
             ("List-Id", self.mailer.list_id()),
             ("X-Paperboy-Edition", edition.edition.label()),
         ];
-        let message_id = self.mailer.new_message_id();
+        let message_id = self.mailer.new_message_id(Sent::Delivery(claimed.id));
         match self
             .mailer
             .send(&reader.email, &draft, &message_id, &headers, Sent::Delivery(claimed.id))

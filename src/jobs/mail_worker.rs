@@ -115,7 +115,7 @@ async fn deliver_one(
         text: mail.body_text.clone(),
         html: mail.body_html.clone(),
     };
-    let message_id = mailer.new_message_id();
+    let message_id = mailer.new_message_id(Sent::Mail(mail.id));
     match mailer.send(&mail.recipient, &draft, &message_id, &[], Sent::Mail(mail.id)).await {
         Ok(()) => {
             mail_queue::mark_sent(conn, mail.id, &message_id).await?;

@@ -133,9 +133,15 @@ impl Mailer {
         Ok(Self { transport, from: settings.mail_from.clone(), rate, dkim, verp })
     }
 
-    /// A fresh `Message-ID` in our own domain.
-    pub fn new_message_id(&self) -> String {
-        format!("<{}@{}>", uuid::Uuid::new_v4(), self.from.email.domain())
+    /// A fresh `Message-ID` in our own domain, naming the message it is for
+    /// (`<d42.{uuid}@domain>`): a returned original is found by its id, and the random part
+    /// proves it.
+    pub fn new_message_id(&self, sent: Sent) -> String {
+        let (kind, id) = match sent {
+            Sent::Delivery(id) => ('d', id),
+            Sent::Mail(id) => ('m', id),
+        };
+        format!("<{kind}{id}.{}@{}>", uuid::Uuid::new_v4(), self.from.email.domain())
     }
 
     /// The `List-Id` of our digests.

@@ -7,57 +7,80 @@ use uuid::Uuid;
 use crate::domain::Sent;
 
 /// The reader (and message) a report is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     pub subscriber: Uuid,
+    /// Their address, lower-cased.
+    pub email: String,
     pub delivery: Option<i64>,
     pub mail: Option<i64>,
 }
 
 /// The reader a message we sent went to (None: no such message, or the reader was erased).
 pub async fn target_of(db: &PgPool, sent: Sent) -> sqlx::Result<Option<Target>> {
-    let row: Option<(Option<Uuid>,)> = match sent {
+    let (table, id) = match sent {
+        Sent::Delivery(id) => ("deliveries", id),
+        Sent::Mail(id) => ("outgoing_mail", id),
+    };
+    let row: Option<(Uuid, String)> = sqlx::query_as(&format!(
+        "SELECT s.id, s.email_key FROM {table} m JOIN subscribers s ON s.id = m.subscriber_id
+         WHERE m.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(subscriber, email)| match sent {
+        Sent::Delivery(id) => Target { subscriber, email, delivery: Some(id), mail: None },
+        Sent::Mail(id) => Target { subscriber, email, delivery: None, mail: Some(id) },
+    }))
+}
+
+/// The message with this `Message-ID`: ours name their message (`<d42.{uuid}@…>`), found
+/// by primary key; the whole id must match what was stored (its random part is the proof).
+pub async fn target_by_message_id(db: &PgPool, message_id: &str) -> sqlx::Result<Option<Target>> {
+    let named = message_id.strip_prefix('<').and_then(|rest| {
+        let (head, _) = rest.split_once('.')?;
+        let (kind, id) = head.split_at_checked(1)?;
+        let id: i64 = id.parse().ok()?;
+        match kind {
+            "d" => Some(Sent::Delivery(id)),
+            "m" => Some(Sent::Mail(id)),
+            _ => None,
+        }
+    });
+    let Some(sent) = named else { return Ok(None) };
+    let stored: Option<Option<String>> = match sent {
         Sent::Delivery(id) => {
-            sqlx::query_as("SELECT subscriber_id FROM deliveries WHERE id = $1")
+            sqlx::query_scalar("SELECT message_id FROM deliveries WHERE id = $1")
                 .bind(id)
                 .fetch_optional(db)
                 .await?
         }
         Sent::Mail(id) => {
-            sqlx::query_as("SELECT subscriber_id FROM outgoing_mail WHERE id = $1")
+            sqlx::query_scalar("SELECT message_id FROM outgoing_mail WHERE id = $1")
                 .bind(id)
                 .fetch_optional(db)
                 .await?
         }
     };
-    Ok(row.and_then(|(s,)| s).map(|subscriber| match sent {
-        Sent::Delivery(id) => Target { subscriber, delivery: Some(id), mail: None },
-        Sent::Mail(id) => Target { subscriber, delivery: None, mail: Some(id) },
-    }))
-}
-
-/// The message with this `Message-ID` (ours are random: finding one proves the report
-/// quotes our message).
-pub async fn target_by_message_id(db: &PgPool, message_id: &str) -> sqlx::Result<Option<Target>> {
-    let row: Option<(Option<Uuid>, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT subscriber_id, id, NULL::bigint FROM deliveries WHERE message_id = $1
-         UNION ALL
-         SELECT subscriber_id, NULL, id FROM outgoing_mail WHERE message_id = $1
-         LIMIT 1",
-    )
-    .bind(message_id)
-    .fetch_optional(db)
-    .await?;
-    Ok(row
-        .and_then(|(s, delivery, mail)| s.map(|subscriber| Target { subscriber, delivery, mail })))
+    if stored
+        .flatten()
+        .is_some_and(|s| crate::domain::same_secret(s.as_bytes(), message_id.as_bytes()))
+    {
+        target_of(db, sent).await
+    } else {
+        Ok(None)
+    }
 }
 
 /// The reader with this address, if any (reports that prove nothing are kept against them).
-pub async fn reader_by_address(db: &PgPool, address: &str) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar("SELECT id FROM subscribers WHERE email_key = $1")
-        .bind(address.to_ascii_lowercase())
+pub async fn reader_by_address(db: &PgPool, address: &str) -> sqlx::Result<Option<Target>> {
+    let key = address.trim().to_lowercase();
+    let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM subscribers WHERE email_key = $1")
+        .bind(&key)
         .fetch_optional(db)
-        .await
+        .await?;
+    Ok(id.map(|subscriber| Target { subscriber, email: key, delivery: None, mail: None }))
 }
 
 /// One report as kept.
@@ -143,7 +166,9 @@ async fn leave(
          SET status = $2, confirm_token_hash = NULL, confirm_expires_at = NULL, updated_at = now(),
              bounced_at = CASE WHEN $2 = 'bounced' THEN now() ELSE bounced_at END,
              unsubscribed_at = CASE WHEN $2 = 'unsubscribed' THEN now() ELSE unsubscribed_at END
-         WHERE id = $1 AND status IN ('pending', 'confirmed')",
+         WHERE id = $1 AND status IN ('pending', 'confirmed')
+           -- A feed-only reader reads on the web: a dead address stops their email only.
+           AND NOT ($2 = 'bounced' AND frequency = 'feed')",
     )
     .bind(subscriber)
     .bind(status)
@@ -183,13 +208,15 @@ async fn event(conn: &mut PgConnection, subscriber: Uuid, kind: &str) -> sqlx::R
     Ok(())
 }
 
-/// The proven soft bounces of a reader since they last confirmed: how many, first, last.
+/// The proven soft bounces of a reader since they last confirmed: how many messages
+/// bounced (several reports about one message count once), first, last.
 pub async fn soft_run(
     conn: &mut PgConnection,
     subscriber: Uuid,
 ) -> sqlx::Result<(i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
     sqlx::query_as(
-        "SELECT count(*), min(b.received_at), max(b.received_at)
+        "SELECT count(DISTINCT coalesce('d' || b.delivery_id, 'm' || b.mail_id, 'b' || b.id)),
+                min(b.received_at), max(b.received_at)
          FROM bounces b JOIN subscribers s ON s.id = b.subscriber_id
          WHERE b.subscriber_id = $1 AND b.kind = 'soft' AND b.proven
            AND b.received_at >= coalesce(s.confirmed_at, s.created_at)",
@@ -213,7 +240,7 @@ pub struct BounceRow {
 pub async fn of_reader(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<BounceRow>> {
     sqlx::query_as(
         "SELECT kind, source, status_code, diagnostic, proven, received_at FROM bounces
-         WHERE subscriber_id = $1 ORDER BY id DESC LIMIT 50",
+         WHERE subscriber_id = $1 ORDER BY proven DESC, id DESC LIMIT 50",
     )
     .bind(subscriber)
     .fetch_all(db)

@@ -351,7 +351,7 @@ pub async fn unsubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
          SET status = 'unsubscribed', unsubscribed_at = now(), confirm_token_hash = NULL,
              confirm_expires_at = NULL, pending_topics = NULL, pending_categories = NULL,
              pending_frequency = NULL, updated_at = now()
-         WHERE id = $1 AND status <> 'unsubscribed'",
+         WHERE id = $1 AND status IN ('pending', 'confirmed')",
     )
     .bind(id)
     .execute(&mut *tx)

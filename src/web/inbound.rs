@@ -85,9 +85,20 @@ pub async fn ses(State(app): State<AppState>, body: Bytes) -> Result<Response, A
 }
 
 async fn confirm_sns(url: &str) -> Response {
+    // `sns.<region>.amazonaws.com` (or `.com.cn`), default port, no user: nothing else.
     let amazon = reqwest::Url::parse(url).ok().filter(|u| {
+        let host = u.host_str().unwrap_or_default();
+        let region = host
+            .strip_prefix("sns.")
+            .and_then(|h| h.strip_suffix(".amazonaws.com").or(h.strip_suffix(".amazonaws.com.cn")));
         u.scheme() == "https"
-            && u.host_str().is_some_and(|h| h.starts_with("sns.") && h.ends_with(".amazonaws.com"))
+            && u.port().is_none()
+            && u.username().is_empty()
+            && u.password().is_none()
+            && region.is_some_and(|r| {
+                !r.is_empty()
+                    && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            })
     });
     let Some(url) = amazon else {
         tracing::warn!(
@@ -95,7 +106,10 @@ async fn confirm_sns(url: &str) -> Response {
         );
         return (StatusCode::BAD_REQUEST, "SubscribeURL is not an SNS endpoint\n").into_response();
     };
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build();
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build();
     match client.map(|c| c.get(url)) {
         Ok(request) => match request.send().await {
             Ok(res) if res.status().is_success() => {

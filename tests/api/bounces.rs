@@ -190,15 +190,26 @@ async fn soft_bounces_count_until_enough_across_enough_days() {
     reader(&app, "full@example.org", &[]).await;
     send_edition(&app, "2025-11-06").await;
     let digest = &digests_to(&app, "full@example.org")[0];
-    for i in 0..5 {
+    // Several reports about one message count once.
+    for i in 0..3 {
         let report = dsn(&digest.from, "full@example.org", "4.2.2", "<a@b>", &format!("n{i}"));
         let (status, body) = post_report(&app, report).await;
         assert_eq!(status, StatusCode::ACCEPTED);
         assert!(body.contains("soft recorded"), "{body}");
     }
+    // Postmark reports each bounced message (by address): four more make five messages.
+    let soft = |i: i64| {
+        serde_json::json!({"RecordType": "Bounce", "Type": "SoftBounce", "ID": i,
+            "Email": "full@example.org", "Details": "452 4.2.2 Mailbox full"})
+        .to_string()
+    };
+    for i in 0..4 {
+        let (_, body) = post_json(&app, "/inbound/postmark", soft(i)).await;
+        assert!(body.contains("soft recorded"), "{body}");
+    }
     assert_eq!(status_of(&app, "full@example.org").await, "confirmed", "five, but within a day");
-    // The reader confirmed a month ago, and the first of them came eight days ago: the
-    // sixth is one too many.
+    // The reader confirmed a month ago, and the first came eight days ago: one more is
+    // one too many.
     sqlx::query("UPDATE subscribers SET confirmed_at = now() - interval '30 days'")
         .execute(&app.db)
         .await
@@ -210,8 +221,7 @@ async fn soft_bounces_count_until_enough_across_enough_days() {
     .execute(&app.db)
     .await
     .unwrap();
-    let report = dsn(&digest.from, "full@example.org", "4.2.2", "<a@b>", "n5");
-    let (_, body) = post_report(&app, report).await;
+    let (_, body) = post_json(&app, "/inbound/postmark", soft(9)).await;
     assert!(body.contains("soft applied"), "{body}");
     assert_eq!(status_of(&app, "full@example.org").await, "bounced");
 }
@@ -497,4 +507,42 @@ async fn the_operator_sees_rates_warnings_and_each_readers_reports() {
     let page = admin.get(&format!("/admin/subscribers/{id}")).await.text().await.unwrap();
     assert!(page.contains("<td>hard</td><td>mime</td><td>5.1.1</td>"), "{page}");
     assert!(page.contains(": bounced</li>"), "the event is listed");
+}
+
+#[tokio::test]
+async fn reports_about_someone_else_our_side_or_with_odd_bytes_change_nobody() {
+    let (app, _up) = setup().await;
+    reader(&app, "forwarder@example.org", &[]).await;
+    reader(&app, "feedonly@example.org", &[("frequency", "feed")]).await;
+    send_edition(&app, "2025-11-06").await;
+    let digest = &digests_to(&app, "forwarder@example.org")[0];
+    // The reader forwards to a dead address: the report names that address, not theirs.
+    let forwarded = dsn(&digest.from, "dead-forward@example.net", "5.1.1", "<x@y>", "f");
+    assert!(post_report(&app, forwarded).await.1.contains("no known reader"));
+    // Our own DMARC or policy problem is not a dead address.
+    let policy = dsn(&digest.from, "forwarder@example.org", "5.7.26", "<x@y>", "p");
+    assert!(post_report(&app, policy).await.1.contains("not a bounce"));
+    // A NUL byte in the diagnostic: kept without it, no 500.
+    let nul = dsn(&digest.from, "forwarder@example.org", "4.2.2", "<x@y>", "n")
+        .replace("Recipient address rejected", "Recipient \0 rejected");
+    let (status, body) = post_report(&app, nul).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(status_of(&app, "forwarder@example.org").await, "confirmed");
+
+    // A feed-only reader whose address died keeps their feed.
+    let mail = &app.smtp.messages().into_iter().find(|m| m.to == ["feedonly@example.org"]).unwrap();
+    let report = dsn(&mail.from, "feedonly@example.org", "5.1.1", "<x@y>", "feed");
+    assert!(post_report(&app, report).await.1.contains("hard recorded"));
+    assert_eq!(status_of(&app, "feedonly@example.org").await, "confirmed");
+
+    // A bounced reader cannot come back through unsubscribe + resubscribe (only a new
+    // double opt-in proves the address works).
+    let dead = dsn(&digest.from, "forwarder@example.org", "5.1.1", "<x@y>", "d");
+    post_report(&app, dead).await;
+    assert_eq!(status_of(&app, "forwarder@example.org").await, "bounced");
+    let prefs = crate::helpers::extract_path(&digest.text(), "/preferences/").unwrap();
+    let token = prefs.trim_start_matches("/preferences/");
+    app.post_form(&format!("/unsubscribe/{token}"), &[]).await;
+    app.post_form(&format!("/resubscribe/{token}"), &[]).await;
+    assert_eq!(status_of(&app, "forwarder@example.org").await, "bounced");
 }
