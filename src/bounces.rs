@@ -67,9 +67,11 @@ impl Inbound {
         }
     }
 
-    /// The message a VERP address names (`bounces+<tag>@domain`), if the tag is ours.
+    /// The message a VERP address names (`bounces+<tag>@domain`, in any case), if the tag
+    /// is ours.
     fn verp(&self, address: &str) -> Option<Sent> {
         let bounce = self.bounce_address.as_ref()?;
+        let address = address.to_ascii_lowercase();
         let (local, domain) = address.rsplit_once('@')?;
         let tag = local.strip_prefix(&format!("{}+", bounce.user().to_ascii_lowercase()))?;
         (domain.eq_ignore_ascii_case(bounce.domain()))
@@ -101,18 +103,9 @@ pub async fn process_mime(db: &PgPool, inbound: &Inbound, raw: &[u8]) -> sqlx::R
     let Some(kind) = report.kind else {
         return Ok(Outcome::Ignored("not a bounce or complaint"));
     };
-    let mut target = None;
-    for sent in report.addressed_to.iter().filter_map(|a| inbound.verp(a)) {
-        target = bounces::target_of(db, sent).await?;
-        if target.is_some() {
-            break;
-        }
-    }
-    if target.is_none()
-        && let Some(id) = report.original_message_id.as_deref().filter(|id| printable(id))
-    {
-        target = bounces::target_by_message_id(db, id).await?;
-    }
+    let addresses = report.addressed_to.iter().map(String::as_str);
+    let mut target =
+        proven_target(db, inbound, addresses, report.original_message_id.as_deref()).await?;
     // A tag or Message-ID proves the message was ours, not that the failure is the
     // reader's: a reader who forwards to a dead address (without rewriting the envelope)
     // would bounce on its behalf. The report must name the reader's address, if it names one.
@@ -136,6 +129,28 @@ pub async fn process_mime(db: &PgPool, inbound: &Inbound, raw: &[u8]) -> sqlx::R
         },
     )
     .await
+}
+
+/// The message a report proves was ours: the first of `addresses` that is our VERP
+/// address with a valid tag, else our `Message-ID`.
+async fn proven_target<'a>(
+    db: &PgPool,
+    inbound: &Inbound,
+    addresses: impl IntoIterator<Item = &'a str>,
+    message_id: Option<&str>,
+) -> sqlx::Result<Option<Target>> {
+    for sent in addresses.into_iter().filter_map(|a| inbound.verp(a)) {
+        if let Some(t) = bounces::target_of(db, sent).await? {
+            return Ok(Some(t));
+        }
+    }
+    match message_id.filter(|id| printable(id)) {
+        Some(id) => {
+            let id = format!("<{}>", id.trim_matches(['<', '>']));
+            bounces::target_by_message_id(db, &id).await
+        }
+        None => Ok(None),
+    }
 }
 
 /// Records a report and acts on it when it is proven.
@@ -283,15 +298,7 @@ async fn provider_target(
     message_id: Option<&str>,
     recipient: Option<&str>,
 ) -> sqlx::Result<Option<Target>> {
-    if let Some(sent) = envelope_sender.and_then(|s| inbound.verp(&s.to_ascii_lowercase()))
-        && let Some(t) = bounces::target_of(db, sent).await?
-    {
-        return Ok(Some(t));
-    }
-    if let Some(id) = message_id
-        && let Some(t) =
-            bounces::target_by_message_id(db, &format!("<{}>", id.trim_matches(['<', '>']))).await?
-    {
+    if let Some(t) = proven_target(db, inbound, envelope_sender, message_id).await? {
         return Ok(Some(t));
     }
     Ok(match recipient {

@@ -55,7 +55,7 @@ pub async fn web_copy(db: &PgPool, links: &Links, raw: &str) -> sqlx::Result<Opt
         heading,
         intro,
         sent_at: record.sent_at,
-        posted: record.status == "posted",
+        posted: record.posted(),
         items: items
             .into_iter()
             .map(|i| {
@@ -105,7 +105,6 @@ pub struct FeedEntry {
 /// A reader's private feed: the papers delivered in the last `FEED_DAYS` days, newest
 /// first.
 pub struct ReaderFeed {
-    pub reader: Uuid,
     pub url: String,
     pub entries: Vec<FeedEntry>,
     /// When the newest entry was delivered (the feed's `updated`).
@@ -125,7 +124,7 @@ pub async fn feed(db: &PgPool, links: &Links, raw: &str) -> sqlx::Result<Option<
     let items = items_of(db, &records).await?;
     let mut entries = Vec::new();
     for (record, items) in records.iter().zip(items) {
-        let delivered_at = record.sent_at.unwrap_or(record.created_at);
+        let (delivered_at, edition) = (record.delivered_at(), edition_of(record).title());
         for item in items {
             let digest = Sha256::new()
                 .chain_update(id.as_bytes())
@@ -135,12 +134,11 @@ pub async fn feed(db: &PgPool, links: &Links, raw: &str) -> sqlx::Result<Option<
                 id: format!("urn:paperboy:entry:{}", &hex::encode(digest)[..32]),
                 item,
                 delivered_at,
-                edition: edition_of(record).title(),
+                edition: edition.clone(),
             });
         }
     }
     Ok(Some(ReaderFeed {
-        reader: id,
         url: links.feed(&id, reader.feed_generation),
         updated: entries.first().map(|e| e.delivered_at),
         entries,
@@ -164,10 +162,10 @@ pub async fn history(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<V
         .iter()
         .map(|r| EditionSent {
             title: edition_of(r).title(),
-            delivered_at: r.sent_at.unwrap_or(r.created_at),
+            delivered_at: r.delivered_at(),
             papers: r.paper_ids.len(),
             web_copy: links.copy_path(r.id),
-            posted: r.status == "posted",
+            posted: r.posted(),
         })
         .collect())
 }

@@ -90,12 +90,11 @@ pub fn read(raw: &[u8]) -> Option<Report> {
         .map(str::to_ascii_lowercase);
     let is_report = report_type.is_some() || report.kind.is_some();
     if !is_report {
-        if is_auto_reply(&message) {
-            report.auto_reply = true;
-            return Some(report);
-        }
         if looks_like_bounce(&message) {
             non_standard(&texts.join("\n"), &mut report);
+        } else if is_auto_reply(&message) {
+            report.auto_reply = true;
+            return Some(report);
         }
     }
     if report.original_message_id.is_none() {
@@ -280,6 +279,8 @@ fn header_lower(message: &Message<'_>, name: &str) -> Option<String> {
         .map(|(_, v)| v.trim().to_ascii_lowercase())
 }
 
+/// An automatic answer (for a message that does not look like a bounce: bounces carry
+/// `Auto-Submitted` too).
 fn is_auto_reply(message: &Message<'_>) -> bool {
     let auto_submitted = header_lower(message, "auto-submitted").is_some_and(|v| v != "no");
     let flagged = ["x-autoreply", "x-autorespond", "x-auto-response-suppress"]
@@ -292,7 +293,7 @@ fn is_auto_reply(message: &Message<'_>) -> bool {
         ["out of office", "automatic reply", "auto:", "autoreply", "auto-reply", "away from"]
             .iter()
             .any(|s| subject.starts_with(s) || subject.contains(&format!(" {s}")));
-    (auto_submitted || flagged || precedence || subject_says) && !looks_like_bounce(message)
+    auto_submitted || flagged || precedence || subject_says
 }
 
 fn looks_like_bounce(message: &Message<'_>) -> bool {

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::subscribers::record_event;
 use crate::domain::Sent;
 
 /// The reader (and message) a report is about.
@@ -137,7 +138,7 @@ pub async fn mark_bounced(
     }
     let changed = leave(conn, subscriber, "bounced", "the address bounced").await?;
     if changed {
-        event(conn, subscriber, "bounced").await?;
+        record_event(conn, subscriber, "bounced").await?;
     }
     Ok(changed)
 }
@@ -147,9 +148,9 @@ pub async fn mark_complained(conn: &mut PgConnection, subscriber: Uuid) -> sqlx:
     let changed =
         leave(conn, subscriber, "unsubscribed", "the reader reported our mail as spam").await?;
     if changed {
-        event(conn, subscriber, "unsubscribed").await?;
+        record_event(conn, subscriber, "unsubscribed").await?;
     }
-    event(conn, subscriber, "complained").await?;
+    record_event(conn, subscriber, "complained").await?;
     Ok(changed)
 }
 
@@ -196,15 +197,6 @@ async fn cancel_queued(conn: &mut PgConnection, subscriber: Uuid, why: &str) -> 
     .bind(why)
     .execute(conn)
     .await?;
-    Ok(())
-}
-
-async fn event(conn: &mut PgConnection, subscriber: Uuid, kind: &str) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO subscriber_events (subscriber_id, kind) VALUES ($1, $2)")
-        .bind(subscriber)
-        .bind(kind)
-        .execute(conn)
-        .await?;
     Ok(())
 }
 

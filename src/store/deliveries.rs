@@ -281,6 +281,16 @@ impl Record {
         matches!(self.status.as_str(), "sent" | "posted")
     }
 
+    /// When it was sent or posted (when it was created, for the others).
+    pub fn delivered_at(&self) -> DateTime<Utc> {
+        self.sent_at.unwrap_or(self.created_at)
+    }
+
+    /// Posted to a feed-only reader's feed rather than mailed.
+    pub fn posted(&self) -> bool {
+        self.status == "posted"
+    }
+
     /// The why-line of the paper at `i`, as the email gave it (empty for digests sent
     /// before why-lines were kept).
     pub fn why(&self, i: usize) -> &str {

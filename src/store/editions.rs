@@ -29,6 +29,11 @@ pub async fn find(db: &PgPool, id: i64) -> sqlx::Result<Option<Edition>> {
     Ok(row.map(|(f, day)| Edition { frequency: Frequency::parse(&f).unwrap_or_default(), day }))
 }
 
+/// A paper as ranking and rendering read it.
+const CANDIDATE: &str = "SELECT arxiv_id, title, abstract AS abstract_text, authors, categories,
+        ai_keywords, ai_summary, upvotes, github_repo, github_stars, project_page, on_huggingface
+ FROM papers";
+
 #[derive(sqlx::FromRow)]
 struct CandidateRow {
     arxiv_id: String,
@@ -49,15 +54,13 @@ struct CandidateRow {
 /// arXiv (new or cross-listed, not replacements), and not withdrawn.
 pub async fn candidates(db: &PgPool, edition: &Edition) -> sqlx::Result<Vec<Candidate>> {
     let (from, to) = edition.period();
-    let rows: Vec<CandidateRow> = sqlx::query_as(
-        "SELECT arxiv_id, title, abstract AS abstract_text, authors, categories, ai_keywords, ai_summary,
-                upvotes, github_repo, github_stars, project_page, on_huggingface
-         FROM papers
+    let rows: Vec<CandidateRow> = sqlx::query_as(&format!(
+        "{CANDIDATE}
          WHERE withdrawn_at IS NULL
            AND (featured_on BETWEEN $1 AND $2
                 OR (announced_on BETWEEN $1 AND $2 AND announce_type IN ('new', 'cross')))
-         ORDER BY upvotes DESC, arxiv_id",
-    )
+         ORDER BY upvotes DESC, arxiv_id"
+    ))
     .bind(from)
     .bind(to)
     .fetch_all(db)
@@ -68,14 +71,10 @@ pub async fn candidates(db: &PgPool, edition: &Edition) -> sqlx::Result<Vec<Cand
 /// These papers as a digest shows them (web copies, feeds), in no particular order;
 /// withdrawn papers too: they were sent.
 pub async fn papers(db: &PgPool, ids: &[String]) -> sqlx::Result<Vec<Candidate>> {
-    let rows: Vec<CandidateRow> = sqlx::query_as(
-        "SELECT arxiv_id, title, abstract AS abstract_text, authors, categories, ai_keywords, ai_summary,
-                upvotes, github_repo, github_stars, project_page, on_huggingface
-         FROM papers WHERE arxiv_id = ANY($1)",
-    )
-    .bind(ids)
-    .fetch_all(db)
-    .await?;
+    let rows: Vec<CandidateRow> = sqlx::query_as(&format!("{CANDIDATE} WHERE arxiv_id = ANY($1)"))
+        .bind(ids)
+        .fetch_all(db)
+        .await?;
     Ok(rows.into_iter().map(Candidate::from).collect())
 }
 

@@ -386,7 +386,11 @@ pub async fn resubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     Ok(done)
 }
 
-async fn record_event(conn: &mut PgConnection, id: Uuid, kind: &str) -> sqlx::Result<()> {
+pub(crate) async fn record_event(
+    conn: &mut PgConnection,
+    id: Uuid,
+    kind: &str,
+) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO subscriber_events (subscriber_id, kind) VALUES ($1, $2)")
         .bind(id)
         .bind(kind)

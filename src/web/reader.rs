@@ -34,8 +34,8 @@ pub async fn web_copy(
     Path(token): Path<String>,
 ) -> Result<WebCopyPage, AppError> {
     let copy = reading::web_copy(&app.db, &app.links, &token).await?.ok_or(AppError::NotFound)?;
-    let rate = app.links.rate_path(&copy.reader, "", "");
-    Ok(WebCopyPage { rate: rate.trim_end_matches('/').to_string(), copy })
+    let rate = format!("/rate/{}", app.links.rate_token(&copy.reader));
+    Ok(WebCopyPage { rate, copy })
 }
 
 /// `GET /feed/{token}`: the reader's Atom feed, answering 304 to a matching conditional GET.
