@@ -4,6 +4,10 @@ WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
+# The queries are checked at compile time against .sqlx/ (SQLX_OFFLINE in .cargo/config.toml):
+# the build needs no database.
+COPY .cargo ./.cargo
+COPY .sqlx ./.sqlx
 COPY src ./src
 COPY migrations ./migrations
 COPY templates ./templates

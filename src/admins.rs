@@ -4,10 +4,10 @@ use argon2::Argon2;
 use argon2::password_hash::{
     PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
 };
-use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::domain::{SubscriberEmail, Token};
+use crate::store;
 
 /// How long a sign-in lasts.
 pub const SESSION_HOURS: i64 = 12;
@@ -62,26 +62,8 @@ pub async fn create_or_reset(db: &PgPool, email: &str, password: &str) -> Result
         return Err(AdminError::Invalid("the password must have at least 10 characters"));
     }
     let hashed = hash(password).await?;
-    let created: bool = sqlx::query_scalar(
-        "INSERT INTO admins (email, email_key, password_hash) VALUES ($1, $2, $3)
-         ON CONFLICT (email_key) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()
-         RETURNING (xmax = 0)",
-    )
-    .bind(email.as_str())
-    .bind(email.normalized())
-    .bind(hashed)
-    .fetch_one(db)
-    .await?;
-    if !created {
-        // A reset signs the admin out everywhere.
-        sqlx::query(
-            "UPDATE admin_sessions SET revoked_at = now()
-             WHERE revoked_at IS NULL AND admin_id = (SELECT id FROM admins WHERE email_key = $1)",
-        )
-        .bind(email.normalized())
-        .execute(db)
-        .await?;
-    }
+    // A reset signs the admin out everywhere.
+    let created = store::admins::upsert(db, email.as_str(), &email.normalized(), &hashed).await?;
     Ok(created)
 }
 
@@ -92,9 +74,7 @@ pub async fn ensure_first(
     password: Option<&str>,
 ) -> Result<(), AdminError> {
     let (Some(email), Some(password)) = (email, password) else { return Ok(()) };
-    let any: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM admins)").fetch_one(db).await?;
-    if !any {
+    if !store::admins::any(db).await? {
         create_or_reset(db, email, password).await?;
         tracing::info!("created the first admin from PAPERBOY_ADMIN_EMAIL");
     }
@@ -107,11 +87,7 @@ pub async fn authenticate(
     email: &str,
     password: &str,
 ) -> Result<Option<i64>, AdminError> {
-    let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT id, password_hash FROM admins WHERE email_key = $1")
-            .bind(email.trim().to_lowercase())
-            .fetch_optional(db)
-            .await?;
+    let row = store::admins::credentials(db, &email.trim().to_lowercase()).await?;
     // Unknown addresses cost as much time as known ones.
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let stored = row.as_ref().map(|(_, h)| h.clone());
@@ -133,7 +109,6 @@ pub struct Session {
     pub admin_id: i64,
     pub email: String,
     pub csrf: String,
-    pub expires_at: DateTime<Utc>,
 }
 
 /// What is stored for a session cookie: HMAC-SHA256 under the service's secret
@@ -151,38 +126,22 @@ fn keyed_hash(key: &[u8], token: &Token) -> Vec<u8> {
 /// A new session; returns the cookie value (only its keyed hash is stored).
 pub async fn start_session(db: &PgPool, key: &[u8], admin_id: i64) -> Result<Token, AdminError> {
     let token = Token::generate();
-    sqlx::query(
-        "INSERT INTO admin_sessions (token_hash, admin_id, csrf_token, expires_at)
-         VALUES ($1, $2, $3, now() + make_interval(hours => $4))",
-    )
-    .bind(keyed_hash(key, &token))
-    .bind(admin_id)
-    .bind(Token::generate().as_str())
-    .bind(SESSION_HOURS as i32)
-    .execute(db)
-    .await?;
+    let csrf = Token::generate();
+    let hours = SESSION_HOURS as i32;
+    store::admins::insert_session(db, &keyed_hash(key, &token), admin_id, csrf.as_str(), hours)
+        .await?;
     Ok(token)
 }
 
 pub async fn session(db: &PgPool, key: &[u8], cookie: &str) -> Result<Option<Session>, AdminError> {
     let Some(token) = Token::parse(cookie) else { return Ok(None) };
-    let row: Option<(i64, String, String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT s.admin_id, a.email, s.csrf_token, s.expires_at
-         FROM admin_sessions s JOIN admins a ON a.id = s.admin_id
-         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()",
-    )
-    .bind(keyed_hash(key, &token))
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(|(admin_id, email, csrf, expires_at)| Session { admin_id, email, csrf, expires_at }))
+    let row = store::admins::live_session(db, &keyed_hash(key, &token)).await?;
+    Ok(row.map(|(admin_id, email, csrf)| Session { admin_id, email, csrf }))
 }
 
 pub async fn revoke(db: &PgPool, key: &[u8], cookie: &str) -> Result<(), AdminError> {
     if let Some(token) = Token::parse(cookie) {
-        sqlx::query("UPDATE admin_sessions SET revoked_at = now() WHERE token_hash = $1")
-            .bind(keyed_hash(key, &token))
-            .execute(db)
-            .await?;
+        store::admins::revoke_session(db, &keyed_hash(key, &token)).await?;
     }
     Ok(())
 }

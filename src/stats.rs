@@ -1,7 +1,7 @@
 //! Dashboard numbers: per-day series (complete days rolled up once into `daily_stats`,
 //! today counted live) and current totals.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{Days, NaiveDate, Utc};
 use sqlx::PgPool;
@@ -15,37 +15,7 @@ pub struct Series {
     pub values: HashMap<&'static str, Vec<i64>>,
 }
 
-/// Counts per day and metric between two days (inclusive), straight from the tables.
-async fn count_days(
-    db: &PgPool,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> sqlx::Result<Vec<(NaiveDate, String, i64)>> {
-    sqlx::query_as(
-        "SELECT (at AT TIME ZONE 'UTC')::date AS day,
-                CASE kind WHEN 'subscribed' THEN 'signups' WHEN 'confirmed' THEN 'confirmations'
-                          WHEN 'unsubscribed' THEN 'unsubscribes' END AS metric,
-                count(*)
-         FROM subscriber_events
-         WHERE at >= ($1::date AT TIME ZONE 'UTC') AND at < (($2::date + 1) AT TIME ZONE 'UTC')
-           AND kind IN ('subscribed', 'confirmed', 'unsubscribed')
-         GROUP BY 1, 2
-         UNION ALL
-         SELECT (created_at AT TIME ZONE 'UTC')::date,
-                CASE status WHEN 'bounced' THEN 'sent' ELSE status END, count(*)
-         FROM deliveries
-         WHERE created_at >= ($1::date AT TIME ZONE 'UTC') AND created_at < (($2::date + 1) AT TIME ZONE 'UTC')
-           AND status IN ('sent', 'failed', 'bounced')
-         GROUP BY 1, 2",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(db)
-    .await
-}
-
-/// (day, metric, value) rows.
-type DayCounts = Vec<(NaiveDate, String, i64)>;
+use crate::store::daily_stats::{self, DayCounts};
 
 /// Today's counts, recounted at most every `TODAY_TTL` (a dashboard can be a minute behind;
 /// a busy day has a hundred thousand deliveries to count).
@@ -55,11 +25,7 @@ pub struct TodayCache(tokio::sync::Mutex<Option<(std::time::Instant, NaiveDate, 
 const TODAY_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl TodayCache {
-    async fn get(
-        &self,
-        db: &PgPool,
-        today: NaiveDate,
-    ) -> sqlx::Result<Vec<(NaiveDate, String, i64)>> {
+    async fn get(&self, db: &PgPool, today: NaiveDate) -> sqlx::Result<DayCounts> {
         let mut slot = self.0.lock().await;
         if let Some((at, day, rows)) = slot.as_ref()
             && *day == today
@@ -67,7 +33,7 @@ impl TodayCache {
         {
             return Ok(rows.clone());
         }
-        let rows = count_days(db, today, today).await?;
+        let rows = daily_stats::count(db, today, today).await?;
         *slot = Some((std::time::Instant::now(), today, rows.clone()));
         Ok(rows)
     }
@@ -78,39 +44,24 @@ impl TodayCache {
 pub async fn daily(db: &PgPool, today_cache: &TodayCache, days: u64) -> sqlx::Result<Series> {
     let today = Utc::now().date_naive();
     let from = today - Days::new(days.saturating_sub(1));
-    let stored: Vec<(NaiveDate, String, i64)> =
-        sqlx::query_as("SELECT day, metric, value FROM daily_stats WHERE day >= $1 AND day < $2")
-            .bind(from)
-            .bind(today)
-            .fetch_all(db)
-            .await?;
-    let mut have: HashMap<NaiveDate, bool> = HashMap::new();
-    for (d, _, _) in &stored {
-        have.insert(*d, true);
-    }
+    let stored = daily_stats::rolled_up(db, from, today).await?;
+    let have: HashSet<NaiveDate> = stored.iter().map(|r| r.0).collect();
     let missing: Vec<NaiveDate> =
-        from.iter_days().take_while(|d| *d < today).filter(|d| !have.contains_key(d)).collect();
+        from.iter_days().take_while(|d| *d < today).filter(|d| !have.contains(d)).collect();
     let mut rows = stored;
     if let (Some(&first), Some(&last)) = (missing.first(), missing.last()) {
-        let counted = count_days(db, first, last).await?;
-        let mut tx = db.begin().await?;
-        for day in &missing {
-            for metric in METRICS {
-                let value = counted
-                    .iter()
-                    .find(|(d, m, _)| d == day && m == metric)
-                    .map(|r| r.2)
-                    .unwrap_or(0);
-                sqlx::query("INSERT INTO daily_stats (day, metric, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                    .bind(day)
-                    .bind(metric)
-                    .bind(value)
-                    .execute(&mut *tx)
-                    .await?;
-                rows.push((*day, metric.to_string(), value));
-            }
-        }
-        tx.commit().await?;
+        let counted = daily_stats::count(db, first, last).await?;
+        let complete: Vec<(NaiveDate, &str, i64)> = missing
+            .iter()
+            .flat_map(|day| METRICS.iter().map(move |metric| (*day, *metric)))
+            .map(|(day, metric)| {
+                let value =
+                    counted.iter().find(|(d, m, _)| *d == day && m == metric).map_or(0, |r| r.2);
+                (day, metric, value)
+            })
+            .collect();
+        daily_stats::roll_up(db, &complete).await?;
+        rows.extend(complete.into_iter().map(|(d, m, v)| (d, m.to_string(), v)));
     }
     rows.extend(today_cache.get(db, today).await?);
 
@@ -141,15 +92,8 @@ pub struct Totals {
 pub async fn totals(db: &PgPool) -> sqlx::Result<Totals> {
     let by_status = crate::store::subscribers::counts(db).await?;
     let get = |s: &str| by_status.iter().find(|(k, _)| k == s).map(|r| r.1).unwrap_or(0);
-    // Planner estimates are plenty for a dashboard's paper count.
-    let papers: i64 = sqlx::query_scalar(
-        "SELECT CASE WHEN reltuples < 10000 THEN (SELECT count(*) FROM papers) ELSE reltuples::bigint END
-         FROM pg_class WHERE relname = 'papers'",
-    )
-    .fetch_one(db)
-    .await?;
-    let queued: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM delivery_queue").fetch_one(db).await?;
+    let papers = crate::store::papers::estimated_count(db).await?;
+    let queued = crate::store::deliveries::queue_depth(db).await?;
     Ok(Totals {
         pending: get("pending"),
         confirmed: get("confirmed"),

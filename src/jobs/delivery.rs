@@ -23,7 +23,7 @@ use crate::domain::{Links, redact_addresses};
 use crate::mail::{Mailer, SendError};
 use crate::store::deliveries::{self, Claimed, Scope};
 use crate::store::subscribers::{self, Status, SubscriberRow};
-use crate::store::{editions, lexicon, ratings};
+use crate::store::{self, editions, lexicon, ratings};
 
 const BATCH: i64 = 50;
 /// Editions kept indexed in memory; older ones are rebuilt on demand.
@@ -188,9 +188,9 @@ impl Deliverer {
         tally: &Tally,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<usize> {
-        relax_commits(conn, true).await?;
+        store::relax_commits(conn, true).await?;
         let result = self.deliver_batch(conn, scope, tally, shutdown).await;
-        relax_commits(conn, false).await?;
+        store::relax_commits(conn, false).await?;
         result
     }
 
@@ -331,14 +331,5 @@ struct Recipient<'a> {
 async fn cancel(conn: &mut PgConnection, id: i64, why: &str, tally: &Tally) -> anyhow::Result<()> {
     deliveries::mark_closed(conn, id, "cancelled", Some(why)).await?;
     Tally::add(&tally.cancelled);
-    Ok(())
-}
-
-/// Delivery bookkeeping commits without waiting for the WAL flush: a Postgres crash may
-/// forget the last few "sent" marks (those digests go again: a repeat, never a loss), and
-/// every row costs far less. The setting is reset before the connection goes back to the pool.
-async fn relax_commits(conn: &mut PgConnection, on: bool) -> sqlx::Result<()> {
-    let sql = if on { "SET synchronous_commit = off" } else { "RESET synchronous_commit" };
-    sqlx::query(sql).execute(conn).await?;
     Ok(())
 }

@@ -17,7 +17,10 @@ use crate::bounces::{self, Inbound};
 use crate::domain::Sent;
 use crate::domain::redact_addresses;
 use crate::mail::{Draft, Mailer, SendError};
-use crate::store::mail_queue::{self, QueuedMail};
+use crate::store::{
+    self,
+    mail_queue::{self, QueuedMail},
+};
 
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
@@ -81,9 +84,7 @@ pub async fn deliver_batch(
     shutdown: &CancellationToken,
 ) -> sqlx::Result<usize> {
     let mut conn = db.acquire().await?;
-    // Bookkeeping commits need not wait for the WAL flush: a Postgres crash may forget a
-    // "sent" mark (that email goes again: a repeat, never a loss).
-    sqlx::query("SET synchronous_commit = off").execute(&mut *conn).await?;
+    store::relax_commits(&mut conn, true).await?;
     let result = async {
         let batch = mail_queue::claim(&mut conn, BATCH).await?;
         for (i, mail) in batch.iter().enumerate() {
@@ -99,7 +100,7 @@ pub async fn deliver_batch(
         sqlx::Result::Ok(batch.len())
     }
     .await;
-    sqlx::query("RESET synchronous_commit").execute(&mut *conn).await?;
+    store::relax_commits(&mut conn, false).await?;
     result
 }
 

@@ -89,26 +89,7 @@ pub async fn run_exclusive(
     work: impl Future<Output = ()>,
 ) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
-    let locked: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('paperboy-job:' || $1))")
-            .bind(name)
-            .fetch_one(&mut *tx)
-            .await?;
-    if !locked {
-        return Ok(false);
-    }
-    let claimed = sqlx::query(
-        "INSERT INTO scheduled_jobs (name, last_slot) VALUES ($1, $2)
-         ON CONFLICT (name) DO UPDATE SET last_slot = EXCLUDED.last_slot
-         WHERE scheduled_jobs.last_slot < EXCLUDED.last_slot",
-    )
-    .bind(name)
-    .bind(slot)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !claimed {
+    if !crate::store::scheduled_jobs::claim_slot(&mut tx, name, slot).await? {
         return Ok(false);
     }
     let span = tracing::info_span!("job", job = name, %slot);

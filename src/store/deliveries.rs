@@ -344,3 +344,8 @@ pub async fn next_due(db: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
         .fetch_one(db)
         .await
 }
+
+/// Digests waiting to be delivered.
+pub async fn queue_depth(db: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM delivery_queue"#).fetch_one(db).await
+}

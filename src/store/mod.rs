@@ -1,7 +1,9 @@
 //! SQL, grouped by what it stores. Nothing above this module writes a query.
 
+pub mod admins;
 pub mod app_settings;
 pub mod bounces;
+pub mod daily_stats;
 pub mod dashboard;
 pub mod deliveries;
 pub mod editions;
@@ -10,7 +12,26 @@ pub mod lexicon;
 pub mod mail_queue;
 pub mod papers;
 pub mod ratings;
+pub mod scheduled_jobs;
 pub mod subscribers;
+
+/// Answers when the database does.
+pub async fn ping(db: &sqlx::PgPool) -> sqlx::Result<()> {
+    sqlx::query!("SELECT 1 AS one").fetch_one(db).await?;
+    Ok(())
+}
+
+/// Commits on this connection stop waiting for the WAL flush (`on`) or wait again. For
+/// bookkeeping a Postgres crash may forget at worst (a "sent" mark: that message goes again,
+/// a repeat, never a loss); reset before the connection goes back to the pool.
+pub async fn relax_commits(conn: &mut sqlx::PgConnection, on: bool) -> sqlx::Result<()> {
+    if on {
+        sqlx::query!("SET synchronous_commit = off").execute(conn).await?;
+    } else {
+        sqlx::query!("RESET synchronous_commit").execute(conn).await?;
+    }
+    Ok(())
+}
 
 /// The URL's options, with one default of our own: a server on this machine is reached
 /// without TLS unless the URL asks for it (`sslmode=`). libpq's default, "prefer", would

@@ -189,3 +189,15 @@ pub async fn days_around(
     .fetch_one(db)
     .await
 }
+
+/// How many papers are stored: counted while few, the planner's estimate once many (plenty
+/// for a dashboard).
+pub async fn estimated_count(db: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"SELECT CASE WHEN reltuples < 10000 THEN (SELECT count(*) FROM papers)
+                       ELSE reltuples::bigint END AS "n!"
+           FROM pg_class WHERE relname = 'papers'"#
+    )
+    .fetch_one(db)
+    .await
+}

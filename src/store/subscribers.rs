@@ -428,3 +428,27 @@ pub async fn fold_counts(db: &PgPool) -> sqlx::Result<()> {
     .await?;
     Ok(())
 }
+
+/// A reader as the operator's CSV export lists them.
+pub struct ExportRow {
+    pub email: String,
+    pub status: String,
+    pub frequency: String,
+    pub topics: Vec<String>,
+    pub categories: Vec<String>,
+    pub authors: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+}
+
+/// Every reader by address, streamed (memory stays flat whatever the count).
+pub fn export(db: &PgPool) -> futures_util::stream::BoxStream<'_, sqlx::Result<ExportRow>> {
+    sqlx::query_as!(
+        ExportRow,
+        "SELECT email, status, frequency, topics, categories, authors, created_at, confirmed_at,
+                unsubscribed_at
+         FROM subscribers ORDER BY email_key"
+    )
+    .fetch(db)
+}

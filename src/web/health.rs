@@ -14,8 +14,7 @@ pub async fn healthz() -> &'static str {
 /// Ready when the database answers and no background worker is down.
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, String) {
     // A probe wants an answer within a second or two, not the pool's 10 s acquire timeout.
-    let ping =
-        tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&app.db));
+    let ping = tokio::time::timeout(Duration::from_secs(2), crate::store::ping(&app.db));
     match ping.await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {

@@ -131,9 +131,7 @@ pub async fn render(State(app): State<AppState>, headers: HeaderMap) -> Response
         return (StatusCode::UNAUTHORIZED, challenge, "a bearer token is required\n")
             .into_response();
     }
-    let queued: Option<i64> =
-        sqlx::query_scalar("SELECT count(*) FROM delivery_queue").fetch_one(&app.db).await.ok();
-    if let Some(n) = queued {
+    if let Ok(n) = crate::store::deliveries::queue_depth(&app.db).await {
         metrics::gauge!("paperboy_deliveries_pending").set(n as f64);
     }
     let by_status = crate::store::subscribers::counts(&app.db).await.unwrap_or_default();

@@ -6,7 +6,6 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -267,11 +266,7 @@ pub async fn subscribers_csv(State(app): State<AppState>, _admin: Admin) -> Resp
         if tx.send(Ok(header)).await.is_err() {
             return;
         }
-        let mut rows = sqlx::query_as::<_, CsvRow>(
-            "SELECT email, status, frequency, topics, categories, authors, created_at, confirmed_at, unsubscribed_at
-             FROM subscribers ORDER BY email_key",
-        )
-        .fetch(&app.db);
+        let mut rows = crate::store::subscribers::export(&app.db);
         while let Some(row) = rows.next().await {
             let chunk = match row {
                 Ok(r) => Ok(csv_line(&[
@@ -303,19 +298,6 @@ pub async fn subscribers_csv(State(app): State<AppState>, _admin: Admin) -> Resp
         Body::from_stream(stream),
     )
         .into_response()
-}
-
-#[derive(sqlx::FromRow)]
-struct CsvRow {
-    email: String,
-    status: String,
-    frequency: String,
-    topics: Vec<String>,
-    categories: Vec<String>,
-    authors: Vec<String>,
-    created_at: DateTime<Utc>,
-    confirmed_at: Option<DateTime<Utc>>,
-    unsubscribed_at: Option<DateTime<Utc>>,
 }
 
 /// One CSV record. Cells that a spreadsheet would run as a formula are prefixed with `'`.
