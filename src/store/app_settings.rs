@@ -13,13 +13,13 @@ pub async fn signing_secret(db: &PgPool, configured: Option<&str>) -> sqlx::Resu
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let fresh = base64::engine::general_purpose::STANDARD.encode(bytes);
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO app_settings (key, value) VALUES ('secret', $1) ON CONFLICT (key) DO NOTHING",
+        fresh,
     )
-    .bind(&fresh)
     .execute(db)
     .await?;
-    let stored: String = sqlx::query_scalar("SELECT value FROM app_settings WHERE key = 'secret'")
+    let stored = sqlx::query_scalar!("SELECT value FROM app_settings WHERE key = 'secret'")
         .fetch_one(db)
         .await?;
     Ok(stored.into_bytes())

@@ -17,19 +17,36 @@ pub struct Target {
     pub mail: Option<i64>,
 }
 
+struct Reader {
+    id: Uuid,
+    email_key: String,
+}
+
 /// The reader a message we sent went to (None: no such message, or the reader was erased).
 pub async fn target_of(db: &PgPool, sent: Sent) -> sqlx::Result<Option<Target>> {
-    let (table, id) = match sent {
-        Sent::Delivery(id) => ("deliveries", id),
-        Sent::Mail(id) => ("outgoing_mail", id),
+    let row = match sent {
+        Sent::Delivery(id) => {
+            sqlx::query_as!(
+                Reader,
+                "SELECT s.id, s.email_key FROM deliveries m JOIN subscribers s ON s.id = m.subscriber_id
+                 WHERE m.id = $1",
+                id,
+            )
+            .fetch_optional(db)
+            .await?
+        }
+        Sent::Mail(id) => {
+            sqlx::query_as!(
+                Reader,
+                "SELECT s.id, s.email_key FROM outgoing_mail m JOIN subscribers s ON s.id = m.subscriber_id
+                 WHERE m.id = $1",
+                id,
+            )
+            .fetch_optional(db)
+            .await?
+        }
     };
-    let row: Option<(Uuid, String)> = sqlx::query_as(&format!(
-        "SELECT s.id, s.email_key FROM {table} m JOIN subscribers s ON s.id = m.subscriber_id
-         WHERE m.id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
+    let row = row.map(|r| (r.id, r.email_key));
     Ok(row.map(|(subscriber, email)| match sent {
         Sent::Delivery(id) => Target { subscriber, email, delivery: Some(id), mail: None },
         Sent::Mail(id) => Target { subscriber, email, delivery: None, mail: Some(id) },
@@ -52,14 +69,12 @@ pub async fn target_by_message_id(db: &PgPool, message_id: &str) -> sqlx::Result
     let Some(sent) = named else { return Ok(None) };
     let stored: Option<Option<String>> = match sent {
         Sent::Delivery(id) => {
-            sqlx::query_scalar("SELECT message_id FROM deliveries WHERE id = $1")
-                .bind(id)
+            sqlx::query_scalar!("SELECT message_id FROM deliveries WHERE id = $1", id,)
                 .fetch_optional(db)
                 .await?
         }
         Sent::Mail(id) => {
-            sqlx::query_scalar("SELECT message_id FROM outgoing_mail WHERE id = $1")
-                .bind(id)
+            sqlx::query_scalar!("SELECT message_id FROM outgoing_mail WHERE id = $1", id,)
                 .fetch_optional(db)
                 .await?
         }
@@ -77,10 +92,10 @@ pub async fn target_by_message_id(db: &PgPool, message_id: &str) -> sqlx::Result
 /// The reader with this address, if any (reports that prove nothing are kept against them).
 pub async fn reader_by_address(db: &PgPool, address: &str) -> sqlx::Result<Option<Target>> {
     let key = address.trim().to_lowercase();
-    let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM subscribers WHERE email_key = $1")
-        .bind(&key)
-        .fetch_optional(db)
-        .await?;
+    let id: Option<Uuid> =
+        sqlx::query_scalar!("SELECT id FROM subscribers WHERE email_key = $1", &key,)
+            .fetch_optional(db)
+            .await?;
     Ok(id.map(|subscriber| Target { subscriber, email: key, delivery: None, mail: None }))
 }
 
@@ -101,22 +116,22 @@ pub struct NewBounce<'a> {
 
 /// Keeps a report. False when the same report was already recorded (a replay).
 pub async fn record(conn: &mut PgConnection, b: &NewBounce<'_>) -> sqlx::Result<bool> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "INSERT INTO bounces (subscriber_id, delivery_id, mail_id, kind, source, status_code,
                               diagnostic, raw_size, raw_digest, proven)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (raw_digest) DO NOTHING",
+        b.subscriber,
+        b.delivery,
+        b.mail,
+        b.kind,
+        b.source,
+        b.status_code,
+        b.diagnostic,
+        b.raw_size,
+        b.raw_digest,
+        b.proven,
     )
-    .bind(b.subscriber)
-    .bind(b.delivery)
-    .bind(b.mail)
-    .bind(b.kind)
-    .bind(b.source)
-    .bind(b.status_code)
-    .bind(b.diagnostic)
-    .bind(b.raw_size)
-    .bind(b.raw_digest)
-    .bind(b.proven)
     .execute(conn)
     .await?
     .rows_affected()
@@ -131,10 +146,12 @@ pub async fn mark_bounced(
     delivery: Option<i64>,
 ) -> sqlx::Result<bool> {
     if let Some(id) = delivery {
-        sqlx::query("UPDATE deliveries SET status = 'bounced' WHERE id = $1 AND status = 'sent'")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query!(
+            "UPDATE deliveries SET status = 'bounced' WHERE id = $1 AND status = 'sent'",
+            id,
+        )
+        .execute(&mut *conn)
+        .await?;
     }
     let changed = leave(conn, subscriber, "bounced", "the address bounced").await?;
     if changed {
@@ -162,7 +179,7 @@ async fn leave(
     status: &str,
     why: &str,
 ) -> sqlx::Result<bool> {
-    let changed = sqlx::query(
+    let changed = sqlx::query!(
         "UPDATE subscribers
          SET status = $2, confirm_token_hash = NULL, confirm_expires_at = NULL, updated_at = now(),
              bounced_at = CASE WHEN $2 = 'bounced' THEN now() ELSE bounced_at END,
@@ -170,9 +187,9 @@ async fn leave(
          WHERE id = $1 AND status IN ('pending', 'confirmed')
            -- A feed-only reader reads on the web: a dead address stops their email only.
            AND NOT ($2 = 'bounced' AND frequency = 'feed')",
+        subscriber,
+        status,
     )
-    .bind(subscriber)
-    .bind(status)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -184,7 +201,7 @@ async fn leave(
 }
 
 async fn cancel_queued(conn: &mut PgConnection, subscriber: Uuid, why: &str) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "WITH gone AS (
              DELETE FROM delivery_queue q USING deliveries d
              WHERE d.id = q.delivery_id AND d.subscriber_id = $1
@@ -192,9 +209,9 @@ async fn cancel_queued(conn: &mut PgConnection, subscriber: Uuid, why: &str) -> 
          )
          UPDATE deliveries SET status = 'cancelled', last_error = $2
          WHERE id IN (SELECT delivery_id FROM gone)",
+        subscriber,
+        why,
     )
-    .bind(subscriber)
-    .bind(why)
     .execute(conn)
     .await?;
     Ok(())
@@ -206,20 +223,22 @@ pub async fn soft_run(
     conn: &mut PgConnection,
     subscriber: Uuid,
 ) -> sqlx::Result<(i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
-    sqlx::query_as(
-        "SELECT count(DISTINCT coalesce('d' || b.delivery_id, 'm' || b.mail_id, 'b' || b.id)),
-                min(b.received_at), max(b.received_at)
-         FROM bounces b JOIN subscribers s ON s.id = b.subscriber_id
-         WHERE b.subscriber_id = $1 AND b.kind = 'soft' AND b.proven
-           AND b.received_at >= coalesce(s.confirmed_at, s.created_at)",
+    let row = sqlx::query!(
+        r#"SELECT count(DISTINCT coalesce('d' || b.delivery_id, 'm' || b.mail_id, 'b' || b.id))
+                      AS "messages!",
+                  min(b.received_at) AS first, max(b.received_at) AS last
+           FROM bounces b JOIN subscribers s ON s.id = b.subscriber_id
+           WHERE b.subscriber_id = $1 AND b.kind = 'soft' AND b.proven
+             AND b.received_at >= coalesce(s.confirmed_at, s.created_at)"#,
+        subscriber,
     )
-    .bind(subscriber)
     .fetch_one(conn)
-    .await
+    .await?;
+    Ok((row.messages, row.first, row.last))
 }
 
 /// A reader's reports, newest first (their admin page).
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct BounceRow {
     pub kind: String,
     pub source: String,
@@ -230,23 +249,26 @@ pub struct BounceRow {
 }
 
 pub async fn of_reader(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<BounceRow>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        BounceRow,
         "SELECT kind, source, status_code, diagnostic, proven, received_at FROM bounces
          WHERE subscriber_id = $1 ORDER BY proven DESC, id DESC LIMIT 50",
+        subscriber,
     )
-    .bind(subscriber)
     .fetch_all(db)
     .await
 }
 
 /// Proven reports received in the last `days` days: (hard, soft, complaints).
 pub async fn counts_since(db: &PgPool, days: i32) -> sqlx::Result<(i64, i64, i64)> {
-    sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE kind = 'hard'), count(*) FILTER (WHERE kind = 'soft'),
-                count(*) FILTER (WHERE kind = 'complaint')
-         FROM bounces WHERE proven AND received_at > now() - make_interval(days => $1)",
+    let row = sqlx::query!(
+        r#"SELECT count(*) FILTER (WHERE kind = 'hard') AS "hard!",
+                  count(*) FILTER (WHERE kind = 'soft') AS "soft!",
+                  count(*) FILTER (WHERE kind = 'complaint') AS "complaints!"
+           FROM bounces WHERE proven AND received_at > now() - make_interval(days => $1)"#,
+        days,
     )
-    .bind(days)
     .fetch_one(db)
-    .await
+    .await?;
+    Ok((row.hard, row.soft, row.complaints))
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct SubscriberListRow {
     pub id: Uuid,
     pub email: String,
@@ -29,7 +29,8 @@ pub async fn subscribers(
     after: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<SubscriberListRow>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        SubscriberListRow,
         "SELECT id, email, email_key, status, frequency, topics, created_at FROM subscribers
          WHERE ($1 = '' OR email_key LIKE '%' || $1 || '%')
            AND ($2 = '' OR status = $2)
@@ -37,17 +38,17 @@ pub async fn subscribers(
            AND ($4 = '' OR email_key > $4)
          ORDER BY email_key
          LIMIT $5",
+        like_fragment(email),
+        status,
+        like_fragment(topic),
+        after,
+        limit,
     )
-    .bind(like_fragment(email))
-    .bind(status)
-    .bind(like_fragment(topic))
-    .bind(after)
-    .bind(limit)
     .fetch_all(db)
     .await
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct SubscriberDetail {
     pub id: Uuid,
     pub email: String,
@@ -67,17 +68,18 @@ pub struct SubscriberDetail {
 }
 
 pub async fn subscriber(db: &PgPool, id: Uuid) -> sqlx::Result<Option<SubscriberDetail>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        SubscriberDetail,
         "SELECT id, email, status, topics, categories, authors, frequency, weekday, delivery_hour,
                 time_zone, papers_per_email, min_upvotes, created_at, confirmed_at, unsubscribed_at
          FROM subscribers WHERE id = $1",
+        id,
     )
-    .bind(id)
     .fetch_optional(db)
     .await
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct DeliveryRow {
     pub id: i64,
     pub email: Option<String>,
@@ -91,32 +93,34 @@ pub struct DeliveryRow {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
-const DELIVERY_COLUMNS: &str =
-    "d.id, s.email, d.subscriber_id, d.edition_label, d.status, d.attempts, d.subject,
-     d.last_error, d.created_at, d.sent_at";
-
 pub async fn deliveries_of(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<DeliveryRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
-         WHERE d.subscriber_id = $1 ORDER BY d.id DESC LIMIT 50"
-    ))
-    .bind(subscriber)
+    sqlx::query_as!(
+        DeliveryRow,
+        r#"SELECT d.id, s.email AS "email?", d.subscriber_id, d.edition_label, d.status, d.attempts,
+                  d.subject, d.last_error, d.created_at, d.sent_at
+           FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
+           WHERE d.subscriber_id = $1 ORDER BY d.id DESC LIMIT 50"#,
+        subscriber,
+    )
     .fetch_all(db)
     .await
 }
 
 pub async fn deliveries(db: &PgPool, status: &str, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
-         WHERE ($1 = '' OR d.status = $1) ORDER BY d.id DESC LIMIT $2"
-    ))
-    .bind(status)
-    .bind(limit)
+    sqlx::query_as!(
+        DeliveryRow,
+        r#"SELECT d.id, s.email AS "email?", d.subscriber_id, d.edition_label, d.status, d.attempts,
+                  d.subject, d.last_error, d.created_at, d.sent_at
+           FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
+           WHERE ($1 = '' OR d.status = $1) ORDER BY d.id DESC LIMIT $2"#,
+        status,
+        limit,
+    )
     .fetch_all(db)
     .await
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct EventRow {
     pub kind: String,
     pub at: DateTime<Utc>,
@@ -128,18 +132,19 @@ pub async fn events_of(
     subscriber: Uuid,
     limit: Option<i64>,
 ) -> sqlx::Result<Vec<EventRow>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        EventRow,
         "SELECT kind, at FROM subscriber_events WHERE subscriber_id = $1 ORDER BY id DESC LIMIT $2",
+        subscriber,
+        limit,
     )
-    .bind(subscriber)
-    .bind(limit)
     .fetch_all(db)
     .await
 }
 
 /// Puts failed deliveries (one, or all with `None`) back in the queue. Returns how many.
 pub async fn retry_failed(db: &PgPool, id: Option<i64>) -> sqlx::Result<u64> {
-    let requeue = sqlx::query(
+    let requeue = sqlx::query!(
         "WITH again AS (
              UPDATE deliveries SET status = 'pending', last_error = NULL
              WHERE status = 'failed' AND ($1::bigint IS NULL OR id = $1)
@@ -147,8 +152,8 @@ pub async fn retry_failed(db: &PgPool, id: Option<i64>) -> sqlx::Result<u64> {
          )
          INSERT INTO delivery_queue (delivery_id, edition_id) SELECT id, edition_id FROM again
          ON CONFLICT (delivery_id) DO NOTHING",
-    )
-    .bind(id);
+        id,
+    );
     super::deliveries::queue_and_wake(db, requeue).await
 }
 
@@ -157,31 +162,32 @@ pub async fn retry_failed(db: &PgPool, id: Option<i64>) -> sqlx::Result<u64> {
 /// and the why-lines (which quote their topics) gone; web copies and feeds answer 404.
 pub async fn erase_subscriber(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
-    sqlx::query(
+    sqlx::query!(
         r#"UPDATE deliveries
          SET last_error = regexp_replace(last_error, '[^\s<>()\[\]"'',;:]+@', '…@', 'g'),
              why = '{}'
          WHERE subscriber_id = $1"#,
+        id,
     )
-    .bind(id)
     .execute(&mut *tx)
     .await?;
-    let gone = sqlx::query("DELETE FROM subscribers WHERE id = $1")
-        .bind(id)
+    let gone = sqlx::query!("DELETE FROM subscribers WHERE id = $1", id,)
         .execute(&mut *tx)
         .await?
         .rows_affected()
         == 1;
     if gone {
-        sqlx::query("INSERT INTO subscriber_events (subscriber_id, kind) VALUES (NULL, 'deleted')")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "INSERT INTO subscriber_events (subscriber_id, kind) VALUES (NULL, 'deleted')",
+        )
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(gone)
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct PaperRow {
     pub arxiv_id: String,
     pub title: String,
@@ -196,8 +202,9 @@ pub struct PaperRow {
 
 /// The latest papers, or those matching `q` (full text), with how many digests carried each.
 pub async fn papers(db: &PgPool, q: &str) -> sqlx::Result<Vec<PaperRow>> {
-    sqlx::query_as(
-        "WITH picked AS (
+    sqlx::query_as!(
+        PaperRow,
+        r#"WITH picked AS (
              SELECT arxiv_id, title, authors, upvotes, featured_on, announced_on, withdrawn_at, on_huggingface,
                     coalesce(featured_on, announced_on) AS day
              FROM papers
@@ -216,15 +223,15 @@ pub async fn papers(db: &PgPool, q: &str) -> sqlx::Result<Vec<PaperRow>> {
              GROUP BY p
          )
          SELECT picked.arxiv_id, title, authors, upvotes, featured_on, announced_on, withdrawn_at, on_huggingface,
-                coalesce(counts.n, 0) AS digests
-         FROM picked LEFT JOIN counts ON counts.p = picked.arxiv_id",
+                coalesce(counts.n, 0) AS "digests!"
+         FROM picked LEFT JOIN counts ON counts.p = picked.arxiv_id"#,
+        q.trim(),
     )
-    .bind(q.trim())
     .fetch_all(db)
     .await
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct RunRow {
     pub id: i64,
     pub source: String,
@@ -240,16 +247,17 @@ pub struct RunRow {
 }
 
 pub async fn runs(db: &PgPool, limit: i64) -> sqlx::Result<Vec<RunRow>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        RunRow,
         "SELECT id, source, day, trigger, status, started_at, finished_at, fetched, inserted, updated, error
          FROM ingest_runs ORDER BY id DESC LIMIT $1",
+        limit,
     )
-    .bind(limit)
     .fetch_all(db)
     .await
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct EditionRow {
     pub label: String,
     pub frequency: String,
@@ -263,24 +271,25 @@ pub struct EditionRow {
 
 /// The latest editions (digest runs) with their deliveries by outcome.
 pub async fn editions(db: &PgPool, limit: i64) -> sqlx::Result<Vec<EditionRow>> {
-    sqlx::query_as(
-        "SELECT e.label, e.frequency, e.created_at,
-                count(d.id) AS total,
-                count(*) FILTER (WHERE d.status = 'sent') AS sent,
-                count(*) FILTER (WHERE d.status = 'skipped') AS skipped,
-                count(*) FILTER (WHERE d.status = 'failed') AS failed,
-                count(*) FILTER (WHERE d.status = 'pending') AS queued
+    sqlx::query_as!(
+        EditionRow,
+        r#"SELECT e.label, e.frequency, e.created_at,
+                count(d.id) AS "total!",
+                count(*) FILTER (WHERE d.status = 'sent') AS "sent!",
+                count(*) FILTER (WHERE d.status = 'skipped') AS "skipped!",
+                count(*) FILTER (WHERE d.status = 'failed') AS "failed!",
+                count(*) FILTER (WHERE d.status = 'pending') AS "queued!"
          FROM (SELECT * FROM editions ORDER BY id DESC LIMIT $1) e
          LEFT JOIN deliveries d ON d.edition_id = e.id
          GROUP BY e.id, e.label, e.frequency, e.created_at
-         ORDER BY e.id DESC",
+         ORDER BY e.id DESC"#,
+        limit,
     )
-    .bind(limit)
     .fetch_all(db)
     .await
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct EditionBrief {
     pub label: String,
     pub frequency: String,
@@ -290,12 +299,13 @@ pub struct EditionBrief {
 
 /// The latest editions with what is still queued of each (cheap: the queue is small).
 pub async fn recent_editions(db: &PgPool, limit: i64) -> sqlx::Result<Vec<EditionBrief>> {
-    sqlx::query_as(
-        "SELECT e.label, e.frequency, e.created_at,
-                (SELECT count(*) FROM delivery_queue q WHERE q.edition_id = e.id) AS queued
-         FROM editions e ORDER BY e.id DESC LIMIT $1",
+    sqlx::query_as!(
+        EditionBrief,
+        r#"SELECT e.label, e.frequency, e.created_at,
+                (SELECT count(*) FROM delivery_queue q WHERE q.edition_id = e.id) AS "queued!"
+         FROM editions e ORDER BY e.id DESC LIMIT $1"#,
+        limit,
     )
-    .bind(limit)
     .fetch_all(db)
     .await
 }

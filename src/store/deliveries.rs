@@ -10,10 +10,6 @@ use crate::domain::Frequency;
 /// The channel a `NOTIFY` on new deliveries wakes the delivery workers through.
 pub const CHANNEL: &str = "paperboy_deliveries";
 
-/// A 'sending' row whose worker connection is gone, or that has been held this long, is free again.
-const STALE_CLAIM: &str = "(q.claimed_at < now() - interval '10 minutes'
-      OR q.claimed_by NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL))";
-
 /// For `paperboy send`: every confirmed reader of the edition's frequency (weekly: whose
 /// weekday is the edition's) who has not had it. Returns how many rows were new.
 pub async fn create_for_edition(
@@ -27,7 +23,7 @@ pub async fn create_for_edition(
             Some(chrono::Datelike::weekday(&edition.day).number_from_monday() as i16)
         }
     };
-    let insert = sqlx::query(
+    let insert = sqlx::query!(
         "WITH new AS (
              INSERT INTO deliveries (edition_id, subscriber_id, edition_label)
              SELECT $1, id, $2 FROM subscribers
@@ -36,18 +32,18 @@ pub async fn create_for_edition(
              RETURNING id, edition_id
          )
          INSERT INTO delivery_queue (delivery_id, edition_id) SELECT id, edition_id FROM new",
-    )
-    .bind(edition_id)
-    .bind(edition.label())
-    .bind(edition.readers())
-    .bind(weekday);
+        edition_id,
+        edition.label(),
+        &edition.readers() as &[&str],
+        weekday,
+    );
     queue_and_wake(db, insert).await
 }
 
 /// For the scheduler: readers whose delivery hour has come today in their time zone (on
 /// their weekday, for weekly readers) and who got no digest of this frequency yet today.
 pub async fn create_due(db: &PgPool, edition_id: i64, edition: &Edition) -> sqlx::Result<u64> {
-    let insert = sqlx::query(
+    let insert = sqlx::query!(
         "WITH readers AS (
              SELECT s.id, s.delivery_hour, s.weekday,
                     now() AT TIME ZONE coalesce(z.name, 'UTC') AS local_now,
@@ -69,11 +65,11 @@ pub async fn create_due(db: &PgPool, edition_id: i64, edition: &Edition) -> sqlx
              RETURNING id, edition_id
          )
          INSERT INTO delivery_queue (delivery_id, edition_id) SELECT id, edition_id FROM new",
-    )
-    .bind(edition_id)
-    .bind(edition.label())
-    .bind(edition.frequency.as_str())
-    .bind(edition.readers());
+        edition_id,
+        edition.label(),
+        edition.frequency.as_str(),
+        &edition.readers() as &[&str],
+    );
     queue_and_wake(db, insert).await
 }
 
@@ -86,7 +82,7 @@ pub(crate) async fn queue_and_wake(
     let mut tx = db.begin().await?;
     let n = insert.execute(&mut *tx).await?.rows_affected();
     if n > 0 {
-        sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await?;
+        sqlx::query!("SELECT pg_notify($1, '')", CHANNEL,).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(n)
@@ -102,7 +98,7 @@ pub enum Scope {
     Editions { ids: Vec<i64>, run_started: DateTime<Utc> },
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct Claimed {
     pub id: i64,
     pub edition_id: i64,
@@ -111,7 +107,8 @@ pub struct Claimed {
 }
 
 /// Claims up to `limit` deliveries for the worker on this connection (its backend pid
-/// marks them), including rows left 'sending' by a worker that died.
+/// marks them), including rows left 'sending' by a worker that died: a claim whose worker
+/// connection is gone, or that has been held ten minutes, is free again.
 pub async fn claim(
     conn: &mut PgConnection,
     scope: &Scope,
@@ -121,14 +118,18 @@ pub async fn claim(
         Scope::Due => (None, None),
         Scope::Editions { ids, run_started } => (Some(ids.as_slice()), Some(*run_started)),
     };
-    sqlx::query_as(&format!(
+    sqlx::query_as!(
+        Claimed,
         "WITH picked AS (
              SELECT q.delivery_id FROM delivery_queue q
              WHERE ($2::bigint[] IS NULL OR q.edition_id = ANY($2))
                AND ((q.claimed_by IS NULL
                      AND (CASE WHEN $3::timestamptz IS NULL THEN q.next_attempt_at <= now()
                                ELSE q.last_attempt_at IS NULL OR q.last_attempt_at < $3 END))
-                    OR (q.claimed_by IS NOT NULL AND {STALE_CLAIM}))
+                    OR (q.claimed_by IS NOT NULL
+                        AND (q.claimed_at < now() - interval '10 minutes'
+                             OR q.claimed_by NOT IN (SELECT pid FROM pg_stat_activity
+                                                     WHERE pid IS NOT NULL))))
              ORDER BY q.delivery_id LIMIT $1
              FOR UPDATE SKIP LOCKED
          )
@@ -137,11 +138,11 @@ pub async fn claim(
              attempts = q.attempts + 1
          FROM picked, deliveries d
          WHERE q.delivery_id = picked.delivery_id AND d.id = q.delivery_id
-         RETURNING d.id, d.edition_id, d.subscriber_id, q.attempts"
-    ))
-    .bind(limit)
-    .bind(ids)
-    .bind(run_started)
+         RETURNING d.id, d.edition_id, d.subscriber_id, q.attempts",
+        limit,
+        ids,
+        run_started,
+    )
     .fetch_all(conn)
     .await
 }
@@ -161,19 +162,19 @@ pub async fn mark_delivered(
     message_id: Option<&str>,
     digest: &Delivered<'_>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "WITH done AS (DELETE FROM delivery_queue WHERE delivery_id = $1 RETURNING attempts)
          UPDATE deliveries
          SET status = CASE WHEN $2::text IS NULL THEN 'posted' ELSE 'sent' END,
              message_id = $2, subject = $3, paper_ids = $4, why = $5, sent_at = now(),
              last_error = NULL, attempts = coalesce((SELECT attempts FROM done), attempts)
          WHERE id = $1",
+        id,
+        message_id,
+        digest.subject,
+        digest.paper_ids,
+        digest.why,
     )
-    .bind(id)
-    .bind(message_id)
-    .bind(digest.subject)
-    .bind(digest.paper_ids)
-    .bind(digest.why)
     .execute(conn)
     .await?;
     Ok(())
@@ -187,15 +188,15 @@ pub async fn mark_closed(
     status: &str,
     why: Option<&str>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "WITH done AS (DELETE FROM delivery_queue WHERE delivery_id = $1 RETURNING attempts)
          UPDATE deliveries
          SET status = $2, last_error = $3, attempts = coalesce((SELECT attempts FROM done), attempts)
          WHERE id = $1",
+        id,
+        status,
+        why,
     )
-    .bind(id)
-    .bind(status)
-    .bind(why)
     .execute(conn)
     .await?;
     Ok(())
@@ -208,17 +209,17 @@ pub async fn mark_retry(
     next: DateTime<Utc>,
     error: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "WITH q AS (
              UPDATE delivery_queue SET claimed_by = NULL, next_attempt_at = $2
              WHERE delivery_id = $1 RETURNING attempts
          )
          UPDATE deliveries SET last_error = $3, attempts = coalesce((SELECT attempts FROM q), attempts)
          WHERE id = $1",
+        id,
+        next,
+        error,
     )
-    .bind(id)
-    .bind(next)
-    .bind(error)
     .execute(conn)
     .await?;
     Ok(())
@@ -230,11 +231,11 @@ pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx:
 
 /// Hands claimed deliveries back untouched (a graceful stop mid-batch).
 pub async fn release(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE delivery_queue SET claimed_by = NULL, attempts = attempts - 1
          WHERE delivery_id = ANY($1) AND claimed_by = pg_backend_pid()",
+        ids,
     )
-    .bind(ids)
     .execute(conn)
     .await?;
     Ok(())
@@ -246,19 +247,21 @@ pub async fn already_sent(
     subscribers: &[Uuid],
     papers: &[String],
 ) -> sqlx::Result<Vec<(Uuid, String)>> {
-    sqlx::query_as(
-        "SELECT DISTINCT d.subscriber_id, p
-         FROM deliveries d, unnest(d.paper_ids) AS p
-         WHERE d.subscriber_id = ANY($1) AND d.status IN ('sent', 'posted') AND d.paper_ids && $2 AND p = ANY($2)",
+    let rows = sqlx::query!(
+        r#"SELECT DISTINCT d.subscriber_id AS "subscriber_id!", p AS "paper!"
+           FROM deliveries d, unnest(d.paper_ids) AS p
+           WHERE d.subscriber_id = ANY($1) AND d.status IN ('sent', 'posted')
+             AND d.paper_ids && $2 AND p = ANY($2)"#,
+        subscribers,
+        papers,
     )
-    .bind(subscribers)
-    .bind(papers)
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.subscriber_id, r.paper)).collect())
 }
 
 /// One delivery to a reader as their web copy, feed, history and data export show it.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct Record {
     pub id: i64,
     pub subscriber_id: Uuid,
@@ -298,16 +301,16 @@ impl Record {
     }
 }
 
-const RECORD: &str = "SELECT d.id, d.subscriber_id, d.edition_label, e.frequency, e.day, d.status,
-        d.subject, d.paper_ids, d.why, d.last_error, d.created_at, d.sent_at
- FROM deliveries d JOIN editions e ON e.id = d.edition_id";
-
 /// A delivered digest (sent or posted) of a reader who still exists.
 pub async fn delivered(db: &PgPool, id: i64) -> sqlx::Result<Option<Record>> {
-    sqlx::query_as(&format!(
-        "{RECORD} WHERE d.id = $1 AND d.subscriber_id IS NOT NULL AND d.status IN ('sent', 'posted')"
-    ))
-    .bind(id)
+    sqlx::query_as!(
+        Record,
+        r#"SELECT d.id, d.subscriber_id AS "subscriber_id!", d.edition_label, e.frequency, e.day,
+                  d.status, d.subject, d.paper_ids, d.why, d.last_error, d.created_at, d.sent_at
+           FROM deliveries d JOIN editions e ON e.id = d.edition_id
+           WHERE d.id = $1 AND d.subscriber_id IS NOT NULL AND d.status IN ('sent', 'posted')"#,
+        id,
+    )
     .fetch_optional(db)
     .await
 }
@@ -323,24 +326,28 @@ pub struct Filter {
 
 /// A reader's deliveries, newest first.
 pub async fn of_reader(db: &PgPool, subscriber: Uuid, filter: Filter) -> sqlx::Result<Vec<Record>> {
-    sqlx::query_as(&format!(
-        "{RECORD} WHERE d.subscriber_id = $1
-           AND ($2::timestamptz IS NULL OR coalesce(d.sent_at, d.created_at) >= $2)
-           AND (NOT $3 OR d.status IN ('sent', 'posted'))
-         ORDER BY coalesce(d.sent_at, d.created_at) DESC, d.id DESC
-         LIMIT $4"
-    ))
-    .bind(subscriber)
-    .bind(filter.since)
-    .bind(filter.delivered_only)
-    .bind(filter.limit)
+    sqlx::query_as!(
+        Record,
+        r#"SELECT d.id, d.subscriber_id AS "subscriber_id!", d.edition_label, e.frequency, e.day,
+                  d.status, d.subject, d.paper_ids, d.why, d.last_error, d.created_at, d.sent_at
+           FROM deliveries d JOIN editions e ON e.id = d.edition_id
+           WHERE d.subscriber_id = $1
+             AND ($2::timestamptz IS NULL OR coalesce(d.sent_at, d.created_at) >= $2)
+             AND (NOT $3 OR d.status IN ('sent', 'posted'))
+           ORDER BY coalesce(d.sent_at, d.created_at) DESC, d.id DESC
+           LIMIT $4"#,
+        subscriber,
+        filter.since,
+        filter.delivered_only,
+        filter.limit,
+    )
     .fetch_all(db)
     .await
 }
 
 /// When the earliest pending delivery falls due, if any.
 pub async fn next_due(db: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
-    sqlx::query_scalar("SELECT min(next_attempt_at) FROM delivery_queue WHERE claimed_by IS NULL")
+    sqlx::query_scalar!("SELECT min(next_attempt_at) FROM delivery_queue WHERE claimed_by IS NULL",)
         .fetch_one(db)
         .await
 }

@@ -8,33 +8,29 @@ use crate::domain::Frequency;
 
 /// The edition's row id, creating the row on first use.
 pub async fn ensure(db: &PgPool, edition: &Edition) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "INSERT INTO editions (frequency, day, label) VALUES ($1, $2, $3)
          ON CONFLICT (frequency, day) DO UPDATE SET label = EXCLUDED.label
          RETURNING id",
+        edition.frequency.as_str(),
+        edition.day,
+        edition.label(),
     )
-    .bind(edition.frequency.as_str())
-    .bind(edition.day)
-    .bind(edition.label())
     .fetch_one(db)
     .await
 }
 
 pub async fn find(db: &PgPool, id: i64) -> sqlx::Result<Option<Edition>> {
-    let row: Option<(String, NaiveDate)> =
-        sqlx::query_as("SELECT frequency, day FROM editions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
-    Ok(row.map(|(f, day)| Edition { frequency: Frequency::parse(&f).unwrap_or_default(), day }))
+    let row = sqlx::query!("SELECT frequency, day FROM editions WHERE id = $1", id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|r| Edition {
+        frequency: Frequency::parse(&r.frequency).unwrap_or_default(),
+        day: r.day,
+    }))
 }
 
 /// A paper as ranking and rendering read it.
-const CANDIDATE: &str = "SELECT arxiv_id, title, abstract AS abstract_text, authors, categories,
-        ai_keywords, ai_summary, upvotes, github_repo, github_stars, project_page, on_huggingface
- FROM papers";
-
-#[derive(sqlx::FromRow)]
 struct CandidateRow {
     arxiv_id: String,
     title: String,
@@ -54,15 +50,18 @@ struct CandidateRow {
 /// arXiv (new or cross-listed, not replacements), and not withdrawn.
 pub async fn candidates(db: &PgPool, edition: &Edition) -> sqlx::Result<Vec<Candidate>> {
     let (from, to) = edition.period();
-    let rows: Vec<CandidateRow> = sqlx::query_as(&format!(
-        "{CANDIDATE}
-         WHERE withdrawn_at IS NULL
-           AND (featured_on BETWEEN $1 AND $2
-                OR (announced_on BETWEEN $1 AND $2 AND announce_type IN ('new', 'cross')))
-         ORDER BY upvotes DESC, arxiv_id"
-    ))
-    .bind(from)
-    .bind(to)
+    let rows = sqlx::query_as!(
+        CandidateRow,
+        r#"SELECT arxiv_id, title, abstract AS abstract_text, authors, categories, ai_keywords,
+                  ai_summary, upvotes, github_repo, github_stars, project_page, on_huggingface
+           FROM papers
+           WHERE withdrawn_at IS NULL
+             AND (featured_on BETWEEN $1 AND $2
+                  OR (announced_on BETWEEN $1 AND $2 AND announce_type IN ('new', 'cross')))
+           ORDER BY upvotes DESC, arxiv_id"#,
+        from,
+        to,
+    )
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(Candidate::from).collect())
@@ -71,10 +70,15 @@ pub async fn candidates(db: &PgPool, edition: &Edition) -> sqlx::Result<Vec<Cand
 /// These papers as a digest shows them (web copies, feeds), in no particular order;
 /// withdrawn papers too: they were sent.
 pub async fn papers(db: &PgPool, ids: &[String]) -> sqlx::Result<Vec<Candidate>> {
-    let rows: Vec<CandidateRow> = sqlx::query_as(&format!("{CANDIDATE} WHERE arxiv_id = ANY($1)"))
-        .bind(ids)
-        .fetch_all(db)
-        .await?;
+    let rows = sqlx::query_as!(
+        CandidateRow,
+        "SELECT arxiv_id, title, abstract AS abstract_text, authors, categories, ai_keywords,
+                ai_summary, upvotes, github_repo, github_stars, project_page, on_huggingface
+         FROM papers WHERE arxiv_id = ANY($1)",
+        ids,
+    )
+    .fetch_all(db)
+    .await?;
     Ok(rows.into_iter().map(Candidate::from).collect())
 }
 
@@ -102,7 +106,7 @@ pub async fn latest_paper_day(
     db: &PgPool,
     before: Option<NaiveDate>,
 ) -> sqlx::Result<Option<NaiveDate>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT max(d) FROM (
              SELECT max(featured_on) AS d FROM papers
               WHERE withdrawn_at IS NULL AND ($1::date IS NULL OR featured_on < $1)
@@ -111,8 +115,8 @@ pub async fn latest_paper_day(
               WHERE withdrawn_at IS NULL AND announce_type IN ('new', 'cross')
                 AND ($1::date IS NULL OR announced_on < $1)
          ) days",
+        before,
     )
-    .bind(before)
     .fetch_one(db)
     .await
 }

@@ -16,38 +16,38 @@ pub async fn start(
     day: Option<NaiveDate>,
     trigger: &str,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "INSERT INTO ingest_runs (source, day, trigger) VALUES ($1, $2, $3) RETURNING id",
+        source,
+        day,
+        trigger,
     )
-    .bind(source)
-    .bind(day)
-    .bind(trigger)
     .fetch_one(db)
     .await
 }
 
 pub async fn succeed(db: &PgPool, id: i64, day: NaiveDate, c: Counts) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE ingest_runs SET status = 'succeeded', finished_at = now(), day = $2,
                 fetched = $3, inserted = $4, updated = $5
          WHERE id = $1",
+        id,
+        day,
+        c.fetched,
+        c.inserted,
+        c.updated,
     )
-    .bind(id)
-    .bind(day)
-    .bind(c.fetched)
-    .bind(c.inserted)
-    .bind(c.updated)
     .execute(db)
     .await?;
     Ok(())
 }
 
 pub async fn fail(db: &PgPool, id: i64, error: &str) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE ingest_runs SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1",
+        id,
+        error,
     )
-    .bind(id)
-    .bind(error)
     .execute(db)
     .await?;
     Ok(())

@@ -20,21 +20,21 @@ pub async fn index_new(db: &PgPool) -> sqlx::Result<u64> {
     let mut total = 0;
     loop {
         let mut tx = db.begin().await?;
-        let rows: Vec<(String, String, String, Vec<String>)> = sqlx::query_as(
+        let rows = sqlx::query!(
             "SELECT arxiv_id, title, abstract, ai_keywords FROM papers
              WHERE lexicon_at IS NULL ORDER BY arxiv_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            CHUNK,
         )
-        .bind(CHUNK)
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
             return Ok(total);
         }
-        let read: Vec<PaperTerms> = rows.iter().map(|(_, t, a, k)| read_paper(t, a, k)).collect();
+        let read: Vec<PaperTerms> =
+            rows.iter().map(|r| read_paper(&r.title, &r.r#abstract, &r.ai_keywords)).collect();
         count(&mut tx, &read).await?;
-        let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-        sqlx::query("UPDATE papers SET lexicon_at = now() WHERE arxiv_id = ANY($1)")
-            .bind(&ids)
+        let ids: Vec<String> = rows.iter().map(|r| r.arxiv_id.clone()).collect();
+        sqlx::query!("UPDATE papers SET lexicon_at = now() WHERE arxiv_id = ANY($1)", &ids)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -60,12 +60,12 @@ pub async fn count(conn: &mut PgConnection, papers: &[PaperTerms]) -> sqlx::Resu
         }
     }
     let (terms, counts): (Vec<&str>, Vec<i32>) = df.into_iter().unzip();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO lexicon_terms (term, df) SELECT * FROM unnest($1::text[], $2::int[])
          ON CONFLICT (term) DO UPDATE SET df = lexicon_terms.df + EXCLUDED.df",
+        &terms as &[&str],
+        &counts,
     )
-    .bind(&terms)
-    .bind(&counts)
     .execute(&mut *conn)
     .await?;
     let mut shorts = Vec::new();
@@ -76,14 +76,14 @@ pub async fn count(conn: &mut PgConnection, papers: &[PaperTerms]) -> sqlx::Resu
         longs.push(l);
         seen.push(n);
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO acronyms (short, long_form, papers)
          SELECT * FROM unnest($1::text[], $2::text[], $3::int[])
          ON CONFLICT (short, long_form) DO UPDATE SET papers = acronyms.papers + EXCLUDED.papers",
+        &shorts as &[&str],
+        &longs as &[&str],
+        &seen,
     )
-    .bind(&shorts)
-    .bind(&longs)
-    .bind(&seen)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -92,25 +92,25 @@ pub async fn count(conn: &mut PgConnection, papers: &[PaperTerms]) -> sqlx::Resu
 /// The lexicon as far as these stems need it: their frequencies, the number of papers
 /// read, and the acronyms.
 pub async fn load(db: &PgPool, stems: &[String]) -> sqlx::Result<Lexicon> {
-    let docs: i64 = sqlx::query_scalar("SELECT count(*) FROM papers WHERE lexicon_at IS NOT NULL")
-        .fetch_one(db)
-        .await?;
-    let df: Vec<(String, i32)> =
-        sqlx::query_as("SELECT term, df FROM lexicon_terms WHERE term = ANY($1)")
-            .bind(stems)
-            .fetch_all(db)
+    let docs =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM papers WHERE lexicon_at IS NOT NULL"#)
+            .fetch_one(db)
             .await?;
-    let acronyms: Vec<(String, String, i32)> = sqlx::query_as(
+    let df = sqlx::query!("SELECT term, df FROM lexicon_terms WHERE term = ANY($1)", stems)
+        .fetch_all(db)
+        .await?;
+    let acronyms = sqlx::query!(
         "SELECT short, long_form, papers FROM acronyms ORDER BY papers DESC, short LIMIT $1",
+        ACRONYMS,
     )
-    .bind(ACRONYMS)
     .fetch_all(db)
     .await?;
     let mut lexicon = Lexicon {
         docs: docs as u32,
-        df: df.into_iter().map(|(t, n)| (t, n.max(0) as u32)).collect::<HashMap<_, _>>(),
+        df: df.into_iter().map(|r| (r.term, r.df.max(0) as u32)).collect::<HashMap<_, _>>(),
         acronyms: HashMap::new(),
     };
-    lexicon.add_acronyms(acronyms.into_iter().map(|(s, l, n)| (s, l, n.max(0) as u32)));
+    lexicon
+        .add_acronyms(acronyms.into_iter().map(|r| (r.short, r.long_form, r.papers.max(0) as u32)));
     Ok(lexicon)
 }

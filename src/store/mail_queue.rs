@@ -6,11 +6,7 @@ use uuid::Uuid;
 
 use crate::mail::Draft;
 
-/// A claim whose worker connection is gone, or that has been held this long, is free again.
-const STALE_CLAIM: &str = "(claimed_at < now() - interval '10 minutes'
-      OR claimed_by NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL))";
-
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct QueuedMail {
     pub id: i64,
     pub kind: String,
@@ -31,16 +27,16 @@ pub async fn enqueue(
     recipient: &str,
     draft: &Draft,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "INSERT INTO outgoing_mail (kind, subscriber_id, recipient, subject, body_text, body_html)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        kind,
+        subscriber_id,
+        recipient,
+        &draft.subject,
+        &draft.text,
+        &draft.html,
     )
-    .bind(kind)
-    .bind(subscriber_id)
-    .bind(recipient)
-    .bind(&draft.subject)
-    .bind(&draft.text)
-    .bind(&draft.html)
     .fetch_one(conn)
     .await
 }
@@ -51,46 +47,50 @@ pub async fn count_since(
     subscriber_id: Uuid,
     since: DateTime<Utc>,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM outgoing_mail WHERE subscriber_id = $1 AND created_at >= $2",
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM outgoing_mail WHERE subscriber_id = $1 AND created_at >= $2"#,
+        subscriber_id,
+        since,
     )
-    .bind(subscriber_id)
-    .bind(since)
     .fetch_one(conn)
     .await
 }
 
 /// Claims up to `limit` due messages for the worker on this connection (its backend pid
-/// marks them; other workers skip them), including messages whose worker died.
+/// marks them; other workers skip them), including messages whose worker died: a claim
+/// whose worker connection is gone, or that has been held ten minutes, is free again.
 pub async fn claim(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<QueuedMail>> {
-    sqlx::query_as(&format!(
+    sqlx::query_as!(
+        QueuedMail,
         "WITH picked AS (
              SELECT id FROM outgoing_mail
              WHERE status = 'pending' AND next_attempt_at <= now()
-               AND (claimed_by IS NULL OR {STALE_CLAIM})
+               AND (claimed_by IS NULL
+                    OR claimed_at < now() - interval '10 minutes'
+                    OR claimed_by NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL))
              ORDER BY next_attempt_at, id
              LIMIT $1
              FOR UPDATE SKIP LOCKED
          )
          UPDATE outgoing_mail m SET claimed_by = pg_backend_pid(), claimed_at = now()
          FROM picked WHERE m.id = picked.id
-         RETURNING m.id, m.kind, m.recipient, m.subject, m.body_text, m.body_html, m.attempts"
-    ))
-    .bind(limit)
+         RETURNING m.id, m.kind, m.recipient, m.subject, m.body_text, m.body_html, m.attempts",
+        limit,
+    )
     .fetch_all(conn)
     .await
 }
 
 /// Sent: the link-bearing body is blanked (kind, subject and times stay for the record).
 pub async fn mark_sent(conn: &mut PgConnection, id: i64, message_id: &str) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE outgoing_mail
          SET status = 'sent', attempts = attempts + 1, message_id = $2, sent_at = now(),
              last_error = NULL, body_text = '', body_html = '', claimed_by = NULL
          WHERE id = $1",
+        id,
+        message_id,
     )
-    .bind(id)
-    .bind(message_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -102,14 +102,14 @@ pub async fn mark_retry(
     next_attempt_at: DateTime<Utc>,
     error: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE outgoing_mail
          SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, claimed_by = NULL
          WHERE id = $1",
+        id,
+        next_attempt_at,
+        error,
     )
-    .bind(id)
-    .bind(next_attempt_at)
-    .bind(error)
     .execute(conn)
     .await?;
     Ok(())
@@ -117,14 +117,14 @@ pub async fn mark_retry(
 
 /// Given up: the body goes too (it carries a link that will never be used).
 pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE outgoing_mail
          SET status = 'failed', attempts = attempts + 1, last_error = $2, body_text = '',
              body_html = '', claimed_by = NULL
          WHERE id = $1",
+        id,
+        error,
     )
-    .bind(id)
-    .bind(error)
     .execute(conn)
     .await?;
     Ok(())
@@ -132,11 +132,11 @@ pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx:
 
 /// Hands claimed messages back untouched (a worker stopping mid-batch).
 pub async fn release(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE outgoing_mail SET claimed_by = NULL
          WHERE id = ANY($1) AND claimed_by = pg_backend_pid()",
+        ids,
     )
-    .bind(ids)
     .execute(conn)
     .await?;
     Ok(())
@@ -150,17 +150,18 @@ pub async fn of_reader(
     db: &PgPool,
     subscriber: uuid::Uuid,
 ) -> sqlx::Result<Vec<(String, String, String, DateTime<Utc>, Option<DateTime<Utc>>)>> {
-    sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT kind, subject, status, created_at, sent_at FROM outgoing_mail
          WHERE subscriber_id = $1 ORDER BY id DESC",
+        subscriber,
     )
-    .bind(subscriber)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.kind, r.subject, r.status, r.created_at, r.sent_at)).collect())
 }
 
 pub async fn next_due(db: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
-    sqlx::query_scalar("SELECT min(next_attempt_at) FROM outgoing_mail WHERE status = 'pending'")
+    sqlx::query_scalar!("SELECT min(next_attempt_at) FROM outgoing_mail WHERE status = 'pending'",)
         .fetch_one(db)
         .await
 }

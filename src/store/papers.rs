@@ -24,8 +24,8 @@ fn outcome(row: Option<bool>) -> Upserted {
 /// Stores what Hugging Face knows; upvotes and comments always take the latest count.
 /// A new paper is stored as read by the lexicon: the caller counts it (`lexicon::count`).
 pub async fn upsert_featured(conn: &mut PgConnection, p: &FeaturedPaper) -> sqlx::Result<Upserted> {
-    let row: Option<bool> = sqlx::query_scalar(
-        "INSERT INTO papers (arxiv_id, title, abstract, authors, published_at, featured_on, upvotes,
+    let row: Option<bool> = sqlx::query_scalar!(
+        r#"INSERT INTO papers (arxiv_id, title, abstract, authors, published_at, featured_on, upvotes,
                              num_comments, ai_summary, ai_keywords, github_repo, github_stars,
                              project_page, organization, thumbnail, withdrawn_at, on_huggingface, lexicon_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, true, now())
@@ -54,24 +54,24 @@ pub async fn upsert_featured(conn: &mut PgConnection, p: &FeaturedPaper) -> sqlx
                (EXCLUDED.title, EXCLUDED.abstract, EXCLUDED.authors, least(papers.featured_on, EXCLUDED.featured_on),
                 EXCLUDED.upvotes, EXCLUDED.num_comments, EXCLUDED.ai_summary, EXCLUDED.ai_keywords,
                 EXCLUDED.github_repo, EXCLUDED.github_stars, EXCLUDED.project_page, EXCLUDED.withdrawn_at, true)
-         RETURNING (xmax = 0)",
+         RETURNING (xmax = 0) AS "inserted!""#,
+        p.arxiv_id.as_str(),
+        &p.title,
+        &p.abstract_text,
+        &p.authors,
+        p.published_at,
+        p.featured_on,
+        p.upvotes,
+        p.num_comments,
+        p.ai_summary.as_deref(),
+        &p.ai_keywords,
+        p.github_repo.as_deref(),
+        p.github_stars,
+        p.project_page.as_deref(),
+        p.organization.as_deref(),
+        p.thumbnail.as_deref(),
+        p.withdrawn_at,
     )
-    .bind(p.arxiv_id.as_str())
-    .bind(&p.title)
-    .bind(&p.abstract_text)
-    .bind(&p.authors)
-    .bind(p.published_at)
-    .bind(p.featured_on)
-    .bind(p.upvotes)
-    .bind(p.num_comments)
-    .bind(&p.ai_summary)
-    .bind(&p.ai_keywords)
-    .bind(&p.github_repo)
-    .bind(p.github_stars)
-    .bind(&p.project_page)
-    .bind(&p.organization)
-    .bind(&p.thumbnail)
-    .bind(p.withdrawn_at)
     .fetch_optional(conn)
     .await?;
     Ok(outcome(row))
@@ -83,8 +83,8 @@ pub async fn upsert_announced(
     conn: &mut PgConnection,
     p: &AnnouncedPaper,
 ) -> sqlx::Result<Upserted> {
-    let row: Option<bool> = sqlx::query_scalar(
-        "INSERT INTO papers (arxiv_id, arxiv_version, title, abstract, authors, categories,
+    let row: Option<bool> = sqlx::query_scalar!(
+        r#"INSERT INTO papers (arxiv_id, arxiv_version, title, abstract, authors, categories,
                              announced_on, announce_type, on_arxiv, lexicon_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true, now())
          ON CONFLICT (arxiv_id) DO UPDATE SET
@@ -102,23 +102,23 @@ pub async fn upsert_announced(
                IS DISTINCT FROM
                (coalesce(EXCLUDED.arxiv_version, papers.arxiv_version), EXCLUDED.title,
                 EXCLUDED.abstract, EXCLUDED.authors, EXCLUDED.categories, false, true)
-         RETURNING (xmax = 0)",
+         RETURNING (xmax = 0) AS "inserted!""#,
+        p.arxiv_id.as_str(),
+        p.version,
+        &p.title,
+        &p.abstract_text,
+        &p.authors,
+        &p.categories,
+        p.announced_on,
+        &p.announce_type,
     )
-    .bind(p.arxiv_id.as_str())
-    .bind(p.version)
-    .bind(&p.title)
-    .bind(&p.abstract_text)
-    .bind(&p.authors)
-    .bind(&p.categories)
-    .bind(p.announced_on)
-    .bind(&p.announce_type)
     .fetch_optional(conn)
     .await?;
     Ok(outcome(row))
 }
 
 /// A paper as a list shows it.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct PaperCard {
     pub arxiv_id: String,
     pub title: String,
@@ -136,42 +136,44 @@ pub struct PaperCard {
 
 /// The most recent Hugging Face featured day, if any paper is stored.
 pub async fn latest_featured_day(db: &PgPool) -> sqlx::Result<Option<NaiveDate>> {
-    sqlx::query_scalar("SELECT max(featured_on) FROM papers WHERE withdrawn_at IS NULL")
+    sqlx::query_scalar!("SELECT max(featured_on) FROM papers WHERE withdrawn_at IS NULL",)
         .fetch_one(db)
         .await
 }
 
 /// Every paper featured on `day`, most upvoted first; withdrawn papers left out.
 pub async fn featured_on(db: &PgPool, day: NaiveDate) -> sqlx::Result<Vec<PaperCard>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        PaperCard,
         "SELECT arxiv_id, title, authors, upvotes, num_comments, ai_summary, github_repo,
                 github_stars, project_page, organization, featured_on, published_at
          FROM papers
          WHERE featured_on = $1 AND withdrawn_at IS NULL
          ORDER BY upvotes DESC, arxiv_id",
+        day,
     )
-    .bind(day)
     .fetch_all(db)
     .await
 }
 
 /// The Hugging Face featured days with how many papers each, newest first.
 pub async fn featured_days(db: &PgPool) -> sqlx::Result<Vec<(NaiveDate, i64)>> {
-    sqlx::query_as(
-        "SELECT featured_on, count(*) FROM papers
-         WHERE featured_on IS NOT NULL AND withdrawn_at IS NULL
-         GROUP BY featured_on ORDER BY featured_on DESC",
+    let rows = sqlx::query!(
+        r#"SELECT featured_on AS "day!", count(*) AS "papers!" FROM papers
+           WHERE featured_on IS NOT NULL AND withdrawn_at IS NULL
+           GROUP BY featured_on ORDER BY featured_on DESC"#
     )
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.day, r.papers)).collect())
 }
 
 /// Whether any (not withdrawn) paper was featured on `day`.
 pub async fn featured_any(db: &PgPool, day: NaiveDate) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM papers WHERE featured_on = $1 AND withdrawn_at IS NULL)",
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM papers WHERE featured_on = $1 AND withdrawn_at IS NULL) AS "any!""#,
+        day,
     )
-    .bind(day)
     .fetch_one(db)
     .await
 }
@@ -181,13 +183,14 @@ pub async fn days_around(
     db: &PgPool,
     day: NaiveDate,
 ) -> sqlx::Result<(Option<NaiveDate>, Option<NaiveDate>)> {
-    sqlx::query_as(
-        "SELECT (SELECT max(featured_on) FROM papers WHERE featured_on < $1 AND withdrawn_at IS NULL),
-                (SELECT min(featured_on) FROM papers WHERE featured_on > $1 AND withdrawn_at IS NULL)",
+    let row = sqlx::query!(
+        "SELECT (SELECT max(featured_on) FROM papers WHERE featured_on < $1 AND withdrawn_at IS NULL) AS before,
+                (SELECT min(featured_on) FROM papers WHERE featured_on > $1 AND withdrawn_at IS NULL) AS after",
+        day,
     )
-    .bind(day)
     .fetch_one(db)
-    .await
+    .await?;
+    Ok((row.before, row.after))
 }
 
 /// How many papers are stored: counted while few, the planner's estimate once many (plenty

@@ -19,32 +19,34 @@ pub async fn set(
 ) -> sqlx::Result<bool> {
     match up {
         Some(up) => {
-            let done = sqlx::query(
+            let done = sqlx::query!(
                 "INSERT INTO ratings (subscriber_id, arxiv_id, rating)
                  SELECT $1, arxiv_id, $3 FROM papers WHERE arxiv_id = $2
                  ON CONFLICT (subscriber_id, arxiv_id)
                  DO UPDATE SET rating = EXCLUDED.rating, rated_at = now()",
+                subscriber,
+                arxiv_id,
+                if up { 1i16 } else { -1 },
             )
-            .bind(subscriber)
-            .bind(arxiv_id)
-            .bind(if up { 1i16 } else { -1 })
             .execute(db)
             .await?;
             Ok(done.rows_affected() == 1)
         }
         None => {
-            sqlx::query("DELETE FROM ratings WHERE subscriber_id = $1 AND arxiv_id = $2")
-                .bind(subscriber)
-                .bind(arxiv_id)
-                .execute(db)
-                .await?;
+            sqlx::query!(
+                "DELETE FROM ratings WHERE subscriber_id = $1 AND arxiv_id = $2",
+                subscriber,
+                arxiv_id,
+            )
+            .execute(db)
+            .await?;
             Ok(true)
         }
     }
 }
 
 /// A paper as the rating page shows it, with the reader's rating (+1, −1) if any.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct RatedRow {
     pub arxiv_id: String,
     pub title: String,
@@ -70,15 +72,16 @@ pub async fn paper(
     subscriber: Uuid,
     arxiv_id: &str,
 ) -> sqlx::Result<Option<RatedRow>> {
-    sqlx::query_as(
-        "SELECT p.arxiv_id, p.title, p.authors, p.abstract AS abstract_text, r.rating,
-                NULL::timestamptz AS sent_at
-         FROM papers p
-         LEFT JOIN ratings r ON r.arxiv_id = p.arxiv_id AND r.subscriber_id = $1
-         WHERE p.arxiv_id = $2",
+    sqlx::query_as!(
+        RatedRow,
+        r#"SELECT p.arxiv_id, p.title, p.authors, p.abstract AS abstract_text,
+                  r.rating AS "rating?", NULL::timestamptz AS sent_at
+           FROM papers p
+           LEFT JOIN ratings r ON r.arxiv_id = p.arxiv_id AND r.subscriber_id = $1
+           WHERE p.arxiv_id = $2"#,
+        subscriber,
+        arxiv_id,
     )
-    .bind(subscriber)
-    .bind(arxiv_id)
     .fetch_optional(db)
     .await
 }
@@ -90,8 +93,10 @@ pub async fn recently_sent(
     days: i32,
     limit: i64,
 ) -> sqlx::Result<Vec<RatedRow>> {
-    sqlx::query_as(
-        "SELECT p.arxiv_id, p.title, p.authors, '' AS abstract_text, r.rating, s.sent_at
+    sqlx::query_as!(
+        RatedRow,
+        r#"SELECT p.arxiv_id, p.title, p.authors, '' AS "abstract_text!", r.rating AS "rating?",
+                s.sent_at
          FROM (SELECT DISTINCT ON (paper) paper, d.sent_at
                FROM deliveries d, unnest(d.paper_ids) AS paper
                WHERE d.subscriber_id = $1 AND d.status IN ('sent', 'posted')
@@ -100,11 +105,11 @@ pub async fn recently_sent(
          JOIN papers p ON p.arxiv_id = s.paper
          LEFT JOIN ratings r ON r.arxiv_id = p.arxiv_id AND r.subscriber_id = $1
          ORDER BY s.sent_at DESC, p.arxiv_id
-         LIMIT $3",
+         LIMIT $3"#,
+        subscriber,
+        days,
+        limit,
     )
-    .bind(subscriber)
-    .bind(days)
-    .bind(limit)
     .fetch_all(db)
     .await
 }
@@ -116,37 +121,38 @@ pub async fn of_reader(
     subscriber: Uuid,
     papers: Option<&[String]>,
 ) -> sqlx::Result<Vec<(String, String, i16, DateTime<Utc>)>> {
-    sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT p.arxiv_id, p.title, r.rating, r.rated_at
          FROM ratings r JOIN papers p USING (arxiv_id)
          WHERE r.subscriber_id = $1 AND ($2::text[] IS NULL OR r.arxiv_id = ANY($2))
          ORDER BY r.rated_at DESC, p.arxiv_id",
+        subscriber,
+        papers,
     )
-    .bind(subscriber)
-    .bind(papers)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.arxiv_id, r.title, r.rating, r.rated_at)).collect())
 }
 
 /// Everything a reader rated, most recent first, as training reads it.
 pub async fn for_training(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<RatedPaper>> {
-    let rows: Vec<(String, String, String, Vec<String>, i16)> = sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT p.arxiv_id, p.title, p.abstract, p.ai_keywords, r.rating
          FROM ratings r JOIN papers p USING (arxiv_id)
          WHERE r.subscriber_id = $1
          ORDER BY r.rated_at DESC, p.arxiv_id",
+        subscriber,
     )
-    .bind(subscriber)
     .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(arxiv_id, title, abstract_text, keywords, rating)| RatedPaper {
-            arxiv_id,
-            title,
-            abstract_text,
-            keywords,
-            up: rating > 0,
+        .map(|r| RatedPaper {
+            arxiv_id: r.arxiv_id,
+            title: r.title,
+            abstract_text: r.r#abstract,
+            keywords: r.ai_keywords,
+            up: r.rating > 0,
         })
         .collect())
 }
@@ -154,18 +160,17 @@ pub async fn for_training(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<Rat
 /// Stores a reader's trained taste (an empty one removes it).
 pub async fn save_taste(db: &PgPool, subscriber: Uuid, taste: &Taste) -> sqlx::Result<()> {
     if taste.is_empty() {
-        sqlx::query("DELETE FROM tastes WHERE subscriber_id = $1")
-            .bind(subscriber)
+        sqlx::query!("DELETE FROM tastes WHERE subscriber_id = $1", subscriber,)
             .execute(db)
             .await?;
         return Ok(());
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO tastes (subscriber_id, model) VALUES ($1, $2)
          ON CONFLICT (subscriber_id) DO UPDATE SET model = EXCLUDED.model, trained_at = now()",
+        subscriber,
+        sqlx::types::Json(taste) as _,
     )
-    .bind(subscriber)
-    .bind(sqlx::types::Json(taste))
     .execute(db)
     .await?;
     Ok(())
@@ -173,20 +178,24 @@ pub async fn save_taste(db: &PgPool, subscriber: Uuid, taste: &Taste) -> sqlx::R
 
 /// The stored tastes of these readers (readers without one are left out).
 pub async fn tastes(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<HashMap<Uuid, Taste>> {
-    let rows: Vec<(Uuid, sqlx::types::Json<Taste>)> =
-        sqlx::query_as("SELECT subscriber_id, model FROM tastes WHERE subscriber_id = ANY($1)")
-            .bind(ids)
-            .fetch_all(conn)
-            .await?;
-    Ok(rows.into_iter().map(|(id, t)| (id, t.0)).collect())
+    let rows = sqlx::query!(
+        r#"SELECT subscriber_id, model AS "model: sqlx::types::Json<Taste>"
+           FROM tastes WHERE subscriber_id = ANY($1)"#,
+        ids,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.subscriber_id, r.model.0)).collect())
 }
 
 /// Whether the reader has rated anything (so their topics also train their taste).
 pub async fn any(db: &PgPool, subscriber: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM ratings WHERE subscriber_id = $1)")
-        .bind(subscriber)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM ratings WHERE subscriber_id = $1) AS "any!""#,
+        subscriber,
+    )
+    .fetch_one(db)
+    .await
 }
 
 /// One reader's stored taste (empty when they rated nothing).

@@ -36,7 +36,7 @@ impl Status {
     }
 }
 
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct SubscriberRow {
     pub id: Uuid,
     pub email: String,
@@ -52,6 +52,8 @@ pub struct SubscriberRow {
     min_upvotes: i32,
     trend_weight: i16,
     pub confirm_expires_at: Option<DateTime<Utc>>,
+    /// The SHA-256 of the outstanding confirmation token.
+    confirm_token_hash: Option<Vec<u8>>,
     /// Bumped by resetting the feed: the feed link is signed for this generation.
     pub feed_generation: i32,
 }
@@ -77,9 +79,20 @@ impl SubscriberRow {
     }
 }
 
-const COLUMNS: &str = "id, email, status, topics, categories, authors, frequency, weekday, \
-     delivery_hour, time_zone, papers_per_email, min_upvotes, trend_weight, confirm_expires_at, \
-     feed_generation";
+/// `SELECT`s readers as `SubscriberRow`s from the subscribers table; the rest of the query
+/// (`WHERE …`) and its arguments follow.
+macro_rules! select_subscribers {
+    ($rest:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            SubscriberRow,
+            "SELECT id, email, status, topics, categories, authors, frequency, weekday,
+                    delivery_hour, time_zone, papers_per_email, min_upvotes, trend_weight,
+                    confirm_expires_at, confirm_token_hash, feed_generation
+             FROM subscribers " + $rest,
+            $($arg),*
+        )
+    };
+}
 
 /// What the sign-up form may set; the rest keeps its defaults until the preferences page.
 pub struct SignupChoices<'a> {
@@ -93,10 +106,7 @@ pub async fn lock_by_email(
     conn: &mut PgConnection,
     email_key: &str,
 ) -> sqlx::Result<Option<SubscriberRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM subscribers WHERE email_key = $1 FOR UPDATE"))
-        .bind(email_key)
-        .fetch_optional(conn)
-        .await
+    select_subscribers!("WHERE email_key = $1 FOR UPDATE", email_key).fetch_optional(conn).await
 }
 
 /// A new sign-up as it is written: the reader, and the confirmation email it causes.
@@ -123,7 +133,7 @@ pub async fn insert_pending(db: &PgPool, batch: &[&NewPending]) -> sqlx::Result<
     }
     // Lists go as JSON, one document per row (Postgres has no arrays of arrays).
     let list = |items: &[String]| serde_json::Value::from(items.to_vec());
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "WITH input AS (
              SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[],
                                   $6::bytea[], $7::timestamptz[], $8::text[], $9::text[], $10::text[])
@@ -147,17 +157,17 @@ pub async fn insert_pending(db: &PgPool, batch: &[&NewPending]) -> sqlx::Result<
              FROM s JOIN input i ON i.email_key = s.email_key
          )
          SELECT email_key FROM s",
+        &column(batch, |r| r.email.as_str()) as &[&str],
+        &column(batch, |r| r.email_key.as_str()) as &[&str],
+        &column(batch, |r| list(&r.topics)) as &[serde_json::Value],
+        &column(batch, |r| list(&r.categories)) as &[serde_json::Value],
+        &column(batch, |r| r.frequency) as &[&str],
+        &column(batch, |r| r.confirm_hash.as_slice()) as &[&[u8]],
+        &column(batch, |r| r.confirm_expires_at) as &[DateTime<Utc>],
+        &column(batch, |r| r.confirmation.subject.as_str()) as &[&str],
+        &column(batch, |r| r.confirmation.text.as_str()) as &[&str],
+        &column(batch, |r| r.confirmation.html.as_str()) as &[&str],
     )
-    .bind(column(batch, |r| r.email.as_str()))
-    .bind(column(batch, |r| r.email_key.as_str()))
-    .bind(column(batch, |r| list(&r.topics)))
-    .bind(column(batch, |r| list(&r.categories)))
-    .bind(column(batch, |r| r.frequency))
-    .bind(column(batch, |r| r.confirm_hash.as_slice()))
-    .bind(column(batch, |r| r.confirm_expires_at))
-    .bind(column(batch, |r| r.confirmation.subject.as_str()))
-    .bind(column(batch, |r| r.confirmation.text.as_str()))
-    .bind(column(batch, |r| r.confirmation.html.as_str()))
     .fetch_all(db)
     .await
 }
@@ -172,20 +182,20 @@ pub async fn restart_confirmation(
     confirm_hash: &[u8],
     confirm_expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    let previous: String = sqlx::query_scalar(
+    let previous: String = sqlx::query_scalar!(
         "UPDATE subscribers AS s
          SET status = 'pending', pending_topics = $2, pending_categories = $3,
              pending_frequency = $4, confirm_token_hash = $5, confirm_expires_at = $6, updated_at = now()
          FROM (SELECT status FROM subscribers WHERE id = $1) AS old
          WHERE s.id = $1
          RETURNING old.status",
+        id,
+        choices.topics.items(),
+        choices.categories.items(),
+        choices.frequency.as_str(),
+        confirm_hash,
+        confirm_expires_at,
     )
-    .bind(id)
-    .bind(choices.topics.items())
-    .bind(choices.categories.items())
-    .bind(choices.frequency.as_str())
-    .bind(confirm_hash)
-    .bind(confirm_expires_at)
     .fetch_one(&mut *conn)
     .await?;
     if previous == "unsubscribed" || previous == "bounced" {
@@ -201,13 +211,13 @@ pub async fn renew_confirmation(
     confirm_hash: &[u8],
     confirm_expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE subscribers SET confirm_token_hash = $2, confirm_expires_at = $3, updated_at = now()
          WHERE id = $1 AND status = 'pending'",
+        id,
+        confirm_hash,
+        confirm_expires_at,
     )
-    .bind(id)
-    .bind(confirm_hash)
-    .bind(confirm_expires_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -215,35 +225,44 @@ pub async fn renew_confirmation(
 
 /// A subscriber found through a confirmation link, and whether that link is still the
 /// outstanding one (else it was used to confirm already).
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct ConfirmRow {
-    #[sqlx(flatten)]
     pub row: SubscriberRow,
     pub outstanding: bool,
 }
 
-fn by_confirm_hash(lock: bool) -> String {
-    format!(
-        "SELECT {COLUMNS}, confirm_token_hash IS NOT DISTINCT FROM $1 AS outstanding
-         FROM subscribers WHERE confirm_token_hash = $1 OR used_confirm_hash = $1 {}",
-        if lock { "FOR UPDATE" } else { "" }
-    )
+impl ConfirmRow {
+    fn found(row: Option<SubscriberRow>, hash: &[u8]) -> Option<Self> {
+        row.map(|row| {
+            let outstanding = row.confirm_token_hash.as_deref() == Some(hash);
+            ConfirmRow { row, outstanding }
+        })
+    }
 }
 
 pub async fn find_by_confirm_hash(db: &PgPool, hash: &[u8]) -> sqlx::Result<Option<ConfirmRow>> {
-    sqlx::query_as(&by_confirm_hash(false)).bind(hash).fetch_optional(db).await
+    let row = select_subscribers!("WHERE confirm_token_hash = $1 OR used_confirm_hash = $1", hash)
+        .fetch_optional(db)
+        .await?;
+    Ok(ConfirmRow::found(row, hash))
 }
 
 pub async fn lock_by_confirm_hash(
     conn: &mut PgConnection,
     hash: &[u8],
 ) -> sqlx::Result<Option<ConfirmRow>> {
-    sqlx::query_as(&by_confirm_hash(true)).bind(hash).fetch_optional(conn).await
+    let row = select_subscribers!(
+        "WHERE confirm_token_hash = $1 OR used_confirm_hash = $1 FOR UPDATE",
+        hash
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(ConfirmRow::found(row, hash))
 }
 
 /// What a reader's data export adds to their row: when they signed up, confirmed and
 /// left, and the choices waiting for a confirmation link.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct Record {
     pub created_at: DateTime<Utc>,
     pub confirmed_at: Option<DateTime<Utc>>,
@@ -254,32 +273,30 @@ pub struct Record {
 }
 
 pub async fn record(db: &PgPool, id: Uuid) -> sqlx::Result<Record> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Record,
         "SELECT created_at, confirmed_at, unsubscribed_at, pending_topics, pending_categories,
                 pending_frequency
          FROM subscribers WHERE id = $1",
+        id,
     )
-    .bind(id)
     .fetch_one(db)
     .await
 }
 
 /// A new feed link for the reader: the old one stops working. Returns the new generation.
 pub async fn reset_feed(db: &PgPool, id: Uuid) -> sqlx::Result<i32> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE subscribers SET feed_generation = feed_generation + 1, updated_at = now()
          WHERE id = $1 RETURNING feed_generation",
+        id,
     )
-    .bind(id)
     .fetch_one(db)
     .await
 }
 
 pub async fn find_by_id(db: &PgPool, id: Uuid) -> sqlx::Result<Option<SubscriberRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    select_subscribers!("WHERE id = $1", id).fetch_optional(db).await
 }
 
 /// A reader by the SHA-256 of a manage token from before links were derived (old emails).
@@ -287,16 +304,13 @@ pub async fn find_by_legacy_manage_hash(
     db: &PgPool,
     hash: &[u8],
 ) -> sqlx::Result<Option<SubscriberRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM subscribers WHERE legacy_manage_hash = $1"))
-        .bind(hash)
-        .fetch_optional(db)
-        .await
+    select_subscribers!("WHERE legacy_manage_hash = $1", hash).fetch_optional(db).await
 }
 
 /// pending → confirmed, with the choices that waited for the link; the link is used up.
 /// Returns false when the reader was not pending.
 pub async fn confirm(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE subscribers
          SET status = 'confirmed', confirmed_at = now(), unsubscribed_at = NULL,
              topics = coalesce(pending_topics, topics),
@@ -306,8 +320,8 @@ pub async fn confirm(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
              used_confirm_hash = confirm_token_hash, confirm_token_hash = NULL,
              confirm_expires_at = NULL, updated_at = now()
          WHERE id = $1 AND status = 'pending'",
+        id,
     )
-    .bind(id)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -319,24 +333,24 @@ pub async fn confirm(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
 }
 
 pub async fn update_preferences(db: &PgPool, id: Uuid, p: &Preferences) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE subscribers
          SET topics = $2, categories = $3, authors = $4, frequency = $5, weekday = $6,
              delivery_hour = $7, time_zone = $8, papers_per_email = $9, min_upvotes = $10,
              trend_weight = $11, updated_at = now()
          WHERE id = $1",
+        id,
+        p.topics.items(),
+        p.categories.items(),
+        p.authors.items(),
+        p.frequency.as_str(),
+        p.weekday,
+        p.delivery_hour,
+        p.time_zone.name(),
+        p.papers_per_email,
+        p.min_upvotes,
+        p.trend_weight,
     )
-    .bind(id)
-    .bind(p.topics.items())
-    .bind(p.categories.items())
-    .bind(p.authors.items())
-    .bind(p.frequency.as_str())
-    .bind(p.weekday)
-    .bind(p.delivery_hour)
-    .bind(p.time_zone.name())
-    .bind(p.papers_per_email)
-    .bind(p.min_upvotes)
-    .bind(p.trend_weight)
     .execute(db)
     .await?;
     Ok(())
@@ -346,14 +360,14 @@ pub async fn update_preferences(db: &PgPool, id: Uuid, p: &Preferences) -> sqlx:
 /// Returns false when the reader was already unsubscribed.
 pub async fn unsubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE subscribers
          SET status = 'unsubscribed', unsubscribed_at = now(), confirm_token_hash = NULL,
              confirm_expires_at = NULL, pending_topics = NULL, pending_categories = NULL,
              pending_frequency = NULL, updated_at = now()
          WHERE id = $1 AND status IN ('pending', 'confirmed')",
+        id,
     )
-    .bind(id)
     .execute(&mut *tx)
     .await?
     .rows_affected()
@@ -368,13 +382,13 @@ pub async fn unsubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
 /// Undo of an unsubscribe from the reader's own manage link: they proved the address.
 pub async fn resubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE subscribers
          SET status = 'confirmed', confirmed_at = coalesce(confirmed_at, now()),
              unsubscribed_at = NULL, updated_at = now()
          WHERE id = $1 AND status = 'unsubscribed'",
+        id,
     )
-    .bind(id)
     .execute(&mut *tx)
     .await?
     .rows_affected()
@@ -391,9 +405,7 @@ pub(crate) async fn record_event(
     id: Uuid,
     kind: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO subscriber_events (subscriber_id, kind) VALUES ($1, $2)")
-        .bind(id)
-        .bind(kind)
+    sqlx::query!("INSERT INTO subscriber_events (subscriber_id, kind) VALUES ($1, $2)", id, kind,)
         .execute(conn)
         .await?;
     Ok(())
@@ -401,25 +413,23 @@ pub(crate) async fn record_event(
 
 /// Several subscribers at once (a delivery batch).
 pub async fn find_many(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<SubscriberRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = ANY($1)"))
-        .bind(ids)
-        .fetch_all(conn)
-        .await
+    select_subscribers!("WHERE id = ANY($1)", ids).fetch_all(conn).await
 }
 
 /// Readers by status, from the trigger-kept count rows (never a scan of the table).
 pub async fn counts(db: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
-    sqlx::query_as(
-        "SELECT status, sum(n)::bigint FROM subscriber_counts GROUP BY status ORDER BY status",
+    let rows = sqlx::query!(
+        r#"SELECT status, sum(n)::bigint AS "n!" FROM subscriber_counts GROUP BY status ORDER BY status"#
     )
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.status, r.n)).collect())
 }
 
 /// Folds the count rows that sign-ups and status changes append into one row per status,
 /// so reading the counts stays cheap. Safe to run anywhere, any time, concurrently.
 pub async fn fold_counts(db: &PgPool) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "WITH gone AS (DELETE FROM subscriber_counts RETURNING status, n)
          INSERT INTO subscriber_counts (status, n)
          SELECT status, sum(n) FROM gone GROUP BY status",
