@@ -25,9 +25,7 @@ pub enum SendError {
 /// What `paperboy send` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendSummary {
-    pub day: NaiveDate,
     pub editions: Vec<String>,
-    pub queued: u64,
     pub composed: u64,
     pub sent: u64,
     pub posted: u64,
@@ -76,25 +74,22 @@ pub async fn send(
     let run_started = Utc::now();
     let mut ids = Vec::new();
     let mut labels = Vec::new();
-    let mut queued = 0;
     for edition in [Edition::daily(day), Edition::weekly(day)] {
         let id = editions::ensure(db, &edition).await?;
-        queued += deliveries::create_for_edition(db, id, &edition).await?;
+        deliveries::create_for_edition(db, id, &edition).await?;
         ids.push(id);
         labels.push(edition.label());
     }
     let tally =
         deliverer.drain(Scope::Editions { ids, run_started }, concurrency, shutdown).await?;
-    Ok(summarize(day, labels, queued, &tally))
+    Ok(summarize(labels, &tally))
 }
 
-fn summarize(day: NaiveDate, editions: Vec<String>, queued: u64, t: &Tally) -> SendSummary {
+fn summarize(editions: Vec<String>, t: &Tally) -> SendSummary {
     let [sent, posted, skipped, failed, retrying, cancelled] =
         [&t.sent, &t.posted, &t.skipped, &t.failed, &t.retrying, &t.cancelled].map(Tally::get);
     SendSummary {
-        day,
         editions,
-        queued,
         composed: sent + posted + skipped + failed + retrying + cancelled,
         sent,
         posted,

@@ -74,11 +74,6 @@ impl PhraseList {
     pub fn items(&self) -> &[String] {
         &self.0
     }
-
-    /// As the reader would type it again into the form.
-    pub fn to_text(&self) -> String {
-        self.0.join(", ")
-    }
 }
 
 /// arXiv categories from the offered list.

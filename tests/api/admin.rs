@@ -1,10 +1,13 @@
 //! The operator's dashboard through HTTP: sign-in, sessions, CSRF, pages, actions, metrics.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 
 use crate::helpers::{
     TestApp, extract_path, reader, seed_papers, send_edition, spawn_app_for_sends, spawn_app_with,
+    wait_until,
 };
 use crate::smtp::Mode;
 use crate::upstream::Upstream;
@@ -400,16 +403,12 @@ async fn a_failed_delivery_can_be_retried_from_the_dashboard() {
 }
 
 async fn wait_for_status(app: &TestApp, wanted: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
+    wait_until(&format!("the delivery {wanted}"), Duration::from_secs(20), || async {
         let status: String =
             sqlx::query_scalar("SELECT status FROM deliveries").fetch_one(&app.db).await.unwrap();
-        if status == wanted {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "still {status}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        status == wanted
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -430,18 +429,14 @@ async fn run_actions_start_ingests_and_sends() {
     let res =
         admin.post("/admin/ingest", &[("source", "huggingface"), ("date", "2025-11-06")]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+    wait_until("the admin's ingest succeeded", Duration::from_secs(10), || async {
         let runs: Vec<(String, String)> = sqlx::query_as("SELECT trigger, status FROM ingest_runs")
             .fetch_all(&app.db)
             .await
             .unwrap();
-        if runs.iter().any(|(t, s)| t == "admin" && s == "succeeded") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{runs:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        runs.iter().any(|(t, s)| t == "admin" && s == "succeeded")
+    })
+    .await;
     reader(&app, "action@example.com", &[]).await;
     let res = admin.post("/admin/send", &[("date", "2025-11-06")]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);

@@ -286,3 +286,16 @@ pub fn paper_ids(mail: &crate::smtp::Received) -> Vec<String> {
         .map(|l| l.trim().rsplit('/').next().unwrap().to_string())
         .collect()
 }
+
+/// Polls `check` until it holds; fails the test naming `what` after `within`.
+pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

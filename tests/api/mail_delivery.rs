@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{TestApp, spawn_app_with, wait_until};
 use crate::smtp::{Mode, SmtpServer};
 
-async fn mail_row(app: &crate::helpers::TestApp) -> (String, i32, Option<String>, Option<String>) {
+async fn mail_row(app: &TestApp) -> (String, i32, Option<String>, Option<String>) {
     sqlx::query_as(
         "SELECT status, attempts, last_error, message_id FROM outgoing_mail ORDER BY id LIMIT 1",
     )
@@ -14,16 +14,13 @@ async fn mail_row(app: &crate::helpers::TestApp) -> (String, i32, Option<String>
     .unwrap()
 }
 
-async fn wait_until<F, Fut>(mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "condition not met in time");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// The message's row reaches a state.
+async fn wait_for_row<F: Fn(&(String, i32, Option<String>, Option<String>)) -> bool>(
+    app: &TestApp,
+    what: &str,
+    check: F,
+) {
+    wait_until(what, Duration::from_secs(10), || async { check(&mail_row(app).await) }).await;
 }
 
 #[tokio::test]
@@ -39,7 +36,7 @@ async fn the_form_answers_at_once_while_smtp_is_down_and_the_mail_goes_out_once_
     assert!(started.elapsed() < Duration::from_secs(5), "the form must not wait for SMTP");
 
     // The worker tried, failed, and scheduled a retry with the reason recorded.
-    wait_until(|| async { mail_row(&app).await.1 >= 1 }).await;
+    wait_for_row(&app, "one attempt", |r| r.1 >= 1).await;
     let (status, _, error, _) = mail_row(&app).await;
     assert_eq!(status, "pending");
     assert!(error.is_some(), "the failure reason is recorded");
@@ -47,12 +44,16 @@ async fn the_form_answers_at_once_while_smtp_is_down_and_the_mail_goes_out_once_
     let smtp = SmtpServer::start_on(port).await;
     let mail = smtp.wait_for_mail_to("jo@example.com", 1).await;
     assert!(mail.link("/confirm/").is_some());
-    wait_until(|| async { mail_row(&app).await.0 == "sent" }).await;
+    wait_for_row(&app, "sent", |r| r.0 == "sent").await;
     let (_, attempts, _, message_id) = mail_row(&app).await;
     assert!(attempts >= 2);
     assert_eq!(message_id, mail.header("message-id"), "the Message-ID sent is the one recorded");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(smtp.messages().len(), 1, "sent exactly once");
+    // A later message going out shows the worker has moved on: no second copy came.
+    app.subscribe("later@example.com", "").await;
+    smtp.wait_for_mail_to("later@example.com", 1).await;
+    let to_jo =
+        smtp.messages().iter().filter(|m| m.to.iter().any(|t| t == "jo@example.com")).count();
+    assert_eq!(to_jo, 1, "sent exactly once");
 }
 
 #[tokio::test]
@@ -60,13 +61,13 @@ async fn a_temporary_refusal_is_retried_until_accepted() {
     let app = spawn_app_with(&[]).await;
     app.smtp.set_mode(Mode::RejectTransient);
     app.subscribe("kim@example.com", "").await;
-    wait_until(|| async { mail_row(&app).await.1 >= 2 }).await;
+    wait_for_row(&app, "two attempts", |r| r.1 >= 2).await;
     let (status, _, error, _) = mail_row(&app).await;
     assert_eq!(status, "pending");
     assert!(error.unwrap().contains("451"));
     app.smtp.set_mode(Mode::Accept);
     app.smtp.wait_for_mail_to("kim@example.com", 1).await;
-    wait_until(|| async { mail_row(&app).await.0 == "sent" }).await;
+    wait_for_row(&app, "sent", |r| r.0 == "sent").await;
 }
 
 #[tokio::test]
@@ -74,13 +75,15 @@ async fn a_permanent_refusal_is_recorded_with_the_reply_and_not_retried() {
     let app = spawn_app_with(&[]).await;
     app.smtp.set_mode(Mode::RejectPermanent);
     app.subscribe("lee@example.com", "").await;
-    wait_until(|| async { mail_row(&app).await.0 == "failed" }).await;
+    wait_for_row(&app, "failed", |r| r.0 == "failed").await;
     let (_, attempts, error, _) = mail_row(&app).await;
     assert_eq!(attempts, 1);
     assert!(error.unwrap().contains("550"), "the server's reply is kept");
     app.smtp.set_mode(Mode::Accept);
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(app.smtp.messages().is_empty());
+    // Once a later message has gone out, the refused one has had its chance to be retried.
+    app.subscribe("next@example.com", "").await;
+    app.smtp.wait_for_mail_to("next@example.com", 1).await;
+    assert_eq!(app.smtp.messages().len(), 1, "only the later message went out");
     assert_eq!(mail_row(&app).await.1, 1);
 }
 
@@ -90,7 +93,7 @@ async fn transient_failures_give_up_after_the_attempt_limit() {
         spawn_app_with(&[("PAPERBOY_MAX_ATTEMPTS", "3"), ("PAPERBOY_RETRY_BASE_MS", "50")]).await;
     app.smtp.set_mode(Mode::RejectTransient);
     app.subscribe("max@example.com", "").await;
-    wait_until(|| async { mail_row(&app).await.0 == "failed" }).await;
+    wait_for_row(&app, "failed", |r| r.0 == "failed").await;
     assert_eq!(mail_row(&app).await.1, 3);
 }
 
@@ -99,7 +102,7 @@ async fn a_graceful_stop_finishes_the_send_in_flight() {
     let mut app = spawn_app_with(&[]).await;
     app.smtp.set_mode(Mode::Slow);
     app.subscribe("nia@example.com", "").await;
-    wait_until(|| async { app.smtp.begun() >= 1 }).await;
+    wait_until("a send begun", Duration::from_secs(10), || async { app.smtp.begun() >= 1 }).await;
     let db = app.db.clone();
     let smtp = app.smtp.clone();
     app.stop().await;
