@@ -284,7 +284,7 @@ pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Op
         .map(|(r, items)| ExportedDelivery {
             edition: r.edition_label.clone(),
             day: r.day,
-            status: r.status.clone(),
+            status: r.status.to_string(),
             created_at: r.created_at,
             delivered_at: r.sent_at,
             subject: r.subject.clone(),

@@ -14,7 +14,7 @@ use crate::domain::{
     Categories, Frequency, Links, PhraseList, PreferenceErrors, SubscriberEmail, Token,
 };
 use crate::mail;
-use crate::store::mail_queue;
+use crate::store::mail_queue::{self, MailKind};
 use crate::store::subscribers::{self, ConfirmRow, SignupChoices, Status, SubscriberRow};
 
 /// At most this many emails to one address a day, whatever the form is sent.
@@ -251,7 +251,7 @@ pub async fn subscribe(
             )?;
             mail_queue::enqueue(
                 &mut tx,
-                "already_subscribed",
+                MailKind::AlreadySubscribed,
                 existing.id,
                 &existing.email,
                 &draft,
@@ -270,8 +270,14 @@ pub async fn subscribe(
                 expires,
             )
             .await?;
-            mail_queue::enqueue(&mut tx, "confirmation", existing.id, &existing.email, &draft)
-                .await?;
+            mail_queue::enqueue(
+                &mut tx,
+                MailKind::Confirmation,
+                existing.id,
+                &existing.email,
+                &draft,
+            )
+            .await?;
             tracing::info!("sent a new confirmation link");
         }
     }
@@ -354,7 +360,7 @@ pub async fn renew_confirmation(
         subscribers::renew_confirmation(&mut tx, row.id, &token.hash(), confirm_expiry(settings))
             .await?;
         let draft = confirmation_draft(settings, links, &token, None)?;
-        mail_queue::enqueue(&mut tx, "confirmation", row.id, &row.email, &draft).await?;
+        mail_queue::enqueue(&mut tx, MailKind::Confirmation, row.id, &row.email, &draft).await?;
         queued = true;
     }
     tx.commit().await?;

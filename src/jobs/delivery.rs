@@ -21,7 +21,7 @@ use crate::digest::{CandidateSet, DigestLinks, Edition, Interests, Taste, render
 use crate::domain::Sent;
 use crate::domain::{Links, redact_addresses};
 use crate::mail::{Mailer, SendError};
-use crate::store::deliveries::{self, Claimed, Scope};
+use crate::store::deliveries::{self, Claimed, DeliveryStatus, Scope};
 use crate::store::subscribers::{self, Status, SubscriberRow};
 use crate::store::{self, editions, lexicon, ratings};
 
@@ -262,7 +262,13 @@ impl Deliverer {
         let interests = Interests::for_reader(&prefs, taste);
         let picks = edition.set.rank(&interests, &exclude);
         if picks.is_empty() {
-            deliveries::mark_closed(conn, claimed.id, "skipped", Some("nothing matched")).await?;
+            deliveries::mark_closed(
+                conn,
+                claimed.id,
+                DeliveryStatus::Skipped,
+                Some("nothing matched"),
+            )
+            .await?;
             Tally::add(&tally.skipped);
             return Ok(());
         }
@@ -329,7 +335,7 @@ struct Recipient<'a> {
 }
 
 async fn cancel(conn: &mut PgConnection, id: i64, why: &str, tally: &Tally) -> anyhow::Result<()> {
-    deliveries::mark_closed(conn, id, "cancelled", Some(why)).await?;
+    deliveries::mark_closed(conn, id, DeliveryStatus::Cancelled, Some(why)).await?;
     Tally::add(&tally.cancelled);
     Ok(())
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::subscribers::record_event;
+use super::subscribers::{EventKind, record_event};
 use crate::domain::Sent;
 
 /// The reader (and message) a report is about.
@@ -155,7 +155,7 @@ pub async fn mark_bounced(
     }
     let changed = leave(conn, subscriber, "bounced", "the address bounced").await?;
     if changed {
-        record_event(conn, subscriber, "bounced").await?;
+        record_event(conn, subscriber, EventKind::Bounced).await?;
     }
     Ok(changed)
 }
@@ -165,9 +165,9 @@ pub async fn mark_complained(conn: &mut PgConnection, subscriber: Uuid) -> sqlx:
     let changed =
         leave(conn, subscriber, "unsubscribed", "the reader reported our mail as spam").await?;
     if changed {
-        record_event(conn, subscriber, "unsubscribed").await?;
+        record_event(conn, subscriber, EventKind::Unsubscribed).await?;
     }
-    record_event(conn, subscriber, "complained").await?;
+    record_event(conn, subscriber, EventKind::Complained).await?;
     Ok(changed)
 }
 

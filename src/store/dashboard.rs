@@ -4,12 +4,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::deliveries::DeliveryStatus;
+use super::subscribers::Status;
+
 #[derive(Debug)]
 pub struct SubscriberListRow {
     pub id: Uuid,
     pub email: String,
     pub email_key: String,
-    pub status: String,
+    pub status: Status,
     pub frequency: String,
     pub topics: Vec<String>,
     pub created_at: DateTime<Utc>,
@@ -24,22 +27,23 @@ fn like_fragment(s: &str) -> String {
 pub async fn subscribers(
     db: &PgPool,
     email: &str,
-    status: &str,
+    status: Option<Status>,
     topic: &str,
     after: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<SubscriberListRow>> {
     sqlx::query_as!(
         SubscriberListRow,
-        "SELECT id, email, email_key, status, frequency, topics, created_at FROM subscribers
+        r#"SELECT id, email, email_key, status AS "status: Status", frequency, topics, created_at
+         FROM subscribers
          WHERE ($1 = '' OR email_key LIKE '%' || $1 || '%')
            AND ($2 = '' OR status = $2)
            AND ($3 = '' OR EXISTS (SELECT 1 FROM unnest(topics) t WHERE lower(t) LIKE '%' || $3 || '%'))
            AND ($4 = '' OR email_key > $4)
          ORDER BY email_key
-         LIMIT $5",
+         LIMIT $5"#,
         like_fragment(email),
-        status,
+        status.map_or("", Status::as_str),
         like_fragment(topic),
         after,
         limit,
@@ -52,7 +56,7 @@ pub async fn subscribers(
 pub struct SubscriberDetail {
     pub id: Uuid,
     pub email: String,
-    pub status: String,
+    pub status: Status,
     pub topics: Vec<String>,
     pub categories: Vec<String>,
     pub authors: Vec<String>,
@@ -70,9 +74,10 @@ pub struct SubscriberDetail {
 pub async fn subscriber(db: &PgPool, id: Uuid) -> sqlx::Result<Option<SubscriberDetail>> {
     sqlx::query_as!(
         SubscriberDetail,
-        "SELECT id, email, status, topics, categories, authors, frequency, weekday, delivery_hour,
+        r#"SELECT id, email, status AS "status: Status", topics, categories, authors, frequency,
+                weekday, delivery_hour,
                 time_zone, papers_per_email, min_upvotes, created_at, confirmed_at, unsubscribed_at
-         FROM subscribers WHERE id = $1",
+         FROM subscribers WHERE id = $1"#,
         id,
     )
     .fetch_optional(db)
@@ -85,7 +90,7 @@ pub struct DeliveryRow {
     pub email: Option<String>,
     pub subscriber_id: Option<Uuid>,
     pub edition_label: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub subject: Option<String>,
     pub last_error: Option<String>,
@@ -96,7 +101,8 @@ pub struct DeliveryRow {
 pub async fn deliveries_of(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<DeliveryRow>> {
     sqlx::query_as!(
         DeliveryRow,
-        r#"SELECT d.id, s.email AS "email?", d.subscriber_id, d.edition_label, d.status, d.attempts,
+        r#"SELECT d.id, s.email AS "email?", d.subscriber_id, d.edition_label,
+                  d.status AS "status: DeliveryStatus", d.attempts,
                   d.subject, d.last_error, d.created_at, d.sent_at
            FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
            WHERE d.subscriber_id = $1 ORDER BY d.id DESC LIMIT 50"#,
@@ -106,14 +112,19 @@ pub async fn deliveries_of(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<De
     .await
 }
 
-pub async fn deliveries(db: &PgPool, status: &str, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
+pub async fn deliveries(
+    db: &PgPool,
+    status: Option<DeliveryStatus>,
+    limit: i64,
+) -> sqlx::Result<Vec<DeliveryRow>> {
     sqlx::query_as!(
         DeliveryRow,
-        r#"SELECT d.id, s.email AS "email?", d.subscriber_id, d.edition_label, d.status, d.attempts,
+        r#"SELECT d.id, s.email AS "email?", d.subscriber_id, d.edition_label,
+                  d.status AS "status: DeliveryStatus", d.attempts,
                   d.subject, d.last_error, d.created_at, d.sent_at
            FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
            WHERE ($1 = '' OR d.status = $1) ORDER BY d.id DESC LIMIT $2"#,
-        status,
+        status.map_or("", DeliveryStatus::as_str),
         limit,
     )
     .fetch_all(db)

@@ -7,6 +7,59 @@ use uuid::Uuid;
 use crate::digest::Edition;
 use crate::domain::Frequency;
 
+/// What became of a delivery, as the `status` column stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Queued, not delivered yet.
+    Pending,
+    /// Mailed.
+    Sent,
+    /// Put in a feed-only reader's feed.
+    Posted,
+    /// Nothing matched the reader.
+    Skipped,
+    /// The reader left before it went.
+    Cancelled,
+    Failed,
+    /// Mailed, and the address bounced.
+    Bounced,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 7] = [
+        Self::Failed,
+        Self::Pending,
+        Self::Sent,
+        Self::Posted,
+        Self::Bounced,
+        Self::Skipped,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Posted => "posted",
+            Self::Skipped => "skipped",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+            Self::Bounced => "bounced",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The channel a `NOTIFY` on new deliveries wakes the delivery workers through.
 pub const CHANNEL: &str = "paperboy_deliveries";
 
@@ -185,7 +238,7 @@ pub async fn mark_delivered(
 pub async fn mark_closed(
     conn: &mut PgConnection,
     id: i64,
-    status: &str,
+    status: DeliveryStatus,
     why: Option<&str>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
@@ -194,7 +247,7 @@ pub async fn mark_closed(
          SET status = $2, last_error = $3, attempts = coalesce((SELECT attempts FROM done), attempts)
          WHERE id = $1",
         id,
-        status,
+        status as DeliveryStatus,
         why,
     )
     .execute(conn)
@@ -226,7 +279,7 @@ pub async fn mark_retry(
 }
 
 pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx::Result<()> {
-    mark_closed(conn, id, "failed", Some(error)).await
+    mark_closed(conn, id, DeliveryStatus::Failed, Some(error)).await
 }
 
 /// Hands claimed deliveries back untouched (a graceful stop mid-batch).
@@ -269,7 +322,7 @@ pub struct Record {
     /// The edition's frequency and day.
     pub frequency: String,
     pub day: chrono::NaiveDate,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub subject: Option<String>,
     pub paper_ids: Vec<String>,
     pub why: Vec<String>,
@@ -281,7 +334,7 @@ pub struct Record {
 impl Record {
     /// Sent by email or posted to the reader's feed: it has papers and a web copy.
     pub fn delivered(&self) -> bool {
-        matches!(self.status.as_str(), "sent" | "posted")
+        matches!(self.status, DeliveryStatus::Sent | DeliveryStatus::Posted)
     }
 
     /// When it was sent or posted (when it was created, for the others).
@@ -291,7 +344,7 @@ impl Record {
 
     /// Posted to a feed-only reader's feed rather than mailed.
     pub fn posted(&self) -> bool {
-        self.status == "posted"
+        self.status == DeliveryStatus::Posted
     }
 
     /// The why-line of the paper at `i`, as the email gave it (empty for digests sent
@@ -306,7 +359,7 @@ pub async fn delivered(db: &PgPool, id: i64) -> sqlx::Result<Option<Record>> {
     sqlx::query_as!(
         Record,
         r#"SELECT d.id, d.subscriber_id AS "subscriber_id!", d.edition_label, e.frequency, e.day,
-                  d.status, d.subject, d.paper_ids, d.why, d.last_error, d.created_at, d.sent_at
+                  d.status AS "status: DeliveryStatus", d.subject, d.paper_ids, d.why, d.last_error, d.created_at, d.sent_at
            FROM deliveries d JOIN editions e ON e.id = d.edition_id
            WHERE d.id = $1 AND d.subscriber_id IS NOT NULL AND d.status IN ('sent', 'posted')"#,
         id,
@@ -329,7 +382,7 @@ pub async fn of_reader(db: &PgPool, subscriber: Uuid, filter: Filter) -> sqlx::R
     sqlx::query_as!(
         Record,
         r#"SELECT d.id, d.subscriber_id AS "subscriber_id!", d.edition_label, e.frequency, e.day,
-                  d.status, d.subject, d.paper_ids, d.why, d.last_error, d.created_at, d.sent_at
+                  d.status AS "status: DeliveryStatus", d.subject, d.paper_ids, d.why, d.last_error, d.created_at, d.sent_at
            FROM deliveries d JOIN editions e ON e.id = d.edition_id
            WHERE d.subscriber_id = $1
              AND ($2::timestamptz IS NULL OR coalesce(d.sent_at, d.created_at) >= $2)

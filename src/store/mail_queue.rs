@@ -6,10 +6,29 @@ use uuid::Uuid;
 
 use crate::mail::Draft;
 
+/// What a transactional message is for, as `outgoing_mail.kind` stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum MailKind {
+    /// The double opt-in link.
+    Confirmation,
+    /// A confirmed reader signed up again: their preferences link.
+    AlreadySubscribed,
+}
+
+impl std::fmt::Display for MailKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Confirmation => "confirmation",
+            Self::AlreadySubscribed => "already_subscribed",
+        })
+    }
+}
+
 #[derive(Debug)]
 pub struct QueuedMail {
     pub id: i64,
-    pub kind: String,
+    pub kind: MailKind,
     pub recipient: String,
     pub subject: String,
     pub body_text: String,
@@ -22,7 +41,7 @@ pub struct QueuedMail {
 /// commit; other processes' workers find it when they poll.)
 pub async fn enqueue(
     conn: &mut PgConnection,
-    kind: &str,
+    kind: MailKind,
     subscriber_id: Uuid,
     recipient: &str,
     draft: &Draft,
@@ -30,7 +49,7 @@ pub async fn enqueue(
     sqlx::query_scalar!(
         "INSERT INTO outgoing_mail (kind, subscriber_id, recipient, subject, body_text, body_html)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        kind,
+        kind as MailKind,
         subscriber_id,
         recipient,
         &draft.subject,
@@ -62,7 +81,7 @@ pub async fn count_since(
 pub async fn claim(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<QueuedMail>> {
     sqlx::query_as!(
         QueuedMail,
-        "WITH picked AS (
+        r#"WITH picked AS (
              SELECT id FROM outgoing_mail
              WHERE status = 'pending' AND next_attempt_at <= now()
                AND (claimed_by IS NULL
@@ -74,7 +93,8 @@ pub async fn claim(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Queu
          )
          UPDATE outgoing_mail m SET claimed_by = pg_backend_pid(), claimed_at = now()
          FROM picked WHERE m.id = picked.id
-         RETURNING m.id, m.kind, m.recipient, m.subject, m.body_text, m.body_html, m.attempts",
+         RETURNING m.id, m.kind AS "kind: MailKind", m.recipient, m.subject, m.body_text,
+                   m.body_html, m.attempts"#,
         limit,
     )
     .fetch_all(conn)

@@ -6,7 +6,22 @@ use uuid::Uuid;
 
 use crate::domain::{Categories, Frequency, PhraseList, Preferences};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What happened to a reader, as `subscriber_events` records it (anonymous counts stay
+/// after an erase).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum EventKind {
+    Subscribed,
+    Confirmed,
+    Unsubscribed,
+    Resubscribed,
+    Bounced,
+    Complained,
+}
+
+/// A reader's state, as the `status` column stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum Status {
     Pending,
     Confirmed,
@@ -17,6 +32,9 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Status; 4] =
+        [Self::Pending, Self::Confirmed, Self::Unsubscribed, Self::Bounced];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -26,13 +44,14 @@ impl Status {
         }
     }
 
-    fn from_db(s: &str) -> Self {
-        match s {
-            "confirmed" => Self::Confirmed,
-            "unsubscribed" => Self::Unsubscribed,
-            "bounced" => Self::Bounced,
-            _ => Self::Pending,
-        }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -40,7 +59,7 @@ impl Status {
 pub struct SubscriberRow {
     pub id: Uuid,
     pub email: String,
-    status: String,
+    status: Status,
     topics: Vec<String>,
     categories: Vec<String>,
     authors: Vec<String>,
@@ -60,7 +79,7 @@ pub struct SubscriberRow {
 
 impl SubscriberRow {
     pub fn status(&self) -> Status {
-        Status::from_db(&self.status)
+        self.status
     }
 
     pub fn preferences(&self) -> Preferences {
@@ -85,10 +104,10 @@ macro_rules! select_subscribers {
     ($rest:literal $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             SubscriberRow,
-            "SELECT id, email, status, topics, categories, authors, frequency, weekday,
+            r#"SELECT id, email, status AS "status: Status", topics, categories, authors, frequency, weekday,
                     delivery_hour, time_zone, papers_per_email, min_upvotes, trend_weight,
                     confirm_expires_at, confirm_token_hash, feed_generation
-             FROM subscribers " + $rest,
+             FROM subscribers "# + $rest,
             $($arg),*
         )
     };
@@ -182,13 +201,13 @@ pub async fn restart_confirmation(
     confirm_hash: &[u8],
     confirm_expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    let previous: String = sqlx::query_scalar!(
-        "UPDATE subscribers AS s
+    let previous = sqlx::query_scalar!(
+        r#"UPDATE subscribers AS s
          SET status = 'pending', pending_topics = $2, pending_categories = $3,
              pending_frequency = $4, confirm_token_hash = $5, confirm_expires_at = $6, updated_at = now()
          FROM (SELECT status FROM subscribers WHERE id = $1) AS old
          WHERE s.id = $1
-         RETURNING old.status",
+         RETURNING old.status AS "status: Status""#,
         id,
         choices.topics.items(),
         choices.categories.items(),
@@ -198,8 +217,8 @@ pub async fn restart_confirmation(
     )
     .fetch_one(&mut *conn)
     .await?;
-    if previous == "unsubscribed" || previous == "bounced" {
-        record_event(conn, id, "subscribed").await?;
+    if matches!(previous, Status::Unsubscribed | Status::Bounced) {
+        record_event(conn, id, EventKind::Subscribed).await?;
     }
     Ok(())
 }
@@ -327,7 +346,7 @@ pub async fn confirm(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
     .rows_affected()
         == 1;
     if done {
-        record_event(conn, id, "confirmed").await?;
+        record_event(conn, id, EventKind::Confirmed).await?;
     }
     Ok(done)
 }
@@ -373,7 +392,7 @@ pub async fn unsubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     .rows_affected()
         == 1;
     if done {
-        record_event(&mut tx, id, "unsubscribed").await?;
+        record_event(&mut tx, id, EventKind::Unsubscribed).await?;
     }
     tx.commit().await?;
     Ok(done)
@@ -394,7 +413,7 @@ pub async fn resubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     .rows_affected()
         == 1;
     if done {
-        record_event(&mut tx, id, "resubscribed").await?;
+        record_event(&mut tx, id, EventKind::Resubscribed).await?;
     }
     tx.commit().await?;
     Ok(done)
@@ -403,11 +422,15 @@ pub async fn resubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
 pub(crate) async fn record_event(
     conn: &mut PgConnection,
     id: Uuid,
-    kind: &str,
+    kind: EventKind,
 ) -> sqlx::Result<()> {
-    sqlx::query!("INSERT INTO subscriber_events (subscriber_id, kind) VALUES ($1, $2)", id, kind,)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO subscriber_events (subscriber_id, kind) VALUES ($1, $2)",
+        id,
+        kind as EventKind
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

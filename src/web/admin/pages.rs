@@ -18,6 +18,8 @@ use crate::store::dashboard::{
     self, DeliveryRow, EditionBrief, EditionRow, EventRow, PaperRow, RunRow, SubscriberDetail,
     SubscriberListRow,
 };
+use crate::store::deliveries::DeliveryStatus;
+use crate::store::subscribers::Status;
 
 /// What every admin page shows in its header.
 pub struct Chrome {
@@ -147,6 +149,7 @@ const PAGE: i64 = 50;
 struct SubscribersPage {
     chrome: Chrome,
     filter: SubscriberFilter,
+    statuses: &'static [Status],
     rows: Vec<SubscriberListRow>,
     next: Option<String>,
 }
@@ -167,20 +170,19 @@ pub async fn subscribers(
     admin: Admin,
     Query(filter): Query<SubscriberFilter>,
 ) -> Result<impl IntoResponse, AppError> {
-    let mut rows = dashboard::subscribers(
-        &app.db,
-        &filter.q,
-        &filter.status,
-        &filter.topic,
-        &filter.after,
-        PAGE + 1,
-    )
-    .await?;
+    let status = match filter.status.as_str() {
+        "" => None,
+        s => Some(Status::parse(s).ok_or(AppError::BadRequest("Unknown subscriber status."))?),
+    };
+    let mut rows =
+        dashboard::subscribers(&app.db, &filter.q, status, &filter.topic, &filter.after, PAGE + 1)
+            .await?;
     let next = (rows.len() as i64 > PAGE).then(|| {
         rows.truncate(PAGE as usize);
         rows.last().map(|r| r.email_key.clone()).unwrap_or_default()
     });
-    Ok(SubscribersPage { chrome: Chrome::new(&admin, "subscribers"), filter, rows, next })
+    let statuses = &Status::ALL;
+    Ok(SubscribersPage { chrome: Chrome::new(&admin, "subscribers"), filter, statuses, rows, next })
 }
 
 /// The subscriber a path names; a malformed or unknown id is a 404.
@@ -375,7 +377,9 @@ impl Default for DeliveryFilter {
 #[template(path = "admin/deliveries.html")]
 struct DeliveriesPage {
     chrome: Chrome,
-    status: String,
+    /// The tab shown: one status, or all.
+    status: Option<DeliveryStatus>,
+    statuses: &'static [DeliveryStatus],
     rows: Vec<DeliveryRow>,
 }
 
@@ -385,12 +389,12 @@ pub async fn deliveries(
     Query(f): Query<DeliveryFilter>,
 ) -> Result<impl IntoResponse, AppError> {
     let status = match f.status.as_str() {
-        "" | "all" => String::new(),
-        s @ ("pending" | "sent" | "posted" | "failed" | "skipped" | "cancelled" | "bounced") => {
-            s.to_string()
+        "" | "all" => None,
+        s => {
+            Some(DeliveryStatus::parse(s).ok_or(AppError::BadRequest("Unknown delivery status."))?)
         }
-        _ => return Err(AppError::BadRequest("Unknown delivery status.")),
     };
-    let rows = dashboard::deliveries(&app.db, &status, 200).await?;
-    Ok(DeliveriesPage { chrome: Chrome::new(&admin, "deliveries"), status, rows })
+    let rows = dashboard::deliveries(&app.db, status, 200).await?;
+    let statuses = &DeliveryStatus::ALL;
+    Ok(DeliveriesPage { chrome: Chrome::new(&admin, "deliveries"), status, statuses, rows })
 }
