@@ -46,19 +46,18 @@ impl Rating {
 }
 
 /// Records a rating and retrains the reader's taste, so the next digest and the preview
-/// reflect it. False when there is no such paper.
+/// reflect it. Returns the new taste; None when there is no such paper.
 pub async fn rate(
     db: &PgPool,
     subscriber: Uuid,
     topics: &[String],
     arxiv_id: &str,
     rating: Rating,
-) -> sqlx::Result<bool> {
+) -> sqlx::Result<Option<Taste>> {
     if !ratings::set(db, subscriber, arxiv_id, rating.up()).await? {
-        return Ok(false);
+        return Ok(None);
     }
-    retrain(db, subscriber, topics).await?;
-    Ok(true)
+    retrain(db, subscriber, topics).await.map(Some)
 }
 
 /// Trains and stores the reader's taste from all their ratings and their topics.

@@ -417,6 +417,13 @@ impl CandidateSet {
         out
     }
 
+    /// The candidates `topic` matches, as the digest matches it.
+    pub(crate) fn topic_matches(&self, topic: &str) -> Vec<usize> {
+        let mut scratch = Scratch::new(self.len());
+        self.topic_scores(topic, &mut scratch);
+        scratch.scored_list.iter().map(|&ci| ci as usize).collect()
+    }
+
     /// The liked paper that explains most of a candidate's closeness to the taste.
     fn liked_reason(
         &self,
@@ -462,9 +469,10 @@ impl CandidateSet {
             let mut scratch = Scratch::new(self.len());
             for (ti, topic) in interests.topics.iter().enumerate() {
                 self.topic_scores(topic, &mut scratch);
+                let trust = interests.taste.topic_trust(topic);
                 for &ci in &scratch.scored_list {
                     let (value, field) = scratch.scored[ci as usize];
-                    strength[ci as usize] += value / PHRASE_NORM;
+                    strength[ci as usize] += trust * value / PHRASE_NORM;
                     hits.push((ci, Hit::Topic(ti, field)));
                 }
             }

@@ -1,7 +1,8 @@
 //! A reader's taste, learned from their 👍/👎: a Rocchio profile over the TF-IDF stems of
 //! the papers they rated, with their typed topics as one more paper they liked. Trained
 //! when a rating changes (cheap: a few dozen papers) and stored, so a send trains nothing.
-//! Pure.
+//! Ratings also say how far to trust each typed topic: one whose matched papers the reader
+//! mostly rated down counts less. Pure.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -9,6 +10,7 @@ use std::hash::Hash;
 use serde::{Deserialize, Serialize};
 
 use super::lexicon::{Lexicon, keyword_features, stems};
+use super::rank::{Candidate, CandidateSet};
 
 /// The stored model.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -20,6 +22,10 @@ pub struct Taste {
     pub liked: Vec<(String, String)>,
     /// Papers rated down: never sent again.
     pub rejected: Vec<String>,
+    /// Typed topics the ratings trust less than fully, with their trust (0–1): twice the
+    /// share of the rated papers the topic matches that were rated up, smoothed, at most 1.
+    #[serde(default)]
+    pub topic_trust: Vec<(String, f32)>,
 }
 
 /// A rated paper as training reads it.
@@ -42,6 +48,9 @@ pub const MIN_IDF: f64 = 1.0;
 /// Ratings older than the most recent this many do not train (they still exclude).
 pub const TRAINED_RATINGS: usize = 200;
 const KEPT_REJECTED: usize = 1000;
+/// A topic's trust starts as if this many of its matches had been rated up and as many
+/// down, so a couple of ratings move it little.
+const TRUST_PRIOR: f64 = 2.0;
 
 /// Weights of a text's stems: log term frequency times IDF, title counting twice and
 /// keywords one and a half times the abstract, unit length. Shared with ranking, which
@@ -80,6 +89,11 @@ impl Taste {
         self.terms.is_empty() && self.rejected.is_empty()
     }
 
+    /// How much a typed topic's matches count (1: as typed).
+    pub fn topic_trust(&self, topic: &str) -> f64 {
+        self.topic_trust.iter().find(|(t, _)| t == topic).map_or(1.0, |(_, w)| f64::from(*w))
+    }
+
     /// Trains a profile from ratings (most recent first) and the reader's topics.
     /// Without any rating there is no taste: topics alone rank through matching.
     pub fn train(rated: &[RatedPaper], topics: &[String], lexicon: &Lexicon) -> Taste {
@@ -108,6 +122,7 @@ impl Taste {
             weigh([(&title, 2.0), (&keywords, 1.5), (&abs, 1.0), (&phrases, 1.0)], idf)
         };
         let training = &rated[..rated.len().min(TRAINED_RATINGS)];
+        let topic_trust = trust(training, topics, lexicon);
         let ups: Vec<Vec<(String, f64)>> = training.iter().filter(|r| r.up).map(vector).collect();
         let downs: Vec<Vec<(String, f64)>> =
             training.iter().filter(|r| !r.up).map(vector).collect();
@@ -152,8 +167,46 @@ impl Taste {
             .into_iter()
             .map(|(s, w, src)| (s, if norm > 0.0 { (w / norm) as f32 } else { 0.0 }, src))
             .collect();
-        Taste { terms, liked, rejected }
+        Taste { terms, liked, rejected, topic_trust }
     }
+}
+
+/// Each typed topic's trust from the rated papers it matches (with the digest's matcher):
+/// 2·(up + prior) / (matched + 2·prior), capped at 1, so a topic most of whose matches were
+/// rated down counts in proportion. Only topics below 1 are listed.
+fn trust(training: &[RatedPaper], topics: &[String], lexicon: &Lexicon) -> Vec<(String, f32)> {
+    if topics.is_empty() || training.is_empty() {
+        return Vec::new();
+    }
+    let rated = CandidateSet::new(
+        training
+            .iter()
+            .map(|r| Candidate {
+                arxiv_id: r.arxiv_id.clone(),
+                title: r.title.clone(),
+                abstract_text: r.abstract_text.clone(),
+                authors: Vec::new(),
+                categories: Vec::new(),
+                ai_keywords: r.keywords.clone(),
+                ai_summary: None,
+                upvotes: 0,
+                github_repo: None,
+                github_stars: None,
+                project_page: None,
+                on_huggingface: false,
+            })
+            .collect(),
+        lexicon,
+    );
+    topics
+        .iter()
+        .filter_map(|topic| {
+            let matched = rated.topic_matches(topic);
+            let up = matched.iter().filter(|&&i| training[i].up).count() as f64;
+            let trust = 2.0 * (up + TRUST_PRIOR) / (matched.len() as f64 + 2.0 * TRUST_PRIOR);
+            (trust < 1.0).then(|| (topic.clone(), trust as f32))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -203,6 +256,38 @@ mod tests {
         assert_eq!(taste.rejected, ["d"]);
         let norm: f32 = taste.terms.iter().map(|t| t.1 * t.1).sum();
         assert!((norm - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn a_topic_whose_matches_were_rated_down_is_trusted_less() {
+        let papers = [
+            ("Alignment of video and text", "we align modalities"),
+            ("Alignment of image and text", "contrastive alignment"),
+            ("Alignment of audio and text", "audio alignment"),
+            ("Alignment of 3D and text", "point clouds"),
+            ("Safety alignment of language models", "refusals and jailbreaks"),
+            ("Jailbreak attacks", "red teaming of safety"),
+            ("Other things", "unrelated"),
+            ("More things", "unrelated too"),
+        ];
+        // Among twenty unrelated stored papers, so "alignment" is a specific word.
+        let fillers: Vec<String> = (0..20).map(|i| format!("filler thing{i}")).collect();
+        let terms: Vec<_> = papers
+            .iter()
+            .map(|(t, a)| read_paper(t, a, &[]))
+            .chain(fillers.iter().map(|f| read_paper(f, "", &[])))
+            .collect();
+        let lexicon = Lexicon::from_papers(&terms);
+        let ratings: Vec<RatedPaper> = papers[..6]
+            .iter()
+            .enumerate()
+            .map(|(i, (t, a))| rated(&i.to_string(), t, a, i >= 4))
+            .collect();
+        let taste = Taste::train(&ratings, &["alignment".into(), "jailbreak".into()], &lexicon);
+        // "alignment" matched five rated papers, one rated up: 2·(1 + 2) / (5 + 4).
+        assert!((taste.topic_trust("alignment") - 2.0 / 3.0).abs() < 1e-6);
+        assert_eq!(taste.topic_trust("jailbreak"), 1.0, "its matches were rated up");
+        assert_eq!(taste.topic_trust("never typed"), 1.0);
     }
 
     #[test]

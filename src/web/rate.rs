@@ -28,12 +28,18 @@ pub struct RatePage {
     action_down: String,
 }
 
+/// A topic trusted less than this is named on the page after a rating (one paper rated
+/// down moves a topic a little; two or more most of whose papers were rated down, visibly).
+const DOUBTED_BELOW: f32 = 0.7;
+
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/rated.html")]
 pub struct RatedPage {
     paper: RatedRow,
     rating: Rating,
     undo: String,
+    /// Typed topics the ratings now trust less (most of what they found was rated down).
+    doubted: Vec<String>,
 }
 
 /// The hidden fields a rating form may carry.
@@ -98,16 +104,23 @@ pub async fn rate(
     let (reader, paper) = target(&app, &token, &arxiv_id).await?;
     app.check_reader_rate(&ip)?;
     let topics = reader.preferences().topics.items().to_vec();
-    if !ratings::rate(&app.db, reader.id, &topics, &paper.arxiv_id, rating).await? {
+    let Some(taste) = ratings::rate(&app.db, reader.id, &topics, &paper.arxiv_id, rating).await?
+    else {
         return Err(AppError::NotFound);
-    }
+    };
     tracing::info!(rating = rating.as_str(), "paper rated");
     if back_to_preferences(&app, &form.back, reader.id) {
         let to = format!("{}#sent", app.links.preferences_path(&reader.id));
         return Ok(Redirect::to(&to).into_response());
     }
     let undo = app.links.rate_path(&reader.id, &paper.arxiv_id, "clear");
-    Ok(RatedPage { paper, rating, undo }.into_response())
+    let doubted = taste
+        .topic_trust
+        .into_iter()
+        .filter(|(_, trust)| *trust < DOUBTED_BELOW)
+        .map(|(topic, _)| topic)
+        .collect();
+    Ok(RatedPage { paper, rating, undo, doubted }.into_response())
 }
 
 /// Only a form that already holds this reader's manage token goes back to their

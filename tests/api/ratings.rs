@@ -313,3 +313,39 @@ async fn papers_stored_before_the_lexicon_existed_are_read_once() {
     assert!(df >= 2, "the two tabular papers of 2025-11-06: {df}");
     assert!(llm >= 1);
 }
+
+#[tokio::test]
+async fn a_topic_whose_papers_are_rated_down_counts_less_and_the_reader_is_told() {
+    let (app, _up) = setup().await;
+    reader(&app, "doubter@example.com", &[("topics", "tabular"), ("papers_per_email", "4")]).await;
+    send_edition(&app, "2025-11-06").await;
+    let links = rating_paths(&digests_to(&app, "doubter@example.com")[0]);
+    assert!(links.len() >= 2, "the topic finds papers: {links:?}");
+
+    // One paper rated down hardly moves the topic (two ratings each way are assumed);
+    // a second one does.
+    let first = post(&app, &links[0].2).await.text().await.unwrap();
+    assert!(first.contains("Noted: less like this"), "{first}");
+    assert!(!first.contains("counts less from now on"), "{first}");
+    let mut last = String::new();
+    for (_, _, down) in &links[1..] {
+        last = post(&app, down).await.text().await.unwrap();
+    }
+    assert!(last.contains("Your topic “tabular” counts less from now on"), "{last}");
+    let stored: serde_json::Value = sqlx::query_scalar(
+        "SELECT t.model FROM tastes t JOIN subscribers s ON s.id = t.subscriber_id
+         WHERE s.email = 'doubter@example.com'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let trust = stored["topic_trust"][0][1].as_f64().unwrap();
+    assert!(trust < 1.0 && trust > 0.0, "{stored}");
+
+    // Rating the topic's papers up again restores it.
+    for (_, up, _) in &links {
+        post(&app, up).await;
+    }
+    let page = post(&app, &links[0].1).await.text().await.unwrap();
+    assert!(!page.contains("counts less from now on"), "{page}");
+}
