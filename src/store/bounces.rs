@@ -24,28 +24,20 @@ struct Reader {
 
 /// The reader a message we sent went to (None: no such message, or the reader was erased).
 pub async fn target_of(db: &PgPool, sent: Sent) -> sqlx::Result<Option<Target>> {
-    let row = match sent {
-        Sent::Delivery(id) => {
-            sqlx::query_as!(
-                Reader,
-                "SELECT s.id, s.email_key FROM deliveries m JOIN subscribers s ON s.id = m.subscriber_id
-                 WHERE m.id = $1",
-                id,
-            )
-            .fetch_optional(db)
-            .await?
-        }
-        Sent::Mail(id) => {
-            sqlx::query_as!(
-                Reader,
-                "SELECT s.id, s.email_key FROM outgoing_mail m JOIN subscribers s ON s.id = m.subscriber_id
-                 WHERE m.id = $1",
-                id,
-            )
-            .fetch_optional(db)
-            .await?
-        }
+    let (id, delivery) = match sent {
+        Sent::Delivery(id) => (id, true),
+        Sent::Mail(id) => (id, false),
     };
+    let row = sqlx::query_as!(
+        Reader,
+        "SELECT s.id, s.email_key FROM subscribers s
+         WHERE s.id = CASE WHEN $2 THEN (SELECT subscriber_id FROM deliveries WHERE id = $1)
+                           ELSE (SELECT subscriber_id FROM outgoing_mail WHERE id = $1) END",
+        id,
+        delivery,
+    )
+    .fetch_optional(db)
+    .await?;
     let row = row.map(|r| (r.id, r.email_key));
     Ok(row.map(|(subscriber, email)| match sent {
         Sent::Delivery(id) => Target { subscriber, email, delivery: Some(id), mail: None },

@@ -98,18 +98,25 @@ pub struct DeliveryRow {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+/// `SELECT`s deliveries as `DeliveryRow`s with their readers' addresses; the rest of the
+/// query (`WHERE …`) and its arguments follow.
+macro_rules! select_delivery_rows {
+    ($rest:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            DeliveryRow,
+            r#"SELECT d.id, s.email AS "email?", d.subscriber_id, d.edition_label,
+                      d.status AS "status: DeliveryStatus", d.attempts,
+                      d.subject, d.last_error, d.created_at, d.sent_at
+               FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id "# + $rest,
+            $($arg),*
+        )
+    };
+}
+
 pub async fn deliveries_of(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<DeliveryRow>> {
-    sqlx::query_as!(
-        DeliveryRow,
-        r#"SELECT d.id, s.email AS "email?", d.subscriber_id, d.edition_label,
-                  d.status AS "status: DeliveryStatus", d.attempts,
-                  d.subject, d.last_error, d.created_at, d.sent_at
-           FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
-           WHERE d.subscriber_id = $1 ORDER BY d.id DESC LIMIT 50"#,
-        subscriber,
-    )
-    .fetch_all(db)
-    .await
+    select_delivery_rows!("WHERE d.subscriber_id = $1 ORDER BY d.id DESC LIMIT 50", subscriber)
+        .fetch_all(db)
+        .await
 }
 
 pub async fn deliveries(
@@ -117,13 +124,8 @@ pub async fn deliveries(
     status: Option<DeliveryStatus>,
     limit: i64,
 ) -> sqlx::Result<Vec<DeliveryRow>> {
-    sqlx::query_as!(
-        DeliveryRow,
-        r#"SELECT d.id, s.email AS "email?", d.subscriber_id, d.edition_label,
-                  d.status AS "status: DeliveryStatus", d.attempts,
-                  d.subject, d.last_error, d.created_at, d.sent_at
-           FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
-           WHERE ($1 = '' OR d.status = $1) ORDER BY d.id DESC LIMIT $2"#,
+    select_delivery_rows!(
+        "WHERE ($1 = '' OR d.status = $1) ORDER BY d.id DESC LIMIT $2",
         status.map_or("", DeliveryStatus::as_str),
         limit,
     )
