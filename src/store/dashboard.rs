@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::deliveries::DeliveryStatus;
-use super::subscribers::Status;
+use super::subscribers::{EventKind, Status};
 
 #[derive(Debug)]
 pub struct SubscriberListRow {
@@ -191,7 +191,8 @@ pub async fn erase_subscriber(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
         == 1;
     if gone {
         sqlx::query!(
-            "INSERT INTO subscriber_events (subscriber_id, kind) VALUES (NULL, 'deleted')",
+            "INSERT INTO subscriber_events (subscriber_id, kind) VALUES (NULL, $1)",
+            EventKind::Deleted as EventKind,
         )
         .execute(&mut *tx)
         .await?;

@@ -17,6 +17,8 @@ pub enum EventKind {
     Resubscribed,
     Bounced,
     Complained,
+    /// Erased (GDPR): the event keeps no reader.
+    Deleted,
 }
 
 /// A reader's state, as the `status` column stores it.

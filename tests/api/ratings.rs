@@ -326,12 +326,12 @@ async fn a_topic_whose_papers_are_rated_down_counts_less_and_the_reader_is_told(
     // a second one does.
     let first = post(&app, &links[0].2).await.text().await.unwrap();
     assert!(first.contains("Noted: less like this"), "{first}");
-    assert!(!first.contains("counts less from now on"), "{first}");
+    assert!(!first.contains("counts less in your digests"), "{first}");
     let mut last = String::new();
     for (_, _, down) in &links[1..] {
         last = post(&app, down).await.text().await.unwrap();
     }
-    assert!(last.contains("Your topic “tabular” counts less from now on"), "{last}");
+    assert!(last.contains("Your topic “tabular” counts less in your digests"), "{last}");
     let stored: serde_json::Value = sqlx::query_scalar(
         "SELECT t.model FROM tastes t JOIN subscribers s ON s.id = t.subscriber_id
          WHERE s.email = 'doubter@example.com'",
@@ -347,5 +347,5 @@ async fn a_topic_whose_papers_are_rated_down_counts_less_and_the_reader_is_told(
         post(&app, up).await;
     }
     let page = post(&app, &links[0].1).await.text().await.unwrap();
-    assert!(!page.contains("counts less from now on"), "{page}");
+    assert!(!page.contains("counts less in your digests"), "{page}");
 }
