@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::digest::Edition;
+use crate::digest::EditionCache;
 use crate::jobs::delivery::{Deliverer, Tally};
 use crate::store::deliveries::{self, Scope};
 use crate::store::editions;
@@ -121,13 +122,13 @@ pub async fn queue_due(db: &PgPool) -> Result<u64, SendError> {
 /// excluded but the papers rated down): the live preview on the preferences page.
 pub async fn preview(
     db: &PgPool,
-    deliverer: &Deliverer,
+    editions_cache: &EditionCache,
     prefs: &crate::domain::Preferences,
     taste: crate::digest::Taste,
 ) -> Result<Option<(Edition, Vec<crate::digest::DigestItem>)>, SendError> {
     let Some(day) = editions::latest_paper_day(db, None).await? else { return Ok(None) };
     let edition = Edition::of(prefs.frequency, day);
-    let data = deliverer.candidates(edition).await?;
+    let data = editions_cache.get(edition).await?;
     let interests = crate::digest::Interests::for_reader(prefs, taste);
     let picks = data.set.rank(&interests, &Default::default());
     Ok(Some((edition, crate::digest::render::items(&data.set, &picks))))
@@ -137,7 +138,7 @@ pub async fn preview(
 /// day, without the papers they were already sent (the admin preview).
 pub async fn next_digest(
     db: &PgPool,
-    deliverer: &Deliverer,
+    editions_cache: &EditionCache,
     subscriber: uuid::Uuid,
 ) -> Result<Option<(Edition, Vec<crate::digest::DigestItem>)>, SendError> {
     let mut conn = db.acquire().await?;
@@ -148,7 +149,7 @@ pub async fn next_digest(
     let Some(day) = editions::latest_paper_day(db, None).await? else { return Ok(None) };
     let prefs = reader.preferences();
     let edition = Edition::of(prefs.frequency, day);
-    let data = deliverer.candidates(edition).await?;
+    let data = editions_cache.get(edition).await?;
     let ids: Vec<String> = data.set.candidates().iter().map(|c| c.arxiv_id.clone()).collect();
     let sent: Vec<String> = deliveries::already_sent(&mut conn, &[subscriber], &ids)
         .await?

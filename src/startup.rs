@@ -154,7 +154,8 @@ pub fn deliverer(
     let policy = RetryPolicy::from_settings(settings);
     let links = crate::domain::Links::new(settings.base_url.as_str(), secret);
     let inbound = crate::bounces::Inbound::from_settings(settings, secret);
-    Deliverer::new(db.clone(), mailer.clone(), links, policy, inbound)
+    let editions = crate::digest::EditionCache::new(db.clone());
+    Deliverer::new(db.clone(), mailer.clone(), links, policy, inbound, editions)
 }
 
 /// The jobs `serve` runs on its own: ingests, on the configured schedules.

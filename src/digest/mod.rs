@@ -1,12 +1,14 @@
 //! Digests: editions, ranking (pure), what readers' ratings teach (pure), rendering
 //! (pure), and composing one reader's email.
 
+pub mod cache;
 pub mod edition;
 pub mod lexicon;
 pub mod rank;
 pub mod render;
 pub mod taste;
 
+pub use cache::{EditionCache, EditionData};
 pub use edition::Edition;
 pub use lexicon::Lexicon;
 pub use rank::{Candidate, CandidateSet, Interests, Pick, Reason};

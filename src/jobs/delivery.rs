@@ -5,7 +5,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
@@ -16,21 +15,15 @@ use uuid::Uuid;
 use super::mail_worker::RetryPolicy;
 use super::worker::{self, Health, Step, listen};
 use crate::bounces::{self, Inbound};
-use crate::digest::lexicon::read_paper;
-use crate::digest::{CandidateSet, DigestLinks, Edition, Interests, Taste, render};
+use crate::digest::{DigestLinks, EditionCache, EditionData, Interests, Taste, render};
 use crate::domain::Sent;
 use crate::domain::{Links, redact_addresses};
 use crate::mail::{Mailer, SendError};
 use crate::store::deliveries::{self, Claimed, DeliveryStatus, Scope};
 use crate::store::subscribers::{self, Status, SubscriberRow};
-use crate::store::{self, editions, lexicon, ratings};
+use crate::store::{self, editions, ratings};
 
 const BATCH: i64 = 50;
-/// Editions kept indexed in memory; older ones are rebuilt on demand.
-const CACHED_EDITIONS: usize = 8;
-/// Papers keep arriving and upvotes keep growing: an index is rebuilt after this long.
-const EDITION_TTL: Duration = Duration::from_secs(600);
-
 /// What a run did.
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -53,14 +46,6 @@ impl Tally {
     }
 }
 
-/// An edition's candidates, indexed for ranking.
-pub struct EditionData {
-    pub edition: Edition,
-    pub set: CandidateSet,
-    ids: Vec<String>,
-    loaded: std::time::Instant,
-}
-
 pub struct Deliverer {
     db: PgPool,
     mailer: Arc<Mailer>,
@@ -68,7 +53,7 @@ pub struct Deliverer {
     policy: RetryPolicy,
     /// For refusals that are hard bounces.
     inbound: Inbound,
-    editions: tokio::sync::Mutex<HashMap<Edition, Arc<EditionData>>>,
+    editions: Arc<EditionCache>,
 }
 
 impl Deliverer {
@@ -78,44 +63,21 @@ impl Deliverer {
         links: Links,
         policy: RetryPolicy,
         inbound: Inbound,
+        editions: Arc<EditionCache>,
     ) -> Arc<Self> {
-        Arc::new(Self { db, mailer, links, policy, inbound, editions: Default::default() })
+        Arc::new(Self { db, mailer, links, policy, inbound, editions })
+    }
+
+    /// The edition cache the workers rank from (shared with the previews).
+    pub fn editions(&self) -> &Arc<EditionCache> {
+        &self.editions
     }
 
     async fn edition(&self, id: i64) -> sqlx::Result<Option<Arc<EditionData>>> {
         match editions::find(&self.db, id).await? {
-            Some(edition) => Ok(Some(self.candidates(edition).await?)),
+            Some(edition) => Ok(Some(self.editions.get(edition).await?)),
             None => Ok(None),
         }
-    }
-
-    /// The edition's candidates, indexed (cached for a few minutes).
-    pub async fn candidates(&self, edition: Edition) -> sqlx::Result<Arc<EditionData>> {
-        let mut cache = self.editions.lock().await;
-        if let Some(e) = cache.get(&edition).filter(|e| e.loaded.elapsed() < EDITION_TTL) {
-            return Ok(e.clone());
-        }
-        let candidates = editions::candidates(&self.db, &edition).await?;
-        let ids = candidates.iter().map(|c| c.arxiv_id.clone()).collect();
-        let stems: HashSet<String> = candidates
-            .iter()
-            .flat_map(|c| read_paper(&c.title, &c.abstract_text, &c.ai_keywords).terms)
-            .collect();
-        let lexicon = lexicon::load(&self.db, &stems.into_iter().collect::<Vec<_>>()).await?;
-        let data = Arc::new(EditionData {
-            edition,
-            set: CandidateSet::new(candidates, &lexicon),
-            ids,
-            loaded: std::time::Instant::now(),
-        });
-        if cache.len() >= CACHED_EDITIONS {
-            cache.retain(|_, e| e.loaded.elapsed() < EDITION_TTL);
-            if cache.len() >= CACHED_EDITIONS {
-                cache.clear();
-            }
-        }
-        cache.insert(edition, data.clone());
-        Ok(data)
     }
 
     /// Works through everything `scope` covers with `concurrency` workers, then returns.

@@ -125,7 +125,7 @@ async fn page(
     saved: bool,
 ) -> Result<PreferencesPage, AppError> {
     let taste = ratings::taste(&app.db, row.id).await?;
-    let preview = sending::preview(&app.db, &app.deliverer, prefs, taste)
+    let preview = sending::preview(&app.db, &app.editions, prefs, taste)
         .await
         .map_err(anyhow::Error::from)?
         .map(|(edition, items)| Preview { edition: edition.title(), items });

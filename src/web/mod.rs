@@ -66,6 +66,8 @@ pub struct App {
     pub reader_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub sources: Arc<Sources>,
     pub deliverer: Arc<Deliverer>,
+    /// Recent editions' indexed candidates, shared with the delivery workers.
+    pub editions: Arc<crate::digest::EditionCache>,
     pub today_stats: crate::stats::TodayCache,
     /// Signed links to readers' pages.
     pub links: Links,
@@ -110,6 +112,7 @@ impl AppState {
                     .allow_burst(NonZeroU32::new(30).expect("non-zero")),
             ),
             sources,
+            editions: deliverer.editions().clone(),
             deliverer,
             today_stats: Default::default(),
             inbound,

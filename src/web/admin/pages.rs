@@ -234,7 +234,7 @@ pub async fn preview(
 ) -> Result<impl IntoResponse, AppError> {
     let s = subscriber_or_404(&app, &id).await?;
     let id = s.id;
-    let next = crate::sending::next_digest(&app.db, &app.deliverer, id)
+    let next = crate::sending::next_digest(&app.db, &app.editions, id)
         .await
         .map_err(anyhow::Error::from)?;
     let (edition, items) = match next {
