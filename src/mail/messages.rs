@@ -1,4 +1,5 @@
-//! The transactional emails, each with an HTML and a plain-text template.
+//! The transactional emails, each with an HTML and a plain-text template built on
+//! `templates/email/base.*` (transactional ones on `notice.html`).
 
 use askama::Template;
 
