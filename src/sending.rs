@@ -13,8 +13,10 @@ use crate::jobs::delivery::{Deliverer, Tally};
 use crate::store::deliveries::{self, Scope};
 use crate::store::editions;
 
+/// Why editions could not be planned (who gets what): sending one message fails with
+/// `mail::SendError` instead.
 #[derive(Debug, thiserror::Error)]
-pub enum SendError {
+pub enum PlanError {
     #[error("there are no papers yet; run `paperboy ingest` first")]
     NoPapers,
     #[error(transparent)]
@@ -67,10 +69,10 @@ pub async fn send(
     day: Option<NaiveDate>,
     concurrency: usize,
     shutdown: CancellationToken,
-) -> Result<SendSummary, SendError> {
+) -> Result<SendSummary, PlanError> {
     let day = match day {
         Some(d) => d,
-        None => editions::latest_paper_day(db, None).await?.ok_or(SendError::NoPapers)?,
+        None => editions::latest_paper_day(db, None).await?.ok_or(PlanError::NoPapers)?,
     };
     let run_started = Utc::now();
     let mut ids = Vec::new();
@@ -104,7 +106,7 @@ fn summarize(editions: Vec<String>, t: &Tally) -> SendSummary {
 /// For the scheduler: queues the latest complete paper day (before today, UTC) for every
 /// reader whose delivery hour has come. The running delivery worker sends them.
 #[tracing::instrument(name = "queue_due_digests", skip_all)]
-pub async fn queue_due(db: &PgPool) -> Result<u64, SendError> {
+pub async fn queue_due(db: &PgPool) -> Result<u64, PlanError> {
     let today = Utc::now().date_naive();
     let Some(day) = editions::latest_paper_day(db, Some(today)).await? else { return Ok(0) };
     let mut queued = 0;
@@ -125,7 +127,7 @@ pub async fn preview(
     editions_cache: &EditionCache,
     prefs: &crate::domain::Preferences,
     taste: crate::digest::Taste,
-) -> Result<Option<(Edition, Vec<crate::digest::DigestItem>)>, SendError> {
+) -> Result<Option<(Edition, Vec<crate::digest::DigestItem>)>, PlanError> {
     let Some(day) = editions::latest_paper_day(db, None).await? else { return Ok(None) };
     let edition = Edition::of(prefs.frequency, day);
     let data = editions_cache.get(edition).await?;
@@ -140,7 +142,7 @@ pub async fn next_digest(
     db: &PgPool,
     editions_cache: &EditionCache,
     subscriber: uuid::Uuid,
-) -> Result<Option<(Edition, Vec<crate::digest::DigestItem>)>, SendError> {
+) -> Result<Option<(Edition, Vec<crate::digest::DigestItem>)>, PlanError> {
     let mut conn = db.acquire().await?;
     let Some(reader) = crate::store::subscribers::find_many(&mut conn, &[subscriber]).await?.pop()
     else {

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::helpers::TestDb;
+use crate::helpers::{TestDb, wait_until};
 use crate::smtp::SmtpServer;
 
 pub(crate) fn free_port() -> u16 {
@@ -37,16 +37,10 @@ impl Running {
         let child =
             cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn paperboy");
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = reqwest::get(format!("{base}/readyz")).await
-                && r.status() == 200
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "paperboy did not become ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until("paperboy ready", Duration::from_secs(30), || async {
+            reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
         Self { child, base }
     }
 
@@ -110,22 +104,19 @@ async fn without_smtp_mail_lands_in_the_outbox_and_sigterm_exits_cleanly() {
 
     // The default outbox is ./outbox under the working directory.
     let outbox = dir.join("outbox");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let eml = loop {
-        let found = std::fs::read_dir(&outbox)
+    let find_eml = || {
+        std::fs::read_dir(&outbox)
             .map(|d| {
                 d.filter_map(|e| e.ok())
                     .map(|e| e.path())
                     .find(|p| p.extension().is_some_and(|x| x == "eml"))
             })
             .ok()
-            .flatten();
-        if let Some(p) = found {
-            break p;
-        }
-        assert!(Instant::now() < deadline, "no .eml in the outbox");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+            .flatten()
     };
+    wait_until("an .eml in the outbox", Duration::from_secs(10), || async { find_eml().is_some() })
+        .await;
+    let eml = find_eml().expect("the .eml found");
     let text = std::fs::read_to_string(&eml).unwrap();
     assert!(text.contains("out@example.com"));
     assert!(text.contains("/confirm/"));
@@ -405,11 +396,7 @@ async fn a_send_killed_mid_run_resumes_without_losing_or_repeating_digests() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while smtp.begun() < 4 {
-        assert!(Instant::now() < deadline, "sending did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("sending started", Duration::from_secs(20), || async { smtp.begun() >= 4 }).await;
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
