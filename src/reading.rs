@@ -15,7 +15,7 @@ use crate::digest::render::{self, item};
 use crate::digest::{DigestItem, Edition};
 use crate::domain::{Frequency, Links, Purpose, Signer};
 use crate::store::deliveries::{self, Filter, Record};
-use crate::store::{dashboard, editions, mail_queue, ratings, subscribers};
+use crate::store::{editions, mail_queue, ratings, subscribers};
 
 /// A feed holds the papers of this many days.
 pub const FEED_DAYS: i64 = 60;
@@ -306,7 +306,7 @@ pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Op
             rated_at,
         })
         .collect();
-    let events = dashboard::events_of(db, reader, None)
+    let events = subscribers::events(db, reader, None)
         .await?
         .into_iter()
         .map(|e| ExportedEvent { kind: e.kind, at: e.at })

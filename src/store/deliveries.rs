@@ -409,3 +409,69 @@ pub async fn next_due(db: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
 pub async fn queue_depth(db: &PgPool) -> sqlx::Result<i64> {
     sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM delivery_queue"#).fetch_one(db).await
 }
+
+// What the admin pages list.
+
+#[derive(Debug)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub email: Option<String>,
+    pub subscriber_id: Option<Uuid>,
+    pub edition_label: String,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub subject: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// `SELECT`s deliveries as `DeliveryRow`s with their readers' addresses; the rest of the
+/// query (`WHERE …`) and its arguments follow.
+macro_rules! select_delivery_rows {
+    ($rest:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            DeliveryRow,
+            r#"SELECT d.id, s.email AS "email?", d.subscriber_id, d.edition_label,
+                      d.status AS "status: DeliveryStatus", d.attempts,
+                      d.subject, d.last_error, d.created_at, d.sent_at
+               FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id "# + $rest,
+            $($arg),*
+        )
+    };
+}
+
+pub async fn listed_for_reader(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<DeliveryRow>> {
+    select_delivery_rows!("WHERE d.subscriber_id = $1 ORDER BY d.id DESC LIMIT 50", subscriber)
+        .fetch_all(db)
+        .await
+}
+
+pub async fn listed(
+    db: &PgPool,
+    status: Option<DeliveryStatus>,
+    limit: i64,
+) -> sqlx::Result<Vec<DeliveryRow>> {
+    select_delivery_rows!(
+        "WHERE ($1 = '' OR d.status = $1) ORDER BY d.id DESC LIMIT $2",
+        status.map_or("", DeliveryStatus::as_str),
+        limit,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Puts failed deliveries (one, or all with `None`) back in the queue. Returns how many.
+pub async fn retry_failed(db: &PgPool, id: Option<i64>) -> sqlx::Result<u64> {
+    let requeue = sqlx::query!(
+        "WITH again AS (
+             UPDATE deliveries SET status = 'pending', last_error = NULL
+             WHERE status = 'failed' AND ($1::bigint IS NULL OR id = $1)
+             RETURNING id, edition_id
+         )
+         INSERT INTO delivery_queue (delivery_id, edition_id) SELECT id, edition_id FROM again
+         ON CONFLICT (delivery_id) DO NOTHING",
+        id,
+    );
+    queue_and_wake(db, requeue).await
+}

@@ -1,6 +1,6 @@
 //! Editions and the candidate papers of each.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 
 use crate::digest::{Candidate, Edition};
@@ -118,5 +118,60 @@ pub async fn latest_paper_day(
         before,
     )
     .fetch_one(db)
+    .await
+}
+
+// What the admin pages list.
+
+#[derive(Debug)]
+pub struct EditionRow {
+    pub label: String,
+    pub frequency: String,
+    pub created_at: DateTime<Utc>,
+    pub total: i64,
+    pub sent: i64,
+    pub skipped: i64,
+    pub failed: i64,
+    pub queued: i64,
+}
+
+/// The latest editions (digest runs) with their deliveries by outcome.
+pub async fn latest_with_outcomes(db: &PgPool, limit: i64) -> sqlx::Result<Vec<EditionRow>> {
+    sqlx::query_as!(
+        EditionRow,
+        r#"SELECT e.label, e.frequency, e.created_at,
+                count(d.id) AS "total!",
+                count(*) FILTER (WHERE d.status = 'sent') AS "sent!",
+                count(*) FILTER (WHERE d.status = 'skipped') AS "skipped!",
+                count(*) FILTER (WHERE d.status = 'failed') AS "failed!",
+                count(*) FILTER (WHERE d.status = 'pending') AS "queued!"
+         FROM (SELECT * FROM editions ORDER BY id DESC LIMIT $1) e
+         LEFT JOIN deliveries d ON d.edition_id = e.id
+         GROUP BY e.id, e.label, e.frequency, e.created_at
+         ORDER BY e.id DESC"#,
+        limit,
+    )
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug)]
+pub struct EditionBrief {
+    pub label: String,
+    pub frequency: String,
+    pub created_at: DateTime<Utc>,
+    pub queued: i64,
+}
+
+/// The latest editions with what is still queued of each (cheap: the queue is small).
+pub async fn recent_with_queue(db: &PgPool, limit: i64) -> sqlx::Result<Vec<EditionBrief>> {
+    sqlx::query_as!(
+        EditionBrief,
+        r#"SELECT e.label, e.frequency, e.created_at,
+                (SELECT count(*) FROM delivery_queue q WHERE q.edition_id = e.id) AS "queued!"
+         FROM editions e ORDER BY e.id DESC LIMIT $1"#,
+        limit,
+    )
+    .fetch_all(db)
     .await
 }

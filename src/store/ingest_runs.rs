@@ -1,6 +1,6 @@
 //! The record of every ingest run, for the CLI, the logs and the dashboard.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,4 +51,32 @@ pub async fn fail(db: &PgPool, id: i64, error: &str) -> sqlx::Result<()> {
     .execute(db)
     .await?;
     Ok(())
+}
+
+// What the admin pages list.
+
+#[derive(Debug)]
+pub struct RunRow {
+    pub id: i64,
+    pub source: String,
+    pub day: Option<NaiveDate>,
+    pub trigger: String,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub fetched: i32,
+    pub inserted: i32,
+    pub updated: i32,
+    pub error: Option<String>,
+}
+
+pub async fn latest(db: &PgPool, limit: i64) -> sqlx::Result<Vec<RunRow>> {
+    sqlx::query_as!(
+        RunRow,
+        "SELECT id, source, day, trigger, status, started_at, finished_at, fetched, inserted, updated, error
+         FROM ingest_runs ORDER BY id DESC LIMIT $1",
+        limit,
+    )
+    .fetch_all(db)
+    .await
 }

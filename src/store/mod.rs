@@ -4,7 +4,6 @@ pub mod admins;
 pub mod app_settings;
 pub mod bounces;
 pub mod daily_stats;
-pub mod dashboard;
 pub mod deliveries;
 pub mod editions;
 pub mod ingest_runs;

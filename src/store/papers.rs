@@ -204,3 +204,49 @@ pub async fn estimated_count(db: &PgPool) -> sqlx::Result<i64> {
     .fetch_one(db)
     .await
 }
+
+// What the admin pages list.
+
+#[derive(Debug)]
+pub struct PaperRow {
+    pub arxiv_id: String,
+    pub title: String,
+    pub authors: Vec<String>,
+    pub upvotes: i32,
+    pub featured_on: Option<NaiveDate>,
+    pub announced_on: Option<NaiveDate>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    pub on_huggingface: bool,
+    pub digests: i64,
+}
+
+/// The latest papers, or those matching `q` (full text), with how many digests carried each.
+pub async fn search(db: &PgPool, q: &str) -> sqlx::Result<Vec<PaperRow>> {
+    sqlx::query_as!(
+        PaperRow,
+        r#"WITH picked AS (
+             SELECT arxiv_id, title, authors, upvotes, featured_on, announced_on, withdrawn_at, on_huggingface,
+                    coalesce(featured_on, announced_on) AS day
+             FROM papers
+             WHERE $1 = '' OR search @@ websearch_to_tsquery('english', $1)
+             ORDER BY CASE WHEN $1 = '' THEN 0 ELSE ts_rank(search, websearch_to_tsquery('english', $1)) END DESC,
+                      coalesce(featured_on, announced_on) DESC NULLS LAST, upvotes DESC
+             LIMIT 50
+         ),
+         counts AS (
+             SELECT p, count(*) AS n
+             FROM editions e
+             JOIN deliveries d ON d.edition_id = e.id AND d.status IN ('sent', 'posted')
+             CROSS JOIN LATERAL unnest(d.paper_ids) AS p
+             WHERE e.day BETWEEN (SELECT min(day) FROM picked) AND (SELECT max(day) FROM picked) + 6
+               AND p IN (SELECT arxiv_id FROM picked)
+             GROUP BY p
+         )
+         SELECT picked.arxiv_id, title, authors, upvotes, featured_on, announced_on, withdrawn_at, on_huggingface,
+                coalesce(counts.n, 0) AS "digests!"
+         FROM picked LEFT JOIN counts ON counts.p = picked.arxiv_id"#,
+        q.trim(),
+    )
+    .fetch_all(db)
+    .await
+}

@@ -487,3 +487,135 @@ pub fn export(db: &PgPool) -> futures_util::stream::BoxStream<'_, sqlx::Result<E
     )
     .fetch(db)
 }
+
+// What the admin pages list.
+
+#[derive(Debug)]
+pub struct SubscriberListRow {
+    pub id: Uuid,
+    pub email: String,
+    pub email_key: String,
+    pub status: Status,
+    pub frequency: String,
+    pub topics: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `%` and `_` typed by the operator are literal.
+fn like_fragment(s: &str) -> String {
+    s.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// One page (keyset: after `after`, by address) of subscribers matching the filters.
+pub async fn search(
+    db: &PgPool,
+    email: &str,
+    status: Option<Status>,
+    topic: &str,
+    after: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<SubscriberListRow>> {
+    sqlx::query_as!(
+        SubscriberListRow,
+        r#"SELECT id, email, email_key, status AS "status: Status", frequency, topics, created_at
+         FROM subscribers
+         WHERE ($1 = '' OR email_key LIKE '%' || $1 || '%')
+           AND ($2 = '' OR status = $2)
+           AND ($3 = '' OR EXISTS (SELECT 1 FROM unnest(topics) t WHERE lower(t) LIKE '%' || $3 || '%'))
+           AND ($4 = '' OR email_key > $4)
+         ORDER BY email_key
+         LIMIT $5"#,
+        like_fragment(email),
+        status.map_or("", Status::as_str),
+        like_fragment(topic),
+        after,
+        limit,
+    )
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug)]
+pub struct SubscriberDetail {
+    pub id: Uuid,
+    pub email: String,
+    pub status: Status,
+    pub topics: Vec<String>,
+    pub categories: Vec<String>,
+    pub authors: Vec<String>,
+    pub frequency: String,
+    pub weekday: i16,
+    pub delivery_hour: i16,
+    pub time_zone: String,
+    pub papers_per_email: i32,
+    pub min_upvotes: i32,
+    pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+}
+
+pub async fn detail(db: &PgPool, id: Uuid) -> sqlx::Result<Option<SubscriberDetail>> {
+    sqlx::query_as!(
+        SubscriberDetail,
+        r#"SELECT id, email, status AS "status: Status", topics, categories, authors, frequency,
+                weekday, delivery_hour,
+                time_zone, papers_per_email, min_upvotes, created_at, confirmed_at, unsubscribed_at
+         FROM subscribers WHERE id = $1"#,
+        id,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+#[derive(Debug)]
+pub struct EventRow {
+    pub kind: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A reader's events, newest first, at most `limit` (all without one).
+pub async fn events(
+    db: &PgPool,
+    subscriber: Uuid,
+    limit: Option<i64>,
+) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as!(
+        EventRow,
+        "SELECT kind, at FROM subscriber_events WHERE subscriber_id = $1 ORDER BY id DESC LIMIT $2",
+        subscriber,
+        limit,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Erases a subscriber (GDPR): the row and their mail go; anonymous counts stay. Their
+/// deliveries are kept for the counts, with any address in an SMTP reply cut to its domain
+/// and the why-lines (which quote their topics) gone; web copies and feeds answer 404.
+pub async fn erase(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    sqlx::query!(
+        r#"UPDATE deliveries
+         SET last_error = regexp_replace(last_error, '[^\s<>()\[\]"'',;:]+@', '…@', 'g'),
+             why = '{}'
+         WHERE subscriber_id = $1"#,
+        id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let gone = sqlx::query!("DELETE FROM subscribers WHERE id = $1", id,)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if gone {
+        sqlx::query!(
+            "INSERT INTO subscriber_events (subscriber_id, kind) VALUES (NULL, $1)",
+            EventKind::Deleted as EventKind,
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(gone)
+}

@@ -373,7 +373,7 @@ async fn a_reader_downloads_their_data_and_erasing_them_removes_it_everywhere() 
         .fetch_one(&app.db)
         .await
         .unwrap();
-    assert!(paperboy::store::dashboard::erase_subscriber(&app.db, id).await.unwrap());
+    assert!(paperboy::store::subscribers::erase(&app.db, id).await.unwrap());
     for path in [copy, feed, prefs.clone(), format!("{prefs}/export")] {
         assert_eq!(app.get(&path).await.status(), StatusCode::NOT_FOUND, "{path}");
     }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{Admin, AppError, AppState, CsrfForm};
 use crate::ingest::{self, Trigger};
-use crate::store::dashboard;
+use crate::store::{deliveries, subscribers};
 use crate::web::form::PageForm;
 
 #[tracing::instrument(name = "admin_delete_subscriber", skip_all)]
@@ -20,7 +20,7 @@ pub async fn delete_subscriber(
 ) -> Result<impl IntoResponse, AppError> {
     admin.check(&form.csrf)?;
     let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
-    if !dashboard::erase_subscriber(&app.db, id).await? {
+    if !subscribers::erase(&app.db, id).await? {
         return Err(AppError::NotFound);
     }
     tracing::info!(admin_id = admin.0.admin_id, "subscriber erased");
@@ -34,7 +34,7 @@ pub async fn retry_one(
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<impl IntoResponse, AppError> {
     admin.check(&form.csrf)?;
-    let n = dashboard::retry_failed(&app.db, Some(id)).await?;
+    let n = deliveries::retry_failed(&app.db, Some(id)).await?;
     tracing::info!(admin_id = admin.0.admin_id, delivery = id, requeued = n, "retry requested");
     Ok(Redirect::to("/admin/deliveries?status=pending"))
 }
@@ -45,7 +45,7 @@ pub async fn retry_all(
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<impl IntoResponse, AppError> {
     admin.check(&form.csrf)?;
-    let n = dashboard::retry_failed(&app.db, None).await?;
+    let n = deliveries::retry_failed(&app.db, None).await?;
     tracing::info!(
         admin_id = admin.0.admin_id,
         requeued = n,

@@ -14,12 +14,11 @@ use super::chart::{Chart, line_chart};
 use super::{Admin, AppError, AppState};
 use crate::digest::DigestItem;
 use crate::stats::{self, METRICS};
-use crate::store::dashboard::{
-    self, DeliveryRow, EditionBrief, EditionRow, EventRow, PaperRow, RunRow, SubscriberDetail,
-    SubscriberListRow,
-};
-use crate::store::deliveries::DeliveryStatus;
-use crate::store::subscribers::Status;
+use crate::store::deliveries::{self, DeliveryRow, DeliveryStatus};
+use crate::store::editions::{self, EditionBrief, EditionRow};
+use crate::store::ingest_runs::{self, RunRow};
+use crate::store::papers::{self, PaperRow};
+use crate::store::subscribers::{self, EventRow, Status, SubscriberDetail, SubscriberListRow};
 
 /// What every admin page shows in its header.
 pub struct Chrome {
@@ -113,8 +112,8 @@ pub async fn overview(
         sent_week,
         failed_week,
         charts,
-        runs: dashboard::runs(&app.db, 5).await?,
-        recent: dashboard::recent_editions(&app.db, 5).await?,
+        runs: ingest_runs::latest(&app.db, 5).await?,
+        recent: editions::recent_with_queue(&app.db, 5).await?,
         deliverability: {
             let mut rows = Vec::new();
             for days in [7, 30] {
@@ -175,7 +174,7 @@ pub async fn subscribers(
         s => Some(Status::parse(s).ok_or(AppError::BadRequest("Unknown subscriber status."))?),
     };
     let mut rows =
-        dashboard::subscribers(&app.db, &filter.q, status, &filter.topic, &filter.after, PAGE + 1)
+        subscribers::search(&app.db, &filter.q, status, &filter.topic, &filter.after, PAGE + 1)
             .await?;
     let next = (rows.len() as i64 > PAGE).then(|| {
         rows.truncate(PAGE as usize);
@@ -188,7 +187,7 @@ pub async fn subscribers(
 /// The subscriber a path names; a malformed or unknown id is a 404.
 async fn subscriber_or_404(app: &AppState, raw: &str) -> Result<SubscriberDetail, AppError> {
     let id = Uuid::parse_str(raw).map_err(|_| AppError::NotFound)?;
-    dashboard::subscriber(&app.db, id).await?.ok_or(AppError::NotFound)
+    subscribers::detail(&app.db, id).await?.ok_or(AppError::NotFound)
 }
 
 #[derive(Template, WebTemplate)]
@@ -210,8 +209,8 @@ pub async fn subscriber(
     let id = s.id;
     Ok(SubscriberPage {
         chrome: Chrome::new(&admin, "subscribers"),
-        rows: dashboard::deliveries_of(&app.db, id).await?,
-        events: dashboard::events_of(&app.db, id, Some(50)).await?,
+        rows: deliveries::listed_for_reader(&app.db, id).await?,
+        events: subscribers::events(&app.db, id, Some(50)).await?,
         bounces: crate::store::bounces::of_reader(&app.db, id).await?,
         s,
     })
@@ -338,7 +337,7 @@ pub async fn papers(
     admin: Admin,
     Query(f): Query<PaperFilter>,
 ) -> Result<impl IntoResponse, AppError> {
-    let rows = dashboard::papers(&app.db, &f.q).await?;
+    let rows = papers::search(&app.db, &f.q).await?;
     Ok(PapersPage { chrome: Chrome::new(&admin, "papers"), q: f.q, rows })
 }
 
@@ -356,8 +355,8 @@ pub async fn runs(
 ) -> Result<impl IntoResponse, AppError> {
     Ok(RunsPage {
         chrome: Chrome::new(&admin, "runs"),
-        runs: dashboard::runs(&app.db, 100).await?,
-        editions: dashboard::editions(&app.db, 20).await?,
+        runs: ingest_runs::latest(&app.db, 100).await?,
+        editions: editions::latest_with_outcomes(&app.db, 20).await?,
     })
 }
 
@@ -394,7 +393,7 @@ pub async fn deliveries(
             Some(DeliveryStatus::parse(s).ok_or(AppError::BadRequest("Unknown delivery status."))?)
         }
     };
-    let rows = dashboard::deliveries(&app.db, status, 200).await?;
+    let rows = deliveries::listed(&app.db, status, 200).await?;
     let statuses = &DeliveryStatus::ALL;
     Ok(DeliveriesPage { chrome: Chrome::new(&admin, "deliveries"), status, statuses, rows })
 }
