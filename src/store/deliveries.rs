@@ -7,56 +7,23 @@ use uuid::Uuid;
 use crate::digest::Edition;
 use crate::domain::Frequency;
 
-/// What became of a delivery, as the `status` column stores it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
-pub enum DeliveryStatus {
-    /// Queued, not delivered yet.
-    Pending,
-    /// Mailed.
-    Sent,
-    /// Put in a feed-only reader's feed.
-    Posted,
-    /// Nothing matched the reader.
-    Skipped,
-    /// The reader left before it went.
-    Cancelled,
-    Failed,
-    /// Mailed, and the address bounced.
-    Bounced,
-}
-
-impl DeliveryStatus {
-    pub const ALL: [DeliveryStatus; 7] = [
-        Self::Failed,
-        Self::Pending,
-        Self::Sent,
-        Self::Posted,
-        Self::Bounced,
-        Self::Skipped,
-        Self::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Sent => "sent",
-            Self::Posted => "posted",
-            Self::Skipped => "skipped",
-            Self::Cancelled => "cancelled",
-            Self::Failed => "failed",
-            Self::Bounced => "bounced",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for DeliveryStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+text_enum! {
+    /// What became of a delivery, as the `status` column stores it (`ALL` in the order the
+    /// admin's tabs show them).
+    pub enum DeliveryStatus {
+        Failed = "failed",
+        /// Queued, not delivered yet.
+        Pending = "pending",
+        /// Mailed.
+        Sent = "sent",
+        /// Put in a feed-only reader's feed.
+        Posted = "posted",
+        /// Mailed, and the address bounced.
+        Bounced = "bounced",
+        /// Nothing matched the reader.
+        Skipped = "skipped",
+        /// The reader left before it went.
+        Cancelled = "cancelled",
     }
 }
 

@@ -6,22 +6,13 @@ use uuid::Uuid;
 
 use crate::mail::Draft;
 
-/// What a transactional message is for, as `outgoing_mail.kind` stores it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-pub enum MailKind {
-    /// The double opt-in link.
-    Confirmation,
-    /// A confirmed reader signed up again: their preferences link.
-    AlreadySubscribed,
-}
-
-impl std::fmt::Display for MailKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Confirmation => "confirmation",
-            Self::AlreadySubscribed => "already_subscribed",
-        })
+text_enum! {
+    /// What a transactional message is for, as `outgoing_mail.kind` stores it.
+    pub enum MailKind {
+        /// The double opt-in link.
+        Confirmation = "confirmation",
+        /// A confirmed reader signed up again: their preferences link.
+        AlreadySubscribed = "already_subscribed",
     }
 }
 

@@ -6,54 +6,30 @@ use uuid::Uuid;
 
 use crate::domain::{Categories, Frequency, PhraseList, Preferences};
 
-/// What happened to a reader, as `subscriber_events` records it (anonymous counts stay
-/// after an erase).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
-pub enum EventKind {
-    Subscribed,
-    Confirmed,
-    Unsubscribed,
-    Resubscribed,
-    Bounced,
-    Complained,
-    /// Erased (GDPR): the event keeps no reader.
-    Deleted,
-}
-
-/// A reader's state, as the `status` column stores it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
-pub enum Status {
-    Pending,
-    Confirmed,
-    Unsubscribed,
-    /// The address bounced hard (or softly, again and again): nothing is sent until a new
-    /// sign-up is confirmed.
-    Bounced,
-}
-
-impl Status {
-    pub const ALL: [Status; 4] =
-        [Self::Pending, Self::Confirmed, Self::Unsubscribed, Self::Bounced];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Confirmed => "confirmed",
-            Self::Unsubscribed => "unsubscribed",
-            Self::Bounced => "bounced",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == s)
+text_enum! {
+    /// What happened to a reader, as `subscriber_events` records it (anonymous counts stay
+    /// after an erase).
+    pub enum EventKind {
+        Subscribed = "subscribed",
+        Confirmed = "confirmed",
+        Unsubscribed = "unsubscribed",
+        Resubscribed = "resubscribed",
+        Bounced = "bounced",
+        Complained = "complained",
+        /// Erased (GDPR): the event keeps no reader.
+        Deleted = "deleted",
     }
 }
 
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+text_enum! {
+    /// A reader's state, as the `status` column stores it.
+    pub enum Status {
+        Pending = "pending",
+        Confirmed = "confirmed",
+        Unsubscribed = "unsubscribed",
+        /// The address bounced hard (or softly, again and again): nothing is sent until a
+        /// new sign-up is confirmed.
+        Bounced = "bounced",
     }
 }
 

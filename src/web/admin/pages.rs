@@ -148,7 +148,6 @@ const PAGE: i64 = 50;
 struct SubscribersPage {
     chrome: Chrome,
     filter: SubscriberFilter,
-    statuses: &'static [Status],
     rows: Vec<SubscriberListRow>,
     next: Option<String>,
 }
@@ -180,8 +179,7 @@ pub async fn subscribers(
         rows.truncate(PAGE as usize);
         rows.last().map(|r| r.email_key.clone()).unwrap_or_default()
     });
-    let statuses = &Status::ALL;
-    Ok(SubscribersPage { chrome: Chrome::new(&admin, "subscribers"), filter, statuses, rows, next })
+    Ok(SubscribersPage { chrome: Chrome::new(&admin, "subscribers"), filter, rows, next })
 }
 
 /// The subscriber a path names; a malformed or unknown id is a 404.
@@ -378,7 +376,6 @@ struct DeliveriesPage {
     chrome: Chrome,
     /// The tab shown: one status, or all.
     status: Option<DeliveryStatus>,
-    statuses: &'static [DeliveryStatus],
     rows: Vec<DeliveryRow>,
 }
 
@@ -394,6 +391,5 @@ pub async fn deliveries(
         }
     };
     let rows = deliveries::listed(&app.db, status, 200).await?;
-    let statuses = &DeliveryStatus::ALL;
-    Ok(DeliveriesPage { chrome: Chrome::new(&admin, "deliveries"), status, statuses, rows })
+    Ok(DeliveriesPage { chrome: Chrome::new(&admin, "deliveries"), status, rows })
 }
