@@ -10,7 +10,7 @@ use super::lexicon::{Lexicon, keyword_features, read_paper, words};
 use super::taste::{MIN_IDF, Taste, weigh};
 
 /// A paper that may go into an edition, with what the email shows.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Candidate {
     pub arxiv_id: String,
     pub title: String,

@@ -185,15 +185,8 @@ fn trust(training: &[RatedPaper], topics: &[String], lexicon: &Lexicon) -> Vec<(
                 arxiv_id: r.arxiv_id.clone(),
                 title: r.title.clone(),
                 abstract_text: r.abstract_text.clone(),
-                authors: Vec::new(),
-                categories: Vec::new(),
                 ai_keywords: r.keywords.clone(),
-                ai_summary: None,
-                upvotes: 0,
-                github_repo: None,
-                github_stars: None,
-                project_page: None,
-                on_huggingface: false,
+                ..Default::default()
             })
             .collect(),
         lexicon,
