@@ -10,11 +10,9 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Settings;
-use crate::domain::{
-    Categories, Frequency, Links, PhraseList, PreferenceErrors, SubscriberEmail, Token,
-};
+use crate::domain::{Categories, Frequency, PhraseList, PreferenceErrors, SubscriberEmail, Token};
 use crate::mail;
-use crate::store::mail_queue::{self, MailKind};
+use crate::store::mail_queue;
 use crate::store::subscribers::{self, ConfirmRow, SignupChoices, Status, SubscriberRow};
 
 /// At most this many emails to one address a day, whatever the form is sent.
@@ -24,8 +22,6 @@ const MAX_MAILS_PER_DAY: i64 = 5;
 pub enum Error {
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-    #[error("cannot render email: {0}")]
-    Template(#[from] askama::Error),
     #[error("cannot record the sign-up: {0}")]
     Write(String),
 }
@@ -49,7 +45,7 @@ struct WriteJob {
 enum Written {
     New,
     /// The address is known already: its confirmation email comes back for the caller.
-    Known(mail::Draft),
+    Known(mail::Notice),
 }
 
 /// Sign-ups written in one statement at most.
@@ -180,16 +176,12 @@ fn confirm_expiry(settings: &Settings) -> DateTime<Utc> {
 
 /// The confirmation email for `token`, saying what confirming sets up when the sign-up
 /// form's choices are known.
-fn confirmation_draft(
-    settings: &Settings,
-    links: &Links,
-    token: &Token,
-    signup: Option<&NewSignup>,
-) -> askama::Result<mail::Draft> {
-    let choices = signup
-        .map(|s| mail::SignupSummary { topics: s.topics.items(), frequency: s.frequency.as_str() });
-    let ttl_hours = settings.confirm_ttl.as_secs() / 3600;
-    mail::confirmation(&links.confirm(token), ttl_hours, choices.as_ref())
+fn confirmation(token: &Token, signup: Option<&NewSignup>) -> mail::Notice {
+    let choices = signup.map(|s| mail::SignupSummary {
+        topics: s.topics.items().to_vec(),
+        frequency: s.frequency.as_str().to_string(),
+    });
+    mail::Notice::confirmation(token, choices)
 }
 
 /// Records the sign-up and queues the right email: a confirmation for a new, pending or
@@ -200,7 +192,6 @@ pub async fn subscribe(
     db: &PgPool,
     writer: &SignupWriter,
     settings: &Settings,
-    links: &Links,
     signup: &NewSignup,
 ) -> Result<bool, Error> {
     let choices = SignupChoices {
@@ -211,7 +202,7 @@ pub async fn subscribe(
     let key = signup.email.normalized();
     let token = Token::generate();
     let expires = confirm_expiry(settings);
-    let confirmation = confirmation_draft(settings, links, &token, Some(signup))?;
+    let confirmation = confirmation(&token, Some(signup));
 
     // The common case, a new address: reader, event and email in one batched statement.
     let written = writer
@@ -226,7 +217,7 @@ pub async fn subscribe(
             confirmation,
         })
         .await?;
-    let draft = match written {
+    let confirmation = match written {
         Written::New => {
             tracing::info!("new subscriber pending confirmation");
             return Ok(true);
@@ -245,18 +236,8 @@ pub async fn subscribe(
     }
     match existing.status() {
         Status::Confirmed => {
-            let draft = mail::already_subscribed(
-                &links.preferences(&existing.id),
-                &links.unsubscribe(&existing.id),
-            )?;
-            mail_queue::enqueue(
-                &mut tx,
-                MailKind::AlreadySubscribed,
-                existing.id,
-                &existing.email,
-                &draft,
-            )
-            .await?;
+            let notice = mail::Notice::AlreadySubscribed { subscriber: existing.id };
+            mail_queue::enqueue(&mut tx, existing.id, &existing.email, &notice).await?;
             tracing::info!("known subscriber signed up again; sent the preferences link");
         }
         // A bounced address may have been fixed: a fresh double opt-in (the confirmation
@@ -270,14 +251,7 @@ pub async fn subscribe(
                 expires,
             )
             .await?;
-            mail_queue::enqueue(
-                &mut tx,
-                MailKind::Confirmation,
-                existing.id,
-                &existing.email,
-                &draft,
-            )
-            .await?;
+            mail_queue::enqueue(&mut tx, existing.id, &existing.email, &confirmation).await?;
             tracing::info!("sent a new confirmation link");
         }
     }
@@ -342,7 +316,6 @@ pub async fn confirm(db: &PgPool, raw: &str) -> Result<Option<ConfirmLink>, Erro
 pub async fn renew_confirmation(
     db: &PgPool,
     settings: &Settings,
-    links: &Links,
     raw: &str,
 ) -> Result<Option<bool>, Error> {
     let Some(old) = Token::parse(raw) else {
@@ -359,8 +332,8 @@ pub async fn renew_confirmation(
         let token = Token::generate();
         subscribers::renew_confirmation(&mut tx, row.id, &token.hash(), confirm_expiry(settings))
             .await?;
-        let draft = confirmation_draft(settings, links, &token, None)?;
-        mail_queue::enqueue(&mut tx, MailKind::Confirmation, row.id, &row.email, &draft).await?;
+        let notice = confirmation(&token, None);
+        mail_queue::enqueue(&mut tx, row.id, &row.email, &notice).await?;
         queued = true;
     }
     tx.commit().await?;

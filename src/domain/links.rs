@@ -234,8 +234,8 @@ impl Links {
         self.absolute(&format!("/feed/{}", self.signer.sign(Purpose::Feed(generation), subscriber)))
     }
 
-    pub fn confirm(&self, token: &super::Token) -> String {
-        self.absolute(&format!("/confirm/{}", token.as_str()))
+    pub fn confirm(&self, token: &str) -> String {
+        self.absolute(&format!("/confirm/{token}"))
     }
 }
 

@@ -14,9 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::worker::{self, Health, Step};
 use crate::bounces::{self, Inbound};
+use crate::domain::Links;
 use crate::domain::Sent;
 use crate::domain::redact_addresses;
-use crate::mail::{Draft, Mailer, SendError};
+use crate::mail::{Mailer, SendError};
 use crate::store::{
     self,
     mail_queue::{self, QueuedMail},
@@ -43,9 +44,12 @@ impl RetryPolicy {
 /// Messages one worker claims at a time.
 const BATCH: i64 = 20;
 
-/// How transactional mail goes out: the mailer, the retry policy, and the bounce
-/// processor for refusals that say the address is dead.
+/// How transactional mail goes out: the links and confirmation lifetime it is rendered
+/// with, the mailer, the retry policy, and the bounce processor for refusals that say the
+/// address is dead.
 pub struct MailSender {
+    pub links: Links,
+    pub confirm_ttl_hours: u64,
     pub mailer: Arc<Mailer>,
     pub policy: RetryPolicy,
     pub inbound: Inbound,
@@ -65,8 +69,7 @@ pub fn spawn(
     worker::spawn("mail", concurrency, wake, health, shutdown, move || {
         let (db, sender, stop) = (db.clone(), sender.clone(), stop.clone());
         async move {
-            let MailSender { mailer, policy, inbound } = &*sender;
-            if deliver_batch(&db, mailer, *policy, inbound, &stop).await? > 0 {
+            if deliver_batch(&db, &sender, &stop).await? > 0 {
                 return Ok(Step::Worked);
             }
             Ok(Step::Idle(mail_queue::next_due(&db).await?))
@@ -78,9 +81,7 @@ pub fn spawn(
 /// happens (a crash repeats at most the message in flight). Returns how many it claimed.
 pub async fn deliver_batch(
     db: &PgPool,
-    mailer: &Mailer,
-    policy: RetryPolicy,
-    inbound: &Inbound,
+    sender: &MailSender,
     shutdown: &CancellationToken,
 ) -> sqlx::Result<usize> {
     let mut conn = db.acquire().await?;
@@ -93,8 +94,8 @@ pub async fn deliver_batch(
                 mail_queue::release(&mut conn, &rest).await?;
                 break;
             }
-            if let Some(reply) = deliver_one(&mut conn, mailer, policy, mail).await? {
-                bounces::refused_at_send(db, inbound, Sent::Mail(mail.id), &reply).await?;
+            if let Some(reply) = deliver_one(&mut conn, sender, mail).await? {
+                bounces::refused_at_send(db, &sender.inbound, Sent::Mail(mail.id), &reply).await?;
             }
         }
         sqlx::Result::Ok(batch.len())
@@ -107,14 +108,17 @@ pub async fn deliver_batch(
 #[tracing::instrument(name = "deliver_mail", skip_all, fields(mail_id = mail.id, kind = %mail.kind, attempt = mail.attempts + 1))]
 async fn deliver_one(
     conn: &mut PgConnection,
-    mailer: &Mailer,
-    policy: RetryPolicy,
+    sender: &MailSender,
     mail: &QueuedMail,
 ) -> sqlx::Result<Option<String>> {
-    let draft = Draft {
-        subject: mail.subject.clone(),
-        text: mail.body_text.clone(),
-        html: mail.body_html.clone(),
+    let MailSender { links, confirm_ttl_hours, mailer, policy, .. } = sender;
+    let draft = match mail.draft(links, *confirm_ttl_hours) {
+        Ok(draft) => draft,
+        Err(e) => {
+            mail_queue::mark_failed(conn, mail.id, &format!("cannot render: {e}")).await?;
+            tracing::error!(error = %e, "cannot render the message");
+            return Ok(None);
+        }
     };
     let message_id = mailer.new_message_id(Sent::Mail(mail.id));
     match mailer.send(&mail.recipient, &draft, &message_id, &[], Sent::Mail(mail.id)).await {

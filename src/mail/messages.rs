@@ -1,17 +1,78 @@
 //! The transactional emails, each with an HTML and a plain-text template built on
 //! `templates/email/base.*` (transactional ones on `notice.html`).
+//!
+//! A queued email is a [`Notice`]: what it says (its kind, the link's token, the choices
+//! it shows), not its rendered text. The mail worker renders it when it sends it, so the
+//! queue holds a few hundred bytes per email instead of kilobytes of HTML that every
+//! claim and status change would copy again.
 
 use askama::Template;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::Draft;
+use crate::domain::{Links, Token};
 
-/// What confirming will set up, as the form was sent (so the email says what the link does).
-pub struct SignupSummary<'a> {
-    pub topics: &'a [String],
-    pub frequency: &'a str,
+/// A transactional email waiting to be rendered and sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notice {
+    /// "Please confirm": the `/confirm/{token}` link and, when the sign-up form's choices
+    /// are known, what confirming sets up.
+    Confirmation { token: String, choices: Option<SignupSummary> },
+    /// Sent instead of a second confirmation to a reader who is already confirmed: their
+    /// preferences and unsubscribe links.
+    AlreadySubscribed { subscriber: Uuid },
 }
 
-impl SignupSummary<'_> {
+impl Notice {
+    pub fn confirmation(token: &Token, choices: Option<SignupSummary>) -> Self {
+        Notice::Confirmation { token: token.as_str().to_string(), choices }
+    }
+
+    pub fn subject(&self) -> &'static str {
+        match self {
+            Notice::Confirmation { .. } => "Confirm your paperboy subscription",
+            Notice::AlreadySubscribed { .. } => "You're already subscribed to paperboy",
+        }
+    }
+
+    /// The email as it goes out, with links under `links` and the confirmation lifetime
+    /// the service runs with.
+    pub fn render(&self, links: &Links, confirm_ttl_hours: u64) -> askama::Result<Draft> {
+        let subject = self.subject().to_string();
+        match self {
+            Notice::Confirmation { token, choices } => {
+                let confirm_url = &links.confirm(token);
+                let choices = choices.as_ref();
+                let ttl_hours = confirm_ttl_hours;
+                Ok(Draft {
+                    subject,
+                    text: ConfirmText { confirm_url, ttl_hours, choices }.render()?,
+                    html: ConfirmHtml { confirm_url, ttl_hours, choices }.render()?,
+                })
+            }
+            Notice::AlreadySubscribed { subscriber } => {
+                let preferences_url = &links.preferences(subscriber);
+                let unsubscribe_url = &links.unsubscribe(subscriber);
+                Ok(Draft {
+                    subject,
+                    text: AlreadyText { preferences_url, unsubscribe_url }.render()?,
+                    html: AlreadyHtml { preferences_url, unsubscribe_url }.render()?,
+                })
+            }
+        }
+    }
+}
+
+/// What confirming will set up, as the form was sent (so the email says what the link does).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignupSummary {
+    pub topics: Vec<String>,
+    pub frequency: String,
+}
+
+impl SignupSummary {
     fn topics_text(&self) -> String {
         if self.topics.is_empty() { "none yet".into() } else { self.topics.join(", ") }
     }
@@ -22,7 +83,7 @@ impl SignupSummary<'_> {
 struct ConfirmHtml<'a> {
     confirm_url: &'a str,
     ttl_hours: u64,
-    choices: Option<&'a SignupSummary<'a>>,
+    choices: Option<&'a SignupSummary>,
 }
 
 #[derive(Template)]
@@ -30,21 +91,7 @@ struct ConfirmHtml<'a> {
 struct ConfirmText<'a> {
     confirm_url: &'a str,
     ttl_hours: u64,
-    choices: Option<&'a SignupSummary<'a>>,
-}
-
-/// "Please confirm your subscription", with the `/confirm/{token}` link and, when known,
-/// the choices that confirming applies.
-pub fn confirmation(
-    confirm_url: &str,
-    ttl_hours: u64,
-    choices: Option<&SignupSummary<'_>>,
-) -> askama::Result<Draft> {
-    Ok(Draft {
-        subject: "Confirm your paperboy subscription".into(),
-        text: ConfirmText { confirm_url, ttl_hours, choices }.render()?,
-        html: ConfirmHtml { confirm_url, ttl_hours, choices }.render()?,
-    })
+    choices: Option<&'a SignupSummary>,
 }
 
 #[derive(Template)]
@@ -61,29 +108,29 @@ struct AlreadyText<'a> {
     unsubscribe_url: &'a str,
 }
 
-/// Sent instead of a second confirmation to a reader who is already confirmed.
-pub fn already_subscribed(preferences_url: &str, unsubscribe_url: &str) -> askama::Result<Draft> {
-    Ok(Draft {
-        subject: "You're already subscribed to paperboy".into(),
-        text: AlreadyText { preferences_url, unsubscribe_url }.render()?,
-        html: AlreadyHtml { preferences_url, unsubscribe_url }.render()?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn confirmation_carries_the_link_in_both_parts() {
-        let topics = ["diffusion models".to_string(), "<b>".to_string()];
-        let choices = SignupSummary { topics: &topics, frequency: "weekly" };
-        let d = confirmation("http://x.test/confirm/abc", 48, Some(&choices)).unwrap();
+        let topics = vec!["diffusion models".to_string(), "<b>".to_string()];
+        let choices = SignupSummary { topics, frequency: "weekly".into() };
+        let notice = Notice::Confirmation { token: "abc".into(), choices: Some(choices) };
+        let d = notice.render(&Links::new("http://x.test/", b"secret"), 48).unwrap();
         assert!(d.text.contains("diffusion models, <b>") && d.text.contains("weekly"));
         assert!(d.html.contains("diffusion models, &#60;b&#62;"), "{}", d.html);
         assert!(d.subject.to_lowercase().contains("confirm"));
         assert!(d.text.contains("http://x.test/confirm/abc"));
         assert!(d.html.contains("href=\"http://x.test/confirm/abc\""));
         assert!(d.text.contains("48 hours"));
+    }
+
+    #[test]
+    fn a_queued_notice_survives_its_round_trip_through_the_queue() {
+        let notice = Notice::AlreadySubscribed { subscriber: Uuid::nil() };
+        let stored = serde_json::to_value(&notice).unwrap();
+        assert_eq!(stored["kind"], "already_subscribed");
+        assert_eq!(serde_json::from_value::<Notice>(stored).unwrap(), notice);
     }
 }

@@ -4,7 +4,7 @@ mod messages;
 mod smtp_pool;
 mod transport;
 
-pub use messages::{SignupSummary, already_subscribed, confirmation};
+pub use messages::{Notice, SignupSummary};
 pub use transport::{Mailer, SendError};
 
 /// A rendered message before it is addressed and sent.

@@ -1,10 +1,11 @@
 //! The queue of transactional mail (confirmations, preference links).
 
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::mail::Draft;
+use crate::mail::{Draft, Notice};
 
 text_enum! {
     /// What a transactional message is for, as `outgoing_mail.kind` stores it.
@@ -16,15 +17,45 @@ text_enum! {
     }
 }
 
+impl MailKind {
+    pub fn of(notice: &Notice) -> Self {
+        match notice {
+            Notice::Confirmation { .. } => MailKind::Confirmation,
+            Notice::AlreadySubscribed { .. } => MailKind::AlreadySubscribed,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct QueuedMail {
     pub id: i64,
     pub kind: MailKind,
     pub recipient: String,
     pub subject: String,
+    /// What to render; `None` for a message queued before notices were rendered at send
+    /// time, which carries its rendered body instead.
+    pub notice: Option<Json<Notice>>,
     pub body_text: String,
     pub body_html: String,
     pub attempts: i32,
+}
+
+impl QueuedMail {
+    /// The message as it goes out.
+    pub fn draft(
+        &self,
+        links: &crate::domain::Links,
+        confirm_ttl_hours: u64,
+    ) -> askama::Result<Draft> {
+        match &self.notice {
+            Some(Json(notice)) => notice.render(links, confirm_ttl_hours),
+            None => Ok(Draft {
+                subject: self.subject.clone(),
+                text: self.body_text.clone(),
+                html: self.body_html.clone(),
+            }),
+        }
+    }
 }
 
 /// Queues a message inside the caller's transaction: it exists exactly when the change
@@ -32,20 +63,18 @@ pub struct QueuedMail {
 /// commit; other processes' workers find it when they poll.)
 pub async fn enqueue(
     conn: &mut PgConnection,
-    kind: MailKind,
     subscriber_id: Uuid,
     recipient: &str,
-    draft: &Draft,
+    notice: &Notice,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
-        "INSERT INTO outgoing_mail (kind, subscriber_id, recipient, subject, body_text, body_html)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        kind as MailKind,
+        "INSERT INTO outgoing_mail (kind, subscriber_id, recipient, subject, notice)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        MailKind::of(notice) as MailKind,
         subscriber_id,
         recipient,
-        &draft.subject,
-        &draft.text,
-        &draft.html,
+        notice.subject(),
+        Json(notice) as _,
     )
     .fetch_one(conn)
     .await
@@ -84,20 +113,20 @@ pub async fn claim(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Queu
          )
          UPDATE outgoing_mail m SET claimed_by = pg_backend_pid(), claimed_at = now()
          FROM picked WHERE m.id = picked.id
-         RETURNING m.id, m.kind AS "kind: MailKind", m.recipient, m.subject, m.body_text,
-                   m.body_html, m.attempts"#,
+         RETURNING m.id, m.kind AS "kind: MailKind", m.recipient, m.subject,
+                   m.notice AS "notice: Json<Notice>", m.body_text, m.body_html, m.attempts"#,
         limit,
     )
     .fetch_all(conn)
     .await
 }
 
-/// Sent: the link-bearing body is blanked (kind, subject and times stay for the record).
+/// Sent: what carried the link goes (kind, subject and times stay for the record).
 pub async fn mark_sent(conn: &mut PgConnection, id: i64, message_id: &str) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE outgoing_mail
          SET status = 'sent', attempts = attempts + 1, message_id = $2, sent_at = now(),
-             last_error = NULL, body_text = '', body_html = '', claimed_by = NULL
+             last_error = NULL, notice = NULL, body_text = '', body_html = '', claimed_by = NULL
          WHERE id = $1",
         id,
         message_id,
@@ -126,12 +155,12 @@ pub async fn mark_retry(
     Ok(())
 }
 
-/// Given up: the body goes too (it carries a link that will never be used).
+/// Given up: the notice goes too (it carries a link that will never be used).
 pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE outgoing_mail
-         SET status = 'failed', attempts = attempts + 1, last_error = $2, body_text = '',
-             body_html = '', claimed_by = NULL
+         SET status = 'failed', attempts = attempts + 1, last_error = $2, notice = NULL,
+             body_text = '', body_html = '', claimed_by = NULL
          WHERE id = $1",
         id,
         error,

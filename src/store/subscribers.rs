@@ -117,7 +117,7 @@ pub struct NewPending {
     /// The SHA-256 of the confirmation token.
     pub confirm_hash: Vec<u8>,
     pub confirm_expires_at: DateTime<Utc>,
-    pub confirmation: crate::mail::Draft,
+    pub confirmation: crate::mail::Notice,
 }
 
 /// New pending subscribers, their "subscribed" events and their confirmation emails, in
@@ -133,9 +133,9 @@ pub async fn insert_pending(db: &PgPool, batch: &[&NewPending]) -> sqlx::Result<
     sqlx::query_scalar!(
         "WITH input AS (
              SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[],
-                                  $6::bytea[], $7::timestamptz[], $8::text[], $9::text[], $10::text[])
+                                  $6::bytea[], $7::timestamptz[], $8::text[], $9::jsonb[])
                  AS i(email, email_key, topics, categories, frequency, confirm_hash,
-                      confirm_expires_at, subject, body_text, body_html)
+                      confirm_expires_at, subject, notice)
          ), s AS (
              INSERT INTO subscribers
                  (email, email_key, topics, categories, frequency, confirm_token_hash, confirm_expires_at)
@@ -149,8 +149,8 @@ pub async fn insert_pending(db: &PgPool, batch: &[&NewPending]) -> sqlx::Result<
          ), event AS (
              INSERT INTO subscriber_events (subscriber_id, kind) SELECT id, 'subscribed' FROM s
          ), mail AS (
-             INSERT INTO outgoing_mail (kind, subscriber_id, recipient, subject, body_text, body_html)
-             SELECT 'confirmation', s.id, i.email, i.subject, i.body_text, i.body_html
+             INSERT INTO outgoing_mail (kind, subscriber_id, recipient, subject, notice)
+             SELECT 'confirmation', s.id, i.email, i.subject, i.notice
              FROM s JOIN input i ON i.email_key = s.email_key
          )
          SELECT email_key FROM s",
@@ -161,9 +161,8 @@ pub async fn insert_pending(db: &PgPool, batch: &[&NewPending]) -> sqlx::Result<
         &column(batch, |r| r.frequency) as &[&str],
         &column(batch, |r| r.confirm_hash.as_slice()) as &[&[u8]],
         &column(batch, |r| r.confirm_expires_at) as &[DateTime<Utc>],
-        &column(batch, |r| r.confirmation.subject.as_str()) as &[&str],
-        &column(batch, |r| r.confirmation.text.as_str()) as &[&str],
-        &column(batch, |r| r.confirmation.html.as_str()) as &[&str],
+        &column(batch, |r| r.confirmation.subject()) as &[&str],
+        &column(batch, |r| sqlx::types::Json(&r.confirmation)) as &[sqlx::types::Json<&_>],
     )
     .fetch_all(db)
     .await

@@ -73,7 +73,7 @@ pub async fn renew(
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     app.check_reader_rate(&ip)?;
-    match subscriptions::renew_confirmation(&app.db, &app.settings, &app.links, &token).await? {
+    match subscriptions::renew_confirmation(&app.db, &app.settings, &token).await? {
         None => Err(AppError::NotFound),
         Some(queued) => {
             if queued {

@@ -192,9 +192,7 @@ pub async fn subscribe(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Ok(signup) => {
-            if subscriptions::subscribe(&app.db, &app.signups, &app.settings, &app.links, &signup)
-                .await?
-            {
+            if subscriptions::subscribe(&app.db, &app.signups, &app.settings, &signup).await? {
                 app.mail_wake.notify_waiters();
             }
             Ok(CheckInboxPage.into_response())

@@ -37,6 +37,10 @@ async fn subscribing_records_a_pending_reader_and_mails_a_confirmation_link() {
     let link = mail.link("/confirm/").expect("a confirmation link in the text part");
     assert!(link.starts_with(&format!("{BASE_URL}/confirm/")), "link {link} uses the base URL");
     assert!(mail.html().contains(&link), "the HTML part has the same link");
+    // It says what confirming sets up, as the form was sent.
+    assert!(mail.text().contains("a weekly digest"), "{}", mail.text());
+    assert!(mail.text().contains("Topics: spiking neural networks, diffusion, RLHF."));
+    assert!(mail.text().contains("The link works for 48 hours"));
     assert!(mail.header("message-id").unwrap().ends_with("@paperboy.test>"));
     let token = link.rsplit('/').next().unwrap();
     assert!(token.len() >= 22, "token has at least 128 bits");
