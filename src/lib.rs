@@ -4,6 +4,7 @@ pub mod admins;
 pub mod bounces;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod digest;
 pub mod domain;
 pub mod ingest;

@@ -7,9 +7,9 @@ use chrono::{Datelike, NaiveDate, Utc};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::delivery::{Deliverer, Tally};
 use crate::digest::Edition;
 use crate::digest::EditionCache;
-use crate::jobs::delivery::{Deliverer, Tally};
 use crate::store::deliveries::{self, Scope};
 use crate::store::editions;
 

@@ -11,11 +11,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::delivery::Deliverer;
 use crate::ingest::{self, Sources, Trigger};
-use crate::jobs::delivery::Deliverer;
-use crate::jobs::mail_worker::{self, RetryPolicy};
+use crate::jobs::mail_worker;
 use crate::jobs::scheduler::{self, Job};
 use crate::mail::Mailer;
+use crate::mail::RetryPolicy;
 use crate::store;
 use crate::web::{self, AppState};
 
@@ -117,7 +118,8 @@ impl Application {
             shutdown.clone(),
         );
         let digests = self.digest_worker.then(|| {
-            self.state.deliverer.clone().spawn(
+            crate::jobs::delivery::spawn(
+                self.state.deliverer.clone(),
                 settings.send_concurrency,
                 self.state.health.clone(),
                 shutdown.clone(),

@@ -1,303 +1,46 @@
-//! Delivers digests. Workers claim batches of deliveries (`FOR UPDATE SKIP LOCKED`, marked
-//! with their connection's backend pid), compose each reader's digest, send it, and record
-//! the outcome row by row, so a crash loses nothing and repeats at most the message in flight.
+//! The digest delivery workers of `serve`: `Deliverer::pass` over whatever falls due,
+//! under the shared worker runner, woken by `NOTIFY`s from whichever process queued the
+//! deliveries.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::Utc;
-use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
-use super::mail_worker::RetryPolicy;
 use super::worker::{self, Health, Step, listen};
-use crate::bounces::{self, Inbound};
-use crate::digest::{DigestLinks, EditionCache, EditionData, Interests, Taste, render};
-use crate::domain::Sent;
-use crate::domain::{Links, redact_addresses};
-use crate::mail::{Mailer, SendError};
-use crate::store::deliveries::{self, Claimed, DeliveryStatus, Scope};
-use crate::store::subscribers::{self, Status, SubscriberRow};
-use crate::store::{self, editions, ratings};
+use crate::delivery::{Deliverer, Tally};
+use crate::store::deliveries::{self, Scope};
 
-const BATCH: i64 = 50;
-/// What a run did.
-#[derive(Debug, Default)]
-pub struct Tally {
-    pub sent: AtomicU64,
-    /// Digests of feed-only readers, kept for their feed instead of mailed.
-    pub posted: AtomicU64,
-    pub skipped: AtomicU64,
-    pub cancelled: AtomicU64,
-    pub failed: AtomicU64,
-    pub retrying: AtomicU64,
-}
-
-impl Tally {
-    fn add(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-}
-
-pub struct Deliverer {
-    db: PgPool,
-    mailer: Arc<Mailer>,
-    links: Links,
-    policy: RetryPolicy,
-    /// For refusals that are hard bounces.
-    inbound: Inbound,
-    editions: Arc<EditionCache>,
-}
-
-impl Deliverer {
-    pub fn new(
-        db: PgPool,
-        mailer: Arc<Mailer>,
-        links: Links,
-        policy: RetryPolicy,
-        inbound: Inbound,
-        editions: Arc<EditionCache>,
-    ) -> Arc<Self> {
-        Arc::new(Self { db, mailer, links, policy, inbound, editions })
-    }
-
-    /// The edition cache the workers rank from (shared with the previews).
-    pub fn editions(&self) -> &Arc<EditionCache> {
-        &self.editions
-    }
-
-    async fn edition(&self, id: i64) -> sqlx::Result<Option<Arc<EditionData>>> {
-        match editions::find(&self.db, id).await? {
-            Some(edition) => Ok(Some(self.editions.get(edition).await?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Works through everything `scope` covers with `concurrency` workers, then returns.
-    pub async fn drain(
-        self: &Arc<Self>,
-        scope: Scope,
-        concurrency: usize,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<Arc<Tally>> {
-        let tally = Arc::new(Tally::default());
-        let workers: Vec<_> = (0..concurrency.max(1))
-            .map(|_| {
-                let (me, scope, tally, shutdown) =
-                    (self.clone(), scope.clone(), tally.clone(), shutdown.clone());
-                tokio::spawn(async move {
-                    let mut conn = me.db.acquire().await?;
-                    while !shutdown.is_cancelled()
-                        && me.pass(&mut conn, &scope, &tally, &shutdown).await? > 0
-                    {
-                    }
-                    anyhow::Ok(())
-                })
-            })
-            .collect();
-        for w in workers {
-            w.await??;
-        }
-        Ok(tally)
-    }
-
-    /// The long-running workers of `serve`: deliver whatever falls due until `shutdown`,
-    /// woken by `NOTIFY`s from whichever process queued the deliveries.
-    pub fn spawn(
-        self: Arc<Self>,
-        concurrency: usize,
-        health: Arc<Health>,
-        shutdown: CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
-        let wake = Arc::new(Notify::new());
-        let listener = tokio::spawn(listen(
-            self.db.clone(),
-            deliveries::CHANNEL,
-            wake.clone(),
-            shutdown.clone(),
-        ));
-        let tally = Arc::new(Tally::default());
-        let stop = shutdown.clone();
-        let workers = worker::spawn("delivery", concurrency, wake, health, shutdown, move || {
-            let (me, tally, stop) = (self.clone(), tally.clone(), stop.clone());
-            async move {
-                let mut conn = me.db.acquire().await?;
-                if me.pass(&mut conn, &Scope::Due, &tally, &stop).await? > 0 {
-                    return Ok(Step::Worked);
-                }
-                drop(conn);
-                Ok(Step::Idle(deliveries::next_due(&me.db).await?))
+/// The long-running workers of `serve`: deliver whatever falls due until `shutdown`,
+/// woken by `NOTIFY`s from whichever process queued the deliveries.
+pub fn spawn(
+    deliverer: Arc<Deliverer>,
+    concurrency: usize,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let wake = Arc::new(Notify::new());
+    let listener = tokio::spawn(listen(
+        deliverer.db().clone(),
+        deliveries::CHANNEL,
+        wake.clone(),
+        shutdown.clone(),
+    ));
+    let tally = Arc::new(Tally::default());
+    let stop = shutdown.clone();
+    let workers = worker::spawn("delivery", concurrency, wake, health, shutdown, move || {
+        let (me, tally, stop) = (deliverer.clone(), tally.clone(), stop.clone());
+        async move {
+            let mut conn = me.db().acquire().await?;
+            if me.pass(&mut conn, &Scope::Due, &tally, &stop).await? > 0 {
+                return Ok(Step::Worked);
             }
-        });
-        tokio::spawn(async move {
-            let _ = workers.await;
-            listener.abort();
-        })
-    }
-
-    /// Claims one batch on `conn` and delivers it. Returns how many rows it claimed.
-    async fn pass(
-        &self,
-        conn: &mut PgConnection,
-        scope: &Scope,
-        tally: &Tally,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<usize> {
-        store::relax_commits(conn, true).await?;
-        let result = self.deliver_batch(conn, scope, tally, shutdown).await;
-        store::relax_commits(conn, false).await?;
-        result
-    }
-
-    async fn deliver_batch(
-        &self,
-        conn: &mut PgConnection,
-        scope: &Scope,
-        tally: &Tally,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<usize> {
-        let batch = deliveries::claim(conn, scope, BATCH).await?;
-        if batch.is_empty() {
-            return Ok(0);
+            drop(conn);
+            Ok(Step::Idle(deliveries::next_due(me.db()).await?))
         }
-        let ids: Vec<Uuid> = batch.iter().filter_map(|c| c.subscriber_id).collect();
-        let readers: HashMap<Uuid, SubscriberRow> =
-            subscribers::find_many(conn, &ids).await?.into_iter().map(|r| (r.id, r)).collect();
-        let mut tastes = ratings::tastes(conn, &ids).await?;
-        let mut editions = HashMap::new();
-        for c in &batch {
-            if let std::collections::hash_map::Entry::Vacant(slot) = editions.entry(c.edition_id) {
-                slot.insert(self.edition(c.edition_id).await?);
-            }
-        }
-        let papers: Vec<String> =
-            editions.values().flatten().flat_map(|e| e.ids.iter().cloned()).collect();
-        let mut sent: HashMap<Uuid, HashSet<String>> = HashMap::new();
-        for (s, p) in deliveries::already_sent(conn, &ids, &papers).await? {
-            sent.entry(s).or_default().insert(p);
-        }
-        let count = batch.len();
-        for (i, claimed) in batch.iter().enumerate() {
-            if shutdown.is_cancelled() {
-                // Hand the rest back untouched for the next run.
-                let rest: Vec<i64> = batch[i..].iter().map(|c| c.id).collect();
-                deliveries::release(conn, &rest).await?;
-                break;
-            }
-            let reader = claimed.subscriber_id.and_then(|id| readers.get(&id)).map(|row| {
-                let taste = tastes.remove(&row.id).unwrap_or_default();
-                let sent = sent.remove(&row.id).unwrap_or_default();
-                Recipient { row, taste, sent }
-            });
-            let edition = editions.get(&claimed.edition_id).cloned().flatten();
-            self.deliver(conn, claimed, reader, edition.as_deref(), tally).await?;
-        }
-        Ok(count)
-    }
-
-    #[tracing::instrument(name = "deliver_digest", skip_all, fields(delivery = claimed.id, attempt = claimed.attempts))]
-    async fn deliver(
-        &self,
-        conn: &mut PgConnection,
-        claimed: &Claimed,
-        reader: Option<Recipient<'_>>,
-        edition: Option<&EditionData>,
-        tally: &Tally,
-    ) -> anyhow::Result<()> {
-        let (Some(Recipient { row: reader, taste, sent }), Some(edition)) = (reader, edition)
-        else {
-            return cancel(conn, claimed.id, "subscriber or edition no longer exists", tally).await;
-        };
-        // An unsubscribe takes effect at once, also for digests already queued.
-        if reader.status() != Status::Confirmed {
-            return cancel(conn, claimed.id, "reader is no longer subscribed", tally).await;
-        }
-        let exclude: HashSet<&str> = sent.iter().map(String::as_str).collect();
-        let prefs = reader.preferences();
-        let interests = Interests::for_reader(&prefs, taste);
-        let picks = edition.set.rank(&interests, &exclude);
-        if picks.is_empty() {
-            deliveries::mark_closed(
-                conn,
-                claimed.id,
-                DeliveryStatus::Skipped,
-                Some("nothing matched"),
-            )
-            .await?;
-            Tally::add(&tally.skipped);
-            return Ok(());
-        }
-        let items = render::items(&edition.set, &picks);
-        let links = DigestLinks::for_delivery(&self.links, &reader.id, claimed.id);
-        let draft = render::render(&edition.edition, &items, &links)?;
-        let papers: Vec<String> = items.iter().map(|i| i.arxiv_id.clone()).collect();
-        let why: Vec<String> = items.iter().map(|i| i.why.clone()).collect();
-        let digest =
-            deliveries::Delivered { subject: &draft.subject, paper_ids: &papers, why: &why };
-        if !prefs.frequency.mailed() {
-            deliveries::mark_delivered(conn, claimed.id, None, &digest).await?;
-            Tally::add(&tally.posted);
-            tracing::info!(papers = papers.len(), "digest posted to the reader's feed");
-            return Ok(());
-        }
-        let headers = [
-            ("List-Unsubscribe", format!("<{}>", links.unsubscribe)),
-            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".to_string()),
-            ("List-Id", self.mailer.list_id()),
-            ("X-Paperboy-Edition", edition.edition.label()),
-        ];
-        let message_id = self.mailer.new_message_id(Sent::Delivery(claimed.id));
-        match self
-            .mailer
-            .send(&reader.email, &draft, &message_id, &headers, Sent::Delivery(claimed.id))
-            .await
-        {
-            Ok(()) => {
-                deliveries::mark_delivered(conn, claimed.id, Some(&message_id), &digest).await?;
-                Tally::add(&tally.sent);
-                metrics::counter!("paperboy_digests_sent_total").increment(1);
-                tracing::info!(papers = papers.len(), "digest sent");
-            }
-            Err(SendError::Transient(e)) if claimed.attempts < self.policy.max_attempts => {
-                let delay = self.policy.delay(claimed.attempts);
-                let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                deliveries::mark_retry(conn, claimed.id, next, &e).await?;
-                Tally::add(&tally.retrying);
-                metrics::counter!("paperboy_digest_retries_total").increment(1);
-                tracing::warn!(error = ?redact_addresses(&e), retry_in = ?delay, "digest not sent; will retry");
-            }
-            Err(e) => {
-                deliveries::mark_failed(conn, claimed.id, &e.to_string()).await?;
-                if let SendError::Permanent(reply) = &e {
-                    let sent = Sent::Delivery(claimed.id);
-                    bounces::refused_at_send(&self.db, &self.inbound, sent, reply).await?;
-                }
-                Tally::add(&tally.failed);
-                metrics::counter!("paperboy_digests_failed_total").increment(1);
-                tracing::error!(error = ?redact_addresses(&e.to_string()), "digest failed for good");
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A reader as one delivery needs them: their row, their taste and the papers of this
-/// batch's editions they already had.
-struct Recipient<'a> {
-    row: &'a SubscriberRow,
-    taste: Taste,
-    sent: HashSet<String>,
-}
-
-async fn cancel(conn: &mut PgConnection, id: i64, why: &str, tally: &Tally) -> anyhow::Result<()> {
-    deliveries::mark_closed(conn, id, DeliveryStatus::Cancelled, Some(why)).await?;
-    Tally::add(&tally.cancelled);
-    Ok(())
+    });
+    tokio::spawn(async move {
+        let _ = workers.await;
+        listener.abort();
+    })
 }

@@ -5,7 +5,6 @@
 //! a crashed worker's rows are free again at once; each outcome is recorded as it happens.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
@@ -17,29 +16,11 @@ use crate::bounces::{self, Inbound};
 use crate::domain::Links;
 use crate::domain::Sent;
 use crate::domain::redact_addresses;
-use crate::mail::{Mailer, SendError};
+use crate::mail::{Mailer, RetryPolicy, SendError};
 use crate::store::{
     self,
     mail_queue::{self, QueuedMail},
 };
-
-#[derive(Clone, Copy, Debug)]
-pub struct RetryPolicy {
-    pub base: Duration,
-    pub max_attempts: i32,
-}
-
-impl RetryPolicy {
-    pub fn from_settings(settings: &crate::config::Settings) -> Self {
-        Self { base: settings.retry_base, max_attempts: settings.max_attempts }
-    }
-
-    /// Delay before the next try after `attempts` failed ones: base·2^(attempts-1), at most 6 h.
-    pub fn delay(&self, attempts: i32) -> Duration {
-        let factor = 2u32.saturating_pow(attempts.clamp(1, 30) as u32 - 1);
-        self.base.saturating_mul(factor).min(Duration::from_secs(6 * 3600))
-    }
-}
 
 /// Messages one worker claims at a time.
 const BATCH: i64 = 20;
@@ -141,18 +122,4 @@ async fn deliver_one(
         }
     }
     Ok(None)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let p = RetryPolicy { base: Duration::from_secs(30), max_attempts: 8 };
-        assert_eq!(p.delay(1), Duration::from_secs(30));
-        assert_eq!(p.delay(2), Duration::from_secs(60));
-        assert_eq!(p.delay(4), Duration::from_secs(240));
-        assert_eq!(p.delay(40), Duration::from_secs(6 * 3600));
-    }
 }

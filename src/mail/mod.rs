@@ -1,10 +1,12 @@
 //! Outgoing email: transports (SMTP pool or an outbox folder), and the messages we write.
 
 mod messages;
+mod retry;
 mod smtp_pool;
 mod transport;
 
 pub use messages::{Notice, SignupSummary};
+pub use retry::RetryPolicy;
 pub use transport::{Mailer, SendError};
 
 /// A rendered message before it is addressed and sent.

@@ -38,9 +38,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
+use crate::delivery::Deliverer;
 use crate::domain::Links;
 use crate::ingest::Sources;
-use crate::jobs::delivery::Deliverer;
 use crate::jobs::worker::Health;
 pub use error::AppError;
 pub use home::Cache as HomeCache;

@@ -55,7 +55,7 @@ impl Drop for TestDb {
 
 pub struct TestApp {
     pub address: String,
-    pub deliverer: std::sync::Arc<paperboy::jobs::delivery::Deliverer>,
+    pub deliverer: std::sync::Arc<paperboy::delivery::Deliverer>,
     pub settings: Settings,
     pub db: PgPool,
     pub smtp: SmtpServer,
