@@ -71,6 +71,16 @@ pub enum SourceArg {
     All,
 }
 
+impl From<SourceArg> for ingest::Selection {
+    fn from(arg: SourceArg) -> Self {
+        match arg {
+            SourceArg::Huggingface => Self::Huggingface,
+            SourceArg::Arxiv => Self::Arxiv,
+            SourceArg::All => Self::All,
+        }
+    }
+}
+
 /// The error of a command that should be tried again later (exit code 75, EX_TEMPFAIL).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}; try again later")]
@@ -119,14 +129,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let sources = Sources::from_settings(&settings);
             let day = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
             let mut failures = Vec::new();
-            if source != SourceArg::Arxiv {
-                match ingest::huggingface(&db, &sources, day, Trigger::Cli).await {
-                    Ok(summary) => println!("{summary}"),
-                    Err(e) => failures.push(e.to_string()),
-                }
-            }
-            if source != SourceArg::Huggingface {
-                match ingest::arxiv(&db, &sources, Trigger::Cli).await {
+            for outcome in ingest::selected(&db, &sources, source.into(), day, Trigger::Cli).await {
+                match outcome {
                     Ok(summary) => println!("{summary}"),
                     Err(e) => failures.push(e.to_string()),
                 }

@@ -231,3 +231,42 @@ pub async fn arxiv(
     .await;
     finish(db, run, Source::Arxiv, result).await
 }
+
+/// Which sources one ingest covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selection {
+    Huggingface,
+    Arxiv,
+    All,
+}
+
+impl Selection {
+    /// `huggingface`, `arxiv`, or `all` (also empty): as the CLI and the dashboard name them.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "huggingface" => Some(Self::Huggingface),
+            "arxiv" => Some(Self::Arxiv),
+            "" | "all" => Some(Self::All),
+            _ => None,
+        }
+    }
+}
+
+/// Ingests Hugging Face's featured `day`, then arXiv's latest announcement, as `selection`
+/// says. Each source's outcome, in that order: one failing does not stop the other.
+pub async fn selected(
+    db: &PgPool,
+    sources: &Sources,
+    selection: Selection,
+    day: NaiveDate,
+    trigger: Trigger,
+) -> Vec<Result<Summary, IngestError>> {
+    let mut outcomes = Vec::new();
+    if selection != Selection::Arxiv {
+        outcomes.push(huggingface(db, sources, day, trigger).await);
+    }
+    if selection != Selection::Huggingface {
+        outcomes.push(arxiv(db, sources, trigger).await);
+    }
+    outcomes
+}

@@ -8,6 +8,7 @@ use rust_stemmers::{Algorithm, Stemmer};
 
 use super::lexicon::{Lexicon, keyword_features, read_paper, words};
 use super::taste::{MIN_IDF, Taste, weigh};
+use crate::domain::normalize_whitespace;
 
 /// A paper that may go into an edition, with what the email shows.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -618,7 +619,7 @@ fn upvote_score(upvotes: i32) -> f64 {
 }
 
 fn fold(name: &str) -> String {
-    name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    normalize_whitespace(name).to_lowercase()
 }
 
 #[cfg(test)]

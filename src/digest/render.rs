@@ -5,6 +5,7 @@ use askama::Template;
 use super::edition::Edition;
 use super::rank::{Candidate, CandidateSet, Pick};
 use crate::domain::Frequency;
+use crate::domain::{arxiv_url, huggingface_url, short_authors};
 use crate::mail::Draft;
 
 /// A paper as the email (and the preview) shows it.
@@ -83,21 +84,13 @@ pub fn items(set: &CandidateSet, picks: &[Pick]) -> Vec<DigestItem> {
 
 /// One paper as a digest shows it, with its why-line.
 pub fn item(c: &Candidate, why: String) -> DigestItem {
-    let arxiv_url = format!("https://arxiv.org/abs/{}", c.arxiv_id);
-    let mut authors = c.authors.iter().take(SHOWN_AUTHORS).cloned().collect::<Vec<_>>().join(", ");
-    if c.authors.len() > SHOWN_AUTHORS {
-        authors.push_str(" et al.");
-    }
+    let arxiv_url = arxiv_url(&c.arxiv_id);
     DigestItem {
         arxiv_id: c.arxiv_id.clone(),
         title: c.title.clone(),
-        url: if c.on_huggingface {
-            format!("https://huggingface.co/papers/{}", c.arxiv_id)
-        } else {
-            arxiv_url.clone()
-        },
+        url: if c.on_huggingface { huggingface_url(&c.arxiv_id) } else { arxiv_url.clone() },
         arxiv_url,
-        authors,
+        authors: short_authors(&c.authors, SHOWN_AUTHORS),
         upvotes: c.upvotes,
         summary: summary(c.ai_summary.as_deref(), &c.abstract_text),
         code_url: c.github_repo.clone(),

@@ -199,18 +199,24 @@ impl Links {
         self.absolute(&format!("/unsubscribe/{}", self.manage_token(subscriber)))
     }
 
-    pub fn rate_token(&self, subscriber: &Uuid) -> String {
+    fn rate_token(&self, subscriber: &Uuid) -> String {
         self.signer.sign(Purpose::Rate, subscriber)
+    }
+
+    /// `/rate/{token}/`: every rating link of a reader continues with
+    /// `{arxiv_id}/{up|down|clear}`.
+    pub fn rate_prefix(&self, subscriber: &Uuid) -> String {
+        format!("/rate/{}/", self.rate_token(subscriber))
     }
 
     /// `/rate/{token}/{arxiv_id}/{up|down|clear}`
     pub fn rate_path(&self, subscriber: &Uuid, arxiv_id: &str, rating: &str) -> String {
-        format!("/rate/{}/{arxiv_id}/{rating}", self.rate_token(subscriber))
+        format!("{}{arxiv_id}/{rating}", self.rate_prefix(subscriber))
     }
 
-    /// The start of a reader's rating links; the paper and `up` or `down` follow.
+    /// `rate_prefix` as an absolute link, for emails.
     pub fn rate_base(&self, subscriber: &Uuid) -> String {
-        self.absolute(&format!("/rate/{}/", self.rate_token(subscriber)))
+        self.absolute(&self.rate_prefix(subscriber))
     }
 
     /// `/d/{token}`: the web copy of one delivery.

@@ -68,6 +68,25 @@ pub fn normalize_whitespace(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The paper's abstract page on arXiv.
+pub fn arxiv_url(arxiv_id: impl fmt::Display) -> String {
+    format!("https://arxiv.org/abs/{arxiv_id}")
+}
+
+/// The paper's page on Hugging Face (papers featured in Daily Papers have one).
+pub fn huggingface_url(arxiv_id: impl fmt::Display) -> String {
+    format!("https://huggingface.co/papers/{arxiv_id}")
+}
+
+/// "A, B, C et al.": the first `shown` authors, and "et al." when there are more.
+pub fn short_authors(authors: &[String], shown: usize) -> String {
+    let mut s = authors.iter().take(shown).map(String::as_str).collect::<Vec<_>>().join(", ");
+    if authors.len() > shown {
+        s.push_str(" et al.");
+    }
+    s
+}
+
 /// What Hugging Face Daily Papers says about a paper on a featured day.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeaturedPaper {

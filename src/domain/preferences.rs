@@ -47,7 +47,7 @@ impl PhraseList {
         let mut out: Vec<String> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         for part in raw.split([',', '\n', '\r', ';']) {
-            let phrase = part.split_whitespace().collect::<Vec<_>>().join(" ");
+            let phrase = super::normalize_whitespace(part);
             if phrase.is_empty() {
                 continue;
             }

@@ -98,17 +98,17 @@ impl SmtpPool {
         tcp.set_nodelay(true).map_err(refused)?;
         let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
             .await
-            .map_err(classify)?;
+            .map_err(SendError::from)?;
         let offered = conn.can_starttls();
         if t.starttls == StartTls::Required || (t.starttls == StartTls::IfOffered && offered) {
-            let tls = TlsParameters::new(t.host.clone()).map_err(classify)?;
-            conn.starttls(tls, &self.hello).await.map_err(classify)?;
+            let tls = TlsParameters::new(t.host.clone()).map_err(SendError::from)?;
+            conn.starttls(tls, &self.hello).await.map_err(SendError::from)?;
         }
         if let Some((user, pass)) = &t.credentials {
             let credentials = Credentials::new(user.clone(), pass.clone());
             conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
                 .await
-                .map_err(classify)?;
+                .map_err(SendError::from)?;
         }
         Ok(conn)
     }
@@ -144,7 +144,7 @@ impl SmtpPool {
                 }
                 Err(e) => {
                     conn.abort().await;
-                    Err(classify(e))
+                    Err(e.into())
                 }
             }
         };
@@ -155,15 +155,6 @@ impl SmtpPool {
                 self.timeout
             ))),
         }
-    }
-}
-
-/// 5xx replies are final; everything else (4xx, network, TLS) is worth another try.
-pub fn classify(e: lettre::transport::smtp::Error) -> SendError {
-    if e.is_permanent() {
-        SendError::Permanent(e.to_string())
-    } else {
-        SendError::Transient(e.to_string())
     }
 }
 

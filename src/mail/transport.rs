@@ -41,6 +41,17 @@ pub enum SendError {
     Transient(String),
 }
 
+/// 5xx replies are final; everything else (4xx, network, TLS) is worth another try.
+impl From<lettre::transport::smtp::Error> for SendError {
+    fn from(e: lettre::transport::smtp::Error) -> Self {
+        if e.is_permanent() {
+            Self::Permanent(e.to_string())
+        } else {
+            Self::Transient(e.to_string())
+        }
+    }
+}
+
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
@@ -210,11 +221,10 @@ impl Mailer {
         .map_err(|e| SendError::Permanent(format!("cannot build envelope: {e}")))?;
         match &self.transport {
             Transport::Direct(pool) => pool.send(&envelope, &message.formatted()).await,
-            Transport::Smtp(smtp) => match smtp.send_raw(&envelope, &message.formatted()).await {
-                Ok(_) => Ok(()),
-                Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
-                Err(e) => Err(SendError::Transient(e.to_string())),
-            },
+            Transport::Smtp(smtp) => {
+                smtp.send_raw(&envelope, &message.formatted()).await?;
+                Ok(())
+            }
             Transport::Outbox(files, dir) => {
                 let id = files
                     .send_raw(&envelope, &message.formatted())

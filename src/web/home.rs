@@ -17,7 +17,7 @@ use super::form::PageForm;
 use super::{AppError, AppState};
 use chrono::NaiveDate;
 
-use crate::domain::{ARXIV_CATEGORIES, PreferenceErrors};
+use crate::domain::{ARXIV_CATEGORIES, PreferenceErrors, huggingface_url, short_authors};
 use crate::store::papers::{self, PaperCard};
 use crate::subscriptions::{self, NewSignup, SignupForm};
 
@@ -33,16 +33,11 @@ pub struct IndexPage {
 impl PaperCard {
     /// "A, B, C et al." — the first few authors.
     pub fn authors_short(&self) -> String {
-        const SHOWN: usize = 3;
-        let mut s = self.authors.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
-        if self.authors.len() > SHOWN {
-            s.push_str(" et al.");
-        }
-        s
+        short_authors(&self.authors, 3)
     }
 
     pub fn page_url(&self) -> String {
-        format!("https://huggingface.co/papers/{}", self.arxiv_id)
+        huggingface_url(&self.arxiv_id)
     }
 }
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::client_ip::ClientIp;
 use super::form::PageForm;
 use super::{AppError, AppState};
-use crate::domain::Purpose;
+use crate::domain::{Purpose, short_authors};
 use crate::ratings::{self, Rating};
 use crate::store::ratings::{self as stored, RatedRow};
 use crate::store::subscribers::{self, SubscriberRow};
@@ -65,14 +65,6 @@ async fn target(
     Ok((reader, paper))
 }
 
-fn authors(paper: &RatedRow) -> String {
-    let mut shown = paper.authors.iter().take(6).cloned().collect::<Vec<_>>().join(", ");
-    if paper.authors.len() > 6 {
-        shown.push_str(" et al.");
-    }
-    shown
-}
-
 pub async fn show(
     State(app): State<AppState>,
     Path((token, arxiv_id, rating)): Path<(String, String, String)>,
@@ -85,7 +77,7 @@ pub async fn show(
     let (reader, paper) = target(&app, &token, &arxiv_id).await?;
     let path = |r: &str| app.links.rate_path(&reader.id, &paper.arxiv_id, r);
     Ok(RatePage {
-        authors: authors(&paper),
+        authors: short_authors(&paper.authors, 6),
         up,
         action_up: path("up"),
         action_down: path("down"),

@@ -34,7 +34,7 @@ pub async fn web_copy(
     Path(token): Path<String>,
 ) -> Result<WebCopyPage, AppError> {
     let copy = reading::web_copy(&app.db, &app.links, &token).await?.ok_or(AppError::NotFound)?;
-    let rate = format!("/rate/{}", app.links.rate_token(&copy.reader));
+    let rate = app.links.rate_prefix(&copy.reader);
     Ok(WebCopyPage { rate, copy })
 }
 

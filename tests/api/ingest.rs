@@ -239,6 +239,8 @@ async fn the_landing_page_lists_the_latest_day_by_upvotes_with_titles_escaped() 
     let positions: Vec<usize> = ids
         .iter()
         .map(|id| {
+            let arxiv = format!("href=\"https://arxiv.org/abs/{id}\"");
+            assert!(page.contains(&arxiv), "each paper links its arXiv page too");
             page.find(&format!("https://huggingface.co/papers/{id}\"")).expect("each paper linked")
         })
         .collect();

@@ -79,24 +79,15 @@ pub async fn ingest(
 ) -> Result<impl IntoResponse, AppError> {
     admin.check(&form.csrf)?;
     let day = parse_date(&form.date)?.unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let (hf, arxiv) = match form.source.as_str() {
-        "huggingface" => (true, false),
-        "arxiv" => (false, true),
-        "" | "all" => (true, true),
-        _ => return Err(AppError::BadRequest("Unknown source.")),
-    };
+    let selection =
+        ingest::Selection::parse(&form.source).ok_or(AppError::BadRequest("Unknown source."))?;
     tracing::info!(admin_id = admin.0.admin_id, %day, "ingest requested");
     let state = app.clone();
     // Tracked: a graceful stop waits for it (an ingest is one transaction per day, so
     // being cut would only lose the run).
     app.spawn_tracked(async move {
-        let (db, sources) = (&state.db, &state.sources);
-        if hf {
-            let _ = ingest::huggingface(db, sources, day, Trigger::Admin).await;
-        }
-        if arxiv {
-            let _ = ingest::arxiv(db, sources, Trigger::Admin).await;
-        }
+        // Each run records its own outcome on the runs page.
+        ingest::selected(&state.db, &state.sources, selection, day, Trigger::Admin).await;
         state.home.invalidate();
     });
     Ok(Redirect::to("/admin/runs"))
