@@ -6,7 +6,7 @@ use super::edition::Edition;
 use super::rank::{Candidate, CandidateSet, Pick};
 use crate::domain::Frequency;
 use crate::domain::{arxiv_url, huggingface_url, short_authors};
-use crate::mail::Draft;
+use crate::mail::{Draft, Subject};
 
 /// A paper as the email (and the preview) shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,10 +145,9 @@ pub fn subject(edition: &Edition, items: &[DigestItem]) -> String {
     } else {
         top.into()
     };
-    match items.len() {
-        0 | 1 => format!("{kind} · {}: {top}", edition.title()),
-        n => format!("{kind} · {}: {top} (+{} more)", edition.title(), n - 1),
-    }
+    let edition = edition.title();
+    Subject::Digest { kind, edition: &edition, top: &top, more: items.len().saturating_sub(1) }
+        .line()
 }
 
 pub fn render(

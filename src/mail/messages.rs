@@ -30,17 +30,18 @@ impl Notice {
         Notice::Confirmation { token: token.as_str().to_string(), choices }
     }
 
-    pub fn subject(&self) -> &'static str {
+    pub fn subject(&self) -> String {
         match self {
-            Notice::Confirmation { .. } => "Confirm your paperboy subscription",
-            Notice::AlreadySubscribed { .. } => "You're already subscribed to paperboy",
+            Notice::Confirmation { .. } => Subject::Confirmation,
+            Notice::AlreadySubscribed { .. } => Subject::AlreadySubscribed,
         }
+        .line()
     }
 
     /// The email as it goes out, with links under `links` and the confirmation lifetime
     /// the service runs with.
     pub fn render(&self, links: &Links, confirm_ttl_hours: u64) -> askama::Result<Draft> {
-        let subject = self.subject().to_string();
+        let subject = self.subject();
         match self {
             Notice::Confirmation { token, choices } => {
                 let confirm_url = &links.confirm(token);
@@ -62,6 +63,32 @@ impl Notice {
                 })
             }
         }
+    }
+}
+
+/// An email's subject line, as `templates/email/subjects.txt` words it.
+pub enum Subject<'a> {
+    Confirmation,
+    AlreadySubscribed,
+    /// `paperboy · Wed, Nov 26: <the top paper> (+6 more)`; `kind` is
+    /// "paperboy" or "paperboy weekly".
+    Digest {
+        kind: &'a str,
+        edition: &'a str,
+        top: &'a str,
+        more: usize,
+    },
+}
+
+#[derive(Template)]
+#[template(path = "email/subjects.txt")]
+struct SubjectLine<'a> {
+    subject: &'a Subject<'a>,
+}
+
+impl Subject<'_> {
+    pub fn line(&self) -> String {
+        SubjectLine { subject: self }.to_string()
     }
 }
 
@@ -124,6 +151,16 @@ mod tests {
         assert!(d.text.contains("http://x.test/confirm/abc"));
         assert!(d.html.contains("href=\"http://x.test/confirm/abc\""));
         assert!(d.text.contains("48 hours"));
+        assert_eq!(d.subject, "Confirm your paperboy subscription");
+    }
+
+    #[test]
+    fn subjects_come_from_one_template_unescaped() {
+        let digest =
+            |more| Subject::Digest { kind: "paperboy", edition: "Nov 26", top: "A & <B>", more };
+        assert_eq!(digest(0).line(), "paperboy · Nov 26: A & <B>");
+        assert_eq!(digest(4).line(), "paperboy · Nov 26: A & <B> (+4 more)");
+        assert_eq!(Subject::AlreadySubscribed.line(), "You're already subscribed to paperboy");
     }
 
     #[test]

@@ -5,7 +5,7 @@ mod retry;
 mod smtp_pool;
 mod transport;
 
-pub use messages::{Notice, SignupSummary};
+pub use messages::{Notice, SignupSummary, Subject};
 pub use retry::RetryPolicy;
 pub use transport::{Mailer, SendError};
 

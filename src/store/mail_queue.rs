@@ -73,7 +73,7 @@ pub async fn enqueue(
         MailKind::of(notice) as MailKind,
         subscriber_id,
         recipient,
-        notice.subject(),
+        &notice.subject(),
         Json(notice) as _,
     )
     .fetch_one(conn)

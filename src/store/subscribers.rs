@@ -161,7 +161,7 @@ pub async fn insert_pending(db: &PgPool, batch: &[&NewPending]) -> sqlx::Result<
         &column(batch, |r| r.frequency) as &[&str],
         &column(batch, |r| r.confirm_hash.as_slice()) as &[&[u8]],
         &column(batch, |r| r.confirm_expires_at) as &[DateTime<Utc>],
-        &column(batch, |r| r.confirmation.subject()) as &[&str],
+        &column(batch, |r| r.confirmation.subject()) as &[String],
         &column(batch, |r| sqlx::types::Json(&r.confirmation)) as &[sqlx::types::Json<&_>],
     )
     .fetch_all(db)
