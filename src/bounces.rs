@@ -61,9 +61,9 @@ impl Inbound {
     pub fn from_settings(settings: &crate::config::Settings, secret: &[u8]) -> Self {
         Self {
             signer: Signer::new(secret),
-            bounce_address: settings.bounce_address.clone(),
-            soft_limit: settings.soft_bounce_limit,
-            soft_days: settings.soft_bounce_days,
+            bounce_address: settings.mail.bounce_address.clone(),
+            soft_limit: settings.mail.soft_bounce_limit,
+            soft_days: settings.mail.soft_bounce_days,
         }
     }
 

@@ -150,9 +150,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             // Ctrl-C/SIGTERM: finish the message in flight, hand the rest back, exit.
             let shutdown = CancellationToken::new();
             startup::cancel_on_signal(shutdown.clone());
-            let summary =
-                crate::sending::send(&db, &deliverer, date, settings.send_concurrency, shutdown)
-                    .await?;
+            let summary = crate::sending::send(
+                &db,
+                &deliverer,
+                date,
+                settings.mail.send_concurrency,
+                shutdown,
+            )
+            .await?;
             println!("{summary}");
             if summary.failed > 0 || summary.retrying > 0 {
                 anyhow::bail!(
@@ -180,7 +185,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Healthcheck => healthcheck(settings.bind).await,
+        Command::Healthcheck => healthcheck(settings.web.bind).await,
     }
 }
 

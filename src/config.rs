@@ -32,47 +32,35 @@ pub enum LogFormat {
     Json,
 }
 
-/// Everything paperboy can be told by its operator. Secrets are `SecretString`, so a
-/// stray `{:?}` never prints them.
+/// Everything paperboy can be told by its operator, grouped by what it configures.
+/// Secrets are `SecretString`, so a stray `{:?}` never prints them.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub database_url: SecretString,
-    pub bind: SocketAddr,
-    pub base_url: Url,
-    pub smtp_url: Option<SecretString>,
-    pub outbox_dir: PathBuf,
-    pub mail_from: Mailbox,
-    pub hf_url: Url,
-    pub arxiv_url: Url,
-    pub arxiv_categories: Vec<String>,
-    pub admin_email: Option<String>,
-    pub admin_password: Option<SecretString>,
+    pub database: DatabaseSettings,
+    pub web: WebSettings,
+    pub mail: MailSettings,
+    pub sources: SourceSettings,
+    pub jobs: JobSettings,
+    /// Signs links and bounce addresses; unset, one is generated and kept in the database.
     pub secret: Option<SecretString>,
-    /// Messages per second across the process; 0 = unlimited.
-    pub send_rate: u32,
-    /// Messages sent at once by the delivery worker.
-    pub send_concurrency: usize,
-    pub dkim: Option<DkimSettings>,
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatabaseSettings {
+    /// `postgres://` or `postgresql://`.
+    pub url: SecretString,
+}
+
+/// The HTTP server, its public pages and the dashboard.
+#[derive(Clone, Debug)]
+pub struct WebSettings {
+    pub bind: SocketAddr,
+    /// Where links in emails and feeds point: http(s), no query or fragment.
+    pub base_url: Url,
     /// Sign-ups per client IP per hour; 0 = no limit.
     pub subscribe_rate: u32,
     pub trust_proxy: bool,
-    pub scheduler: bool,
-    pub log_format: LogFormat,
-    /// First retry delay of a failed email; doubles each attempt.
-    pub retry_base: Duration,
-    /// Attempts before a transiently failing email is given up.
-    pub max_attempts: i32,
-    pub confirm_ttl: Duration,
-    /// Timeouts and retries for Hugging Face and arXiv requests.
-    pub fetch: FetchPolicy,
-    /// When `serve` ingests Hugging Face (today and yesterday, UTC).
-    pub ingest_hf_cron: croner::Cron,
-    /// When `serve` ingests the arXiv announcement.
-    pub ingest_arxiv_cron: croner::Cron,
-    /// How often `serve` looks for readers whose delivery hour has come.
-    pub digest_cron: croner::Cron,
-    /// When set, `GET /metrics` wants `Authorization: Bearer <token>`.
-    pub metrics_token: Option<SecretString>,
     /// Time a client has to send a request head once its first byte arrived.
     pub header_timeout: Duration,
     /// Time a connection may sit with nothing moving: before a request's first byte
@@ -80,15 +68,63 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// Connections served at once; more wait in the listen queue.
     pub max_connections: usize,
+    /// When set, `GET /metrics` wants `Authorization: Bearer <token>`.
+    pub metrics_token: Option<SecretString>,
+    /// Bearer token for `POST /inbound/*`; unset, those routes answer 404.
+    pub inbound_token: Option<SecretString>,
+    /// The first dashboard admin, created at start when both are set.
+    pub admin_email: Option<String>,
+    pub admin_password: Option<SecretString>,
+}
+
+/// Sending mail, retrying it, and acting on bounces.
+#[derive(Clone, Debug)]
+pub struct MailSettings {
+    /// `smtp://` or `smtps://`; unset, mail goes to `outbox_dir` as `.eml` files.
+    pub smtp_url: Option<SecretString>,
+    pub outbox_dir: PathBuf,
+    pub mail_from: Mailbox,
+    /// Messages per second across the process; 0 = unlimited.
+    pub send_rate: u32,
+    /// Messages sent at once by the delivery worker.
+    pub send_concurrency: usize,
+    pub dkim: Option<DkimSettings>,
+    /// First retry delay of a failed email; doubles each attempt.
+    pub retry_base: Duration,
+    /// Attempts before a transiently failing email is given up.
+    pub max_attempts: i32,
+    /// How long a confirmation link works.
+    pub confirm_ttl: Duration,
     /// `bounces@news.example.com`: every message goes out with the envelope sender
     /// `bounces+<tag>@news.example.com` (VERP), the tag naming the message under a MAC.
     pub bounce_address: Option<lettre::Address>,
-    /// Bearer token for `POST /inbound/*`; unset, those routes answer 404.
-    pub inbound_token: Option<SecretString>,
     /// This many soft bounces in a row, spread over at least `soft_bounce_days`, make a
     /// reader `bounced`.
     pub soft_bounce_limit: i64,
     pub soft_bounce_days: i64,
+}
+
+/// Where papers come from.
+#[derive(Clone, Debug)]
+pub struct SourceSettings {
+    pub hf_url: Url,
+    pub arxiv_url: Url,
+    pub arxiv_categories: Vec<String>,
+    /// Timeouts and retries for Hugging Face and arXiv requests.
+    pub fetch: FetchPolicy,
+}
+
+/// What `serve` runs on a schedule.
+#[derive(Clone, Debug)]
+pub struct JobSettings {
+    /// Off: no scheduled ingests or digest runs (the workers still send what is queued).
+    pub scheduler: bool,
+    /// When `serve` ingests Hugging Face (today and yesterday, UTC).
+    pub ingest_hf_cron: croner::Cron,
+    /// When `serve` ingests the arXiv announcement.
+    pub ingest_arxiv_cron: croner::Cron,
+    /// How often `serve` looks for readers whose delivery hour has come.
+    pub digest_cron: croner::Cron,
 }
 
 #[derive(Clone, Debug)]
@@ -202,55 +238,84 @@ impl Settings {
             ..FetchPolicy::default()
         };
 
-        Ok(Settings {
-            database_url: or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paperboy").into(),
-            bind,
-            base_url,
-            smtp_url: smtp_url.map(Into::into),
-            outbox_dir: or("PAPERBOY_OUTBOX_DIR", "./outbox").into(),
-            mail_from,
-            hf_url: url("PAPERBOY_HF_URL", "https://huggingface.co")?,
-            arxiv_url: url("PAPERBOY_ARXIV_URL", "https://rss.arxiv.org/rss")?,
-            arxiv_categories: or("PAPERBOY_ARXIV_CATEGORIES", "cs.AI,cs.CL,cs.CV,cs.LG")
-                .split(',')
-                .map(|c| c.trim().to_string())
-                .filter(|c| !c.is_empty())
-                .collect(),
-            admin_email: get("PAPERBOY_ADMIN_EMAIL"),
-            admin_password: get("PAPERBOY_ADMIN_PASSWORD").map(Into::into),
-            secret: get("PAPERBOY_SECRET").map(Into::into),
-            send_rate: number("PAPERBOY_SEND_RATE", 0)? as u32,
-            send_concurrency: number("PAPERBOY_SEND_CONCURRENCY", 4)?.clamp(1, 64) as usize,
-            dkim,
-            subscribe_rate: number("PAPERBOY_SUBSCRIBE_RATE", 20)? as u32,
-            trust_proxy: flag("PAPERBOY_TRUST_PROXY", false)?,
-            scheduler: flag("PAPERBOY_SCHEDULER", true)?,
-            log_format,
-            retry_base: Duration::from_millis(number("PAPERBOY_RETRY_BASE_MS", 30_000)?),
-            max_attempts: number("PAPERBOY_MAX_ATTEMPTS", 8)?.clamp(1, 100) as i32,
-            confirm_ttl: Duration::from_secs(48 * 3600),
-            fetch,
-            ingest_hf_cron: cron("PAPERBOY_INGEST_HF_CRON", "*/30 * * * *")?,
-            // arXiv announces Sunday–Thursday at 20:00 US Eastern: 01:30 UTC Monday–Friday.
-            ingest_arxiv_cron: cron("PAPERBOY_INGEST_ARXIV_CRON", "30 1 * * 1-5")?,
-            digest_cron: cron("PAPERBOY_DIGEST_CRON", "*/5 * * * *")?,
-            metrics_token: get("PAPERBOY_METRICS_TOKEN").map(Into::into),
-            header_timeout: seconds("PAPERBOY_HEADER_TIMEOUT_SECS", 10)?,
-            idle_timeout: seconds("PAPERBOY_IDLE_TIMEOUT_SECS", 60)?,
-            max_connections,
-            bounce_address: match get("PAPERBOY_BOUNCE_ADDRESS") {
-                None => None,
-                Some(raw) => Some(raw.trim().parse::<lettre::Address>().ok().filter(|a| !a.user().contains('+')).ok_or_else(|| {
-                    ConfigError {
+        let database_url = or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paperboy");
+        database_url_is_valid(&database_url)
+            .map_err(|reason| ConfigError { var: "DATABASE_URL", reason })?;
+        let bounce_address = match get("PAPERBOY_BOUNCE_ADDRESS") {
+            None => None,
+            Some(raw) => Some(
+                raw.trim()
+                    .parse::<lettre::Address>()
+                    .ok()
+                    .filter(|a| !a.user().contains('+'))
+                    .ok_or_else(|| ConfigError {
                         var: "PAPERBOY_BOUNCE_ADDRESS",
-                        reason: format!("{raw:?} is not an address like bounces@news.example.com (without a '+')"),
-                    }
-                })?),
+                        reason: format!(
+                            "{raw:?} is not an address like bounces@news.example.com (without a '+')"
+                        ),
+                    })?,
+            ),
+        };
+
+        Ok(Settings {
+            database: DatabaseSettings { url: database_url.into() },
+            web: WebSettings {
+                bind,
+                base_url,
+                subscribe_rate: number("PAPERBOY_SUBSCRIBE_RATE", 20)? as u32,
+                trust_proxy: flag("PAPERBOY_TRUST_PROXY", false)?,
+                header_timeout: seconds("PAPERBOY_HEADER_TIMEOUT_SECS", 10)?,
+                idle_timeout: seconds("PAPERBOY_IDLE_TIMEOUT_SECS", 60)?,
+                max_connections,
+                metrics_token: get("PAPERBOY_METRICS_TOKEN").map(Into::into),
+                inbound_token: get("PAPERBOY_INBOUND_TOKEN").map(Into::into),
+                admin_email: get("PAPERBOY_ADMIN_EMAIL"),
+                admin_password: get("PAPERBOY_ADMIN_PASSWORD").map(Into::into),
             },
-            inbound_token: get("PAPERBOY_INBOUND_TOKEN").map(Into::into),
-            soft_bounce_limit: number("PAPERBOY_SOFT_BOUNCE_LIMIT", 5)?.max(1) as i64,
-            soft_bounce_days: number("PAPERBOY_SOFT_BOUNCE_DAYS", 7)? as i64,
+            mail: MailSettings {
+                smtp_url: smtp_url.map(Into::into),
+                outbox_dir: or("PAPERBOY_OUTBOX_DIR", "./outbox").into(),
+                mail_from,
+                send_rate: number("PAPERBOY_SEND_RATE", 0)? as u32,
+                send_concurrency: number("PAPERBOY_SEND_CONCURRENCY", 4)?.clamp(1, 64) as usize,
+                dkim,
+                retry_base: Duration::from_millis(number("PAPERBOY_RETRY_BASE_MS", 30_000)?),
+                max_attempts: number("PAPERBOY_MAX_ATTEMPTS", 8)?.clamp(1, 100) as i32,
+                confirm_ttl: Duration::from_secs(48 * 3600),
+                bounce_address,
+                soft_bounce_limit: number("PAPERBOY_SOFT_BOUNCE_LIMIT", 5)?.max(1) as i64,
+                soft_bounce_days: number("PAPERBOY_SOFT_BOUNCE_DAYS", 7)? as i64,
+            },
+            sources: SourceSettings {
+                hf_url: url("PAPERBOY_HF_URL", "https://huggingface.co")?,
+                arxiv_url: url("PAPERBOY_ARXIV_URL", "https://rss.arxiv.org/rss")?,
+                arxiv_categories: or("PAPERBOY_ARXIV_CATEGORIES", "cs.AI,cs.CL,cs.CV,cs.LG")
+                    .split(',')
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect(),
+                fetch,
+            },
+            jobs: JobSettings {
+                scheduler: flag("PAPERBOY_SCHEDULER", true)?,
+                ingest_hf_cron: cron("PAPERBOY_INGEST_HF_CRON", "*/30 * * * *")?,
+                // arXiv announces Sunday–Thursday at 20:00 US Eastern: 01:30 UTC Monday–Friday.
+                ingest_arxiv_cron: cron("PAPERBOY_INGEST_ARXIV_CRON", "30 1 * * 1-5")?,
+                digest_cron: cron("PAPERBOY_DIGEST_CRON", "*/5 * * * *")?,
+            },
+            secret: get("PAPERBOY_SECRET").map(Into::into),
+            log_format,
         })
+    }
+}
+
+/// `postgres://` or `postgresql://` (an empty host means the local default, as libpq
+/// reads it). The reason never echoes the URL, which may hold a password.
+fn database_url_is_valid(raw: &str) -> Result<(), String> {
+    let url = Url::parse(raw.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    match url.scheme() {
+        "postgres" | "postgresql" => Ok(()),
+        other => Err(format!("expected a postgres:// URL, got {other}:")),
     }
 }
 
@@ -319,14 +384,14 @@ mod tests {
     #[test]
     fn defaults_match_the_contract() {
         let s = Settings::from_lookup(|_| None).unwrap();
-        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.database_url.expose_secret(), "postgres://postgres@127.0.0.1:5432/paperboy");
-        let links = crate::domain::Links::new(s.base_url.as_str(), b"key");
+        assert_eq!(s.web.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database.url.expose_secret(), "postgres://postgres@127.0.0.1:5432/paperboy");
+        let links = crate::domain::Links::new(s.web.base_url.as_str(), b"key");
         assert_eq!(links.absolute("/confirm/x"), "http://localhost:8080/confirm/x");
-        assert_eq!(s.arxiv_categories, ["cs.AI", "cs.CL", "cs.CV", "cs.LG"]);
-        assert_eq!(s.subscribe_rate, 20);
-        assert!(s.scheduler && !s.trust_proxy && s.smtp_url.is_none());
-        assert_eq!(s.mail_from.email.to_string(), "digest@localhost");
+        assert_eq!(s.sources.arxiv_categories, ["cs.AI", "cs.CL", "cs.CV", "cs.LG"]);
+        assert_eq!(s.web.subscribe_rate, 20);
+        assert!(s.jobs.scheduler && !s.web.trust_proxy && s.mail.smtp_url.is_none());
+        assert_eq!(s.mail.mail_from.email.to_string(), "digest@localhost");
     }
 
     #[test]
@@ -351,12 +416,12 @@ mod tests {
     #[test]
     fn front_door_defaults() {
         let s = Settings::from_lookup(|_| None).unwrap();
-        assert!(s.metrics_token.is_none());
-        assert_eq!(s.header_timeout, Duration::from_secs(10));
-        assert_eq!(s.idle_timeout, Duration::from_secs(60));
-        assert_eq!(s.max_connections, 1024);
+        assert!(s.web.metrics_token.is_none());
+        assert_eq!(s.web.header_timeout, Duration::from_secs(10));
+        assert_eq!(s.web.idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.web.max_connections, 1024);
         let s = with("PAPERBOY_METRICS_TOKEN", "scrape-me").unwrap();
-        assert_eq!(s.metrics_token.unwrap().expose_secret(), "scrape-me");
+        assert_eq!(s.web.metrics_token.unwrap().expose_secret(), "scrape-me");
     }
 
     #[test]
@@ -369,9 +434,9 @@ mod tests {
             assert_eq!(with(var, "0").unwrap_err().var, var);
             assert_eq!(with(var, "soon").unwrap_err().var, var);
         }
-        assert_eq!(with("PAPERBOY_MAX_CONNECTIONS", "2").unwrap().max_connections, 2);
+        assert_eq!(with("PAPERBOY_MAX_CONNECTIONS", "2").unwrap().web.max_connections, 2);
         let s = with("PAPERBOY_HEADER_TIMEOUT_SECS", "3").unwrap();
-        assert_eq!(s.header_timeout, Duration::from_secs(3));
+        assert_eq!(s.web.header_timeout, Duration::from_secs(3));
     }
 
     #[test]
@@ -395,6 +460,23 @@ mod tests {
         }
         let err = with("PAPERBOY_BASE_URL", "https://example.com/?utm=x").unwrap_err();
         assert_eq!(err.var, "PAPERBOY_BASE_URL");
+    }
+
+    #[test]
+    fn the_database_url_must_be_postgres_and_is_never_echoed() {
+        for bad in ["mysql://u:hunter2@db/paperboy", "hunter2", "http://db/x"] {
+            let err = with("DATABASE_URL", bad).expect_err(bad);
+            assert_eq!(err.var, "DATABASE_URL", "{bad}");
+            assert!(!err.reason.contains("hunter2"), "{}", err.reason);
+        }
+        for good in [
+            "postgres://postgres@127.0.0.1:5432/paperboy",
+            "postgresql://u:p@db.internal/paperboy?sslmode=require",
+            "postgres:///paperboy?host=/var/run/postgresql",
+            "postgres:///paperboy",
+        ] {
+            with("DATABASE_URL", good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
     }
 
     #[test]

@@ -89,11 +89,11 @@ pub struct Sources {
 impl Sources {
     pub fn from_settings(settings: &Settings) -> Arc<Self> {
         Arc::new(Self {
-            fetcher: Fetcher::new(settings.fetch),
+            fetcher: Fetcher::new(settings.sources.fetch),
             arxiv_throttle: Throttle::new(sources::arxiv::REQUEST_INTERVAL),
-            hf_url: settings.hf_url.clone(),
-            arxiv_url: settings.arxiv_url.clone(),
-            arxiv_categories: settings.arxiv_categories.clone(),
+            hf_url: settings.sources.hf_url.clone(),
+            arxiv_url: settings.sources.arxiv_url.clone(),
+            arxiv_categories: settings.sources.arxiv_categories.clone(),
         })
     }
 }

@@ -26,8 +26,8 @@ const BASE_CONNECTIONS: u32 = 16;
 /// Opens (creating and migrating if needed) the database named in the settings.
 pub async fn database(settings: &Settings) -> anyhow::Result<PgPool> {
     // The mail and the digest workers each hold a connection while they work.
-    let max = BASE_CONNECTIONS + 2 * settings.send_concurrency as u32;
-    store::connect_and_migrate(settings.database_url.expose_secret(), max).await
+    let max = BASE_CONNECTIONS + 2 * settings.mail.send_concurrency as u32;
+    store::connect_and_migrate(settings.database.url.expose_secret(), max).await
 }
 
 /// The key for signed links and cookies: `PAPERBOY_SECRET`, else the one kept in the database.
@@ -52,15 +52,15 @@ impl Application {
         let secret = secret(&db, &settings).await?;
         crate::admins::ensure_first(
             &db,
-            settings.admin_email.as_deref(),
-            settings.admin_password.as_ref().map(|p| p.expose_secret()),
+            settings.web.admin_email.as_deref(),
+            settings.web.admin_password.as_ref().map(|p| p.expose_secret()),
         )
         .await
         .context("cannot create the first admin")?;
         let mailer = Arc::new(Mailer::from_settings(&settings, &secret)?);
-        let listener = TcpListener::bind(settings.bind)
+        let listener = TcpListener::bind(settings.web.bind)
             .await
-            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+            .with_context(|| format!("cannot listen on {}", settings.web.bind))?;
         let sources = Sources::from_settings(&settings);
         let deliverer = deliverer(&db, &mailer, &settings, &secret);
         let state = AppState::new(db, settings, secret, sources, deliverer);
@@ -89,7 +89,7 @@ impl Application {
     /// Serves until `shutdown` is cancelled, then lets in-flight requests and sends finish.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let settings = &self.state.settings;
-        tracing::info!(address = %self.local_addr(), base_url = %settings.base_url, "paperboy is listening");
+        tracing::info!(address = %self.local_addr(), base_url = %settings.web.base_url, "paperboy is listening");
         // Work started by requests (admin ingests and sends) stops with the process.
         let state_shutdown = self.state.shutdown.clone();
         let linked = shutdown.clone();
@@ -104,7 +104,7 @@ impl Application {
         // 1,700 confirmations a second.
         let sender = mail_worker::MailSender {
             links: self.state.links.clone(),
-            confirm_ttl_hours: settings.confirm_ttl.as_secs() / 3600,
+            confirm_ttl_hours: settings.mail.confirm_ttl.as_secs() / 3600,
             mailer: self.mailer.clone(),
             policy,
             inbound: self.state.inbound.clone(),
@@ -112,7 +112,7 @@ impl Application {
         let mail = mail_worker::spawn(
             self.state.db.clone(),
             Arc::new(sender),
-            settings.send_concurrency.div_ceil(2),
+            settings.mail.send_concurrency.div_ceil(2),
             self.state.mail_wake.clone(),
             self.state.health.clone(),
             shutdown.clone(),
@@ -120,13 +120,14 @@ impl Application {
         let digests = self.digest_worker.then(|| {
             crate::jobs::delivery::spawn(
                 self.state.deliverer.clone(),
-                settings.send_concurrency,
+                settings.mail.send_concurrency,
                 self.state.health.clone(),
                 shutdown.clone(),
             )
         });
         let upkeep = tokio::spawn(upkeep(self.state.clone(), shutdown.clone()));
-        let jobs = if settings.scheduler { scheduled_jobs(&self.state).await? } else { Vec::new() };
+        let jobs =
+            if settings.jobs.scheduler { scheduled_jobs(&self.state).await? } else { Vec::new() };
         let scheduler = tokio::spawn(scheduler::run(self.state.db.clone(), jobs, shutdown.clone()));
 
         let app = web::router(self.state.clone());
@@ -156,7 +157,7 @@ pub fn deliverer(
     secret: &[u8],
 ) -> Arc<Deliverer> {
     let policy = RetryPolicy::from_settings(settings);
-    let links = crate::domain::Links::new(settings.base_url.as_str(), secret);
+    let links = crate::domain::Links::new(settings.web.base_url.as_str(), secret);
     let inbound = crate::bounces::Inbound::from_settings(settings, secret);
     let editions = crate::digest::EditionCache::new(db.clone());
     Deliverer::new(db.clone(), mailer.clone(), links, policy, inbound, editions)
@@ -166,8 +167,8 @@ pub fn deliverer(
 async fn scheduled_jobs(state: &AppState) -> anyhow::Result<Vec<Job>> {
     // On a first start there is nothing to show or send: ingest at once.
     let empty = store::papers::latest_featured_day(&state.db).await?.is_none();
-    let hf_cron = state.settings.ingest_hf_cron.clone();
-    let arxiv_cron = state.settings.ingest_arxiv_cron.clone();
+    let hf_cron = state.settings.jobs.ingest_hf_cron.clone();
+    let arxiv_cron = state.settings.jobs.ingest_arxiv_cron.clone();
     let app = state.clone();
     let hf = Job::new("ingest-huggingface", hf_cron, move || {
         let app = app.clone();
@@ -189,7 +190,7 @@ async fn scheduled_jobs(state: &AppState) -> anyhow::Result<Vec<Job>> {
             app.home.invalidate();
         }
     });
-    let digest_cron = state.settings.digest_cron.clone();
+    let digest_cron = state.settings.jobs.digest_cron.clone();
     let db = state.db.clone();
     let digests = Job::new("queue-digests", digest_cron, move || {
         let db = db.clone();

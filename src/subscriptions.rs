@@ -171,7 +171,8 @@ async fn within_mail_budget(
 
 fn confirm_expiry(settings: &Settings) -> DateTime<Utc> {
     Utc::now()
-        + chrono::Duration::from_std(settings.confirm_ttl).unwrap_or(chrono::Duration::hours(48))
+        + chrono::Duration::from_std(settings.mail.confirm_ttl)
+            .unwrap_or(chrono::Duration::hours(48))
 }
 
 /// The confirmation email for `token`, saying what confirming sets up when the sign-up

@@ -12,7 +12,7 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     pub fn from_settings(settings: &crate::config::Settings) -> Self {
-        Self { base: settings.retry_base, max_attempts: settings.max_attempts }
+        Self { base: settings.mail.retry_base, max_attempts: settings.mail.max_attempts }
     }
 
     /// Delay before the next try after `attempts` failed ones: base·2^(attempts-1), at most 6 h.

@@ -109,17 +109,17 @@ fn pkcs1_pem(pem: &str) -> anyhow::Result<String> {
 impl Mailer {
     /// `secret`: the service secret, which VERP tags are MAC'ed under.
     pub fn from_settings(settings: &Settings, secret: &[u8]) -> anyhow::Result<Self> {
-        let transport = match &settings.smtp_url {
+        let transport = match &settings.mail.smtp_url {
             Some(url) => match SmtpTarget::from_url(url.expose_secret())
                 .map_err(|e| anyhow::anyhow!("PAPERBOY_SMTP_URL: {e}"))?
             {
                 Some(target) => {
-                    let size = settings.send_concurrency.max(1);
+                    let size = settings.mail.send_concurrency.max(1);
                     Transport::Direct(SmtpPool::new(target, size, Duration::from_secs(60)))
                 }
                 None => {
                     let pool = PoolConfig::new()
-                        .max_size(settings.send_concurrency.max(1) as u32)
+                        .max_size(settings.mail.send_concurrency.max(1) as u32)
                         .idle_timeout(Duration::from_secs(60));
                     let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
                         .map_err(|e| anyhow::anyhow!("PAPERBOY_SMTP_URL: {e}"))?
@@ -130,18 +130,21 @@ impl Mailer {
                 }
             },
             None => {
-                std::fs::create_dir_all(&settings.outbox_dir).map_err(|e| {
-                    anyhow::anyhow!("cannot create outbox {}: {e}", settings.outbox_dir.display())
+                std::fs::create_dir_all(&settings.mail.outbox_dir).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot create outbox {}: {e}",
+                        settings.mail.outbox_dir.display()
+                    )
                 })?;
-                let dir = settings.outbox_dir.clone();
+                let dir = settings.mail.outbox_dir.clone();
                 Transport::Outbox(AsyncFileTransport::new(&dir), dir)
             }
         };
-        let rate =
-            NonZeroU32::new(settings.send_rate).map(|n| RateLimiter::direct(Quota::per_second(n)));
-        let dkim = settings.dkim.as_ref().map(Dkim::load).transpose()?;
-        let verp = settings.bounce_address.clone().map(|a| (Signer::new(secret), a));
-        Ok(Self { transport, from: settings.mail_from.clone(), rate, dkim, verp })
+        let rate = NonZeroU32::new(settings.mail.send_rate)
+            .map(|n| RateLimiter::direct(Quota::per_second(n)));
+        let dkim = settings.mail.dkim.as_ref().map(Dkim::load).transpose()?;
+        let verp = settings.mail.bounce_address.clone().map(|a| (Signer::new(secret), a));
+        Ok(Self { transport, from: settings.mail.mail_from.clone(), rate, dkim, verp })
     }
 
     /// A fresh `Message-ID` in our own domain, naming the message it is for

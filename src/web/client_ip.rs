@@ -26,7 +26,7 @@ impl FromRequestParts<AppState> for ClientIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let ip = match state.settings.trust_proxy {
+        let ip = match state.settings.web.trust_proxy {
             true => last_forwarded(&parts.headers).unwrap_or(peer),
             false => peer,
         };

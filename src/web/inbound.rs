@@ -28,7 +28,7 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
 
 /// The refusal, if any: 404 when inbound is not configured, 401 without the token.
 fn refusal(app: &AppState, headers: &HeaderMap) -> Option<Response> {
-    let Some(token) = &app.settings.inbound_token else {
+    let Some(token) = &app.settings.web.inbound_token else {
         return Some(AppError::NotFound.into_response());
     };
     if !authorized(headers, token.expose_secret()) {

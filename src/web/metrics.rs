@@ -124,7 +124,7 @@ pub(super) fn bearer_is(headers: &HeaderMap, token: &str) -> bool {
 /// `GET /metrics`: the counters, plus gauges read from the database at scrape time.
 /// With `PAPERBOY_METRICS_TOKEN` set, only a scraper that presents it gets an answer.
 pub async fn render(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(token) = &app.settings.metrics_token
+    if let Some(token) = &app.settings.web.metrics_token
         && !bearer_is(&headers, token.expose_secret())
     {
         let challenge = [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")];

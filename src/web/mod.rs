@@ -93,9 +93,9 @@ impl AppState {
         sources: Arc<Sources>,
         deliverer: Arc<Deliverer>,
     ) -> Self {
-        let links = Links::new(settings.base_url.as_str(), &secret);
+        let links = Links::new(settings.web.base_url.as_str(), &secret);
         let inbound = crate::bounces::Inbound::from_settings(&settings, &secret);
-        let subscribe_limiter = NonZeroU32::new(settings.subscribe_rate)
+        let subscribe_limiter = NonZeroU32::new(settings.web.subscribe_rate)
             .map(|n| RateLimiter::keyed(Quota::per_hour(n)));
         Self(Arc::new(App {
             signups: crate::subscriptions::SignupWriter::start(db.clone()),

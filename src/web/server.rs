@@ -61,9 +61,9 @@ pub struct ServerLimits {
 impl ServerLimits {
     pub fn from_settings(settings: &Settings) -> Self {
         Self {
-            header_timeout: settings.header_timeout,
-            idle_timeout: settings.idle_timeout,
-            max_connections: settings.max_connections,
+            header_timeout: settings.web.header_timeout,
+            idle_timeout: settings.web.idle_timeout,
+            max_connections: settings.web.max_connections,
         }
     }
 }

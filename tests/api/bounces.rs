@@ -306,7 +306,7 @@ async fn paperboy_inbound_reads_a_report_on_stdin_and_exits_0() {
     send_edition(&app, "2025-11-06").await;
     let digest = &digests_to(&app, "piped@example.org")[0];
     let dir = scratch_dir();
-    let db_url = app.settings.database_url.expose_secret().to_string();
+    let db_url = app.settings.database.url.expose_secret().to_string();
     let env = [("DATABASE_URL", db_url.as_str()), ("PAPERBOY_BOUNCE_ADDRESS", BOUNCES)];
     let pipe = |input: Vec<u8>, env: &[(&str, &str)]| {
         let mut child = paperboy(&dir, env)

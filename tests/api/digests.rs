@@ -216,7 +216,7 @@ async fn hostile_titles_are_escaped_in_the_html_part() {
     let app = spawn_app_for_sends(&[]).await;
     // Hugging Face only: an arXiv ingest would bring arXiv's own title for this paper.
     let mut settings = app.settings.clone();
-    settings.hf_url = up.url.parse().unwrap();
+    settings.sources.hf_url = up.url.parse().unwrap();
     let sources = paperboy::ingest::Sources::from_settings(&settings);
     paperboy::ingest::huggingface(
         &app.db,

@@ -210,8 +210,8 @@ pub async fn spawn_app_with_upstream(
 pub async fn seed_papers(app: &TestApp, upstream: &crate::upstream::Upstream) {
     use paperboy::ingest::{self, Sources, Trigger};
     let mut settings = app.settings.clone();
-    settings.hf_url = upstream.url.parse().unwrap();
-    settings.arxiv_url = format!("{}/rss", upstream.url).parse().unwrap();
+    settings.sources.hf_url = upstream.url.parse().unwrap();
+    settings.sources.arxiv_url = format!("{}/rss", upstream.url).parse().unwrap();
     let sources = Sources::from_settings(&settings);
     for day in ["2025-11-06", "2025-11-07"] {
         let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();

@@ -103,7 +103,7 @@ pub async fn send(
     let day = parse_date(&form.date)?;
     tracing::info!(admin_id = admin.0.admin_id, ?day, "send requested");
     let (db, deliverer, concurrency) =
-        (app.db.clone(), app.deliverer.clone(), app.settings.send_concurrency);
+        (app.db.clone(), app.deliverer.clone(), app.settings.mail.send_concurrency);
     // Tracked, and stopped with the process: the message in flight finishes, the rest
     // stays queued for the next run.
     let stop = app.shutdown.child_token();

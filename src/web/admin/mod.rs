@@ -79,7 +79,7 @@ impl Admin {
 }
 
 fn secure(app: &AppState) -> bool {
-    app.settings.base_url.scheme() == "https"
+    app.settings.web.base_url.scheme() == "https"
 }
 
 fn cookie(
