@@ -1,11 +1,13 @@
 //! The front door under attack and the data it keeps: cheap denial of service, strangers
 //! posting forms for other people's addresses, what stays in the database, counts.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sha2::Digest;
 
-use crate::helpers::{TestApp, extract_path, login_form, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, extract_path, login_form, spawn_app, spawn_app_with, wait_until};
 
 /// `count` three-letter topics, comma-separated (15,500 of them make 62 KB).
 fn topic_flood(count: usize) -> String {
@@ -274,9 +276,11 @@ async fn a_flood_of_sign_in_attempts_does_not_stall_other_pages() {
     let (cookie, csrf) = login_form(&app.client, &app.address).await;
     let csrf = csrf.as_str();
     // Password checks from many clients at once (each under its own rate limit).
+    let answered = Arc::new(AtomicUsize::new(0));
     let attempts: Vec<_> = (0..24)
         .map(|i| {
-            app.client
+            let sent = app
+                .client
                 .post(format!("{}/admin/login", app.address))
                 .header("cookie", &cookie)
                 .header("x-forwarded-for", format!("198.51.100.{i}"))
@@ -285,11 +289,22 @@ async fn a_flood_of_sign_in_attempts_does_not_stall_other_pages() {
                     ("password", "wrong password"),
                     ("csrf", csrf),
                 ])
-                .send()
+                .send();
+            let answered = answered.clone();
+            async move {
+                let res = sent.await;
+                answered.fetch_add(1, Ordering::SeqCst);
+                res
+            }
         })
         .collect();
     let flood = tokio::spawn(futures_util::future::join_all(attempts));
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // A first answer: the flood has arrived and its password checks are running (two at
+    // a time), the rest queued behind them.
+    wait_until("a first sign-in answered", Duration::from_secs(20), || async {
+        answered.load(Ordering::SeqCst) > 0
+    })
+    .await;
     // Other pages answer while the password checks queue up on the blocking pool.
     for _ in 0..5 {
         assert_eq!(app.get("/healthz").await.status(), 200);

@@ -505,11 +505,8 @@ async fn a_send_started_from_the_dashboard_stops_cleanly_with_the_service() {
     let res = admin.post("/admin/send", &[("date", "2025-11-06")]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     // A digest is on the wire when the service is told to stop.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while app.smtp.begun() == 0 {
-        assert!(std::time::Instant::now() < deadline, "the send never started");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_until("the send started", Duration::from_secs(20), || async { app.smtp.begun() > 0 })
+        .await;
     let (db, smtp) = (app.db.clone(), app.smtp.clone());
     drop(admin);
     app.stop().await;

@@ -271,13 +271,24 @@ async fn two_processes_never_run_the_same_scheduled_job_at_once() {
         );
         apps.push(Running::start(cmd, port).await);
     }
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    // Both processes compete for the job until it has run a few times.
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    wait_until("four finished Hugging Face runs", Duration::from_secs(30), || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM ingest_runs
+             WHERE source = 'huggingface' AND finished_at IS NOT NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+            >= 4
+    })
+    .await;
     for app in apps {
         let (status, log) = app.terminate();
         assert!(status.success(), "{log}");
     }
 
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     let runs: Vec<(chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>, String)> = sqlx::query_as(
         "SELECT started_at, finished_at, status FROM ingest_runs WHERE source = 'huggingface' ORDER BY started_at",
     )
@@ -399,7 +410,12 @@ async fn a_send_killed_mid_run_resumes_without_losing_or_repeating_digests() {
     wait_until("sending started", Duration::from_secs(20), || async { smtp.begun() >= 4 }).await;
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The messages whose data the server had when the sender died still land; then its
+    // sessions see the closed connections and end.
+    wait_until("the killed sender's SMTP sessions ended", Duration::from_secs(10), || async {
+        smtp.open_sessions() == 0
+    })
+    .await;
     let before = recipients(&smtp).len();
     assert!(before < readers, "killed mid-run ({before} sent)");
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::helpers::{reader, seed_papers, spawn_app_with};
+use crate::helpers::{reader, seed_papers, spawn_app_with, wait_for, wait_until};
 use crate::smtp::Mode;
 use crate::upstream::Upstream;
 
@@ -54,15 +54,12 @@ async fn browser() -> Browser {
         }),
     );
     let url = format!("http://127.0.0.1:{port}");
-    let mut last = None;
-    for _ in 0..50 {
-        match ClientBuilder::native().capabilities(caps.clone()).connect(&url).await {
-            Ok(client) => return Browser { client, driver, _profile: profile },
-            Err(e) => last = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("cannot start a browser session: {last:?}");
+    // chromedriver takes a moment to listen, and Chromium to start.
+    let client = wait_for("a browser session", Duration::from_secs(20), || async {
+        ClientBuilder::native().capabilities(caps.clone()).connect(&url).await
+    })
+    .await;
+    Browser { client, driver, _profile: profile }
 }
 
 fn shots_dir() -> PathBuf {
@@ -78,28 +75,19 @@ async fn shot(c: &Client, name: &str) {
 
 /// The visible text of the page (retried while a navigation replaces the document).
 async fn text(c: &Client) -> String {
-    for _ in 0..50 {
-        if let Ok(body) = c.find(Locator::Css("body")).await
-            && let Ok(t) = body.text().await
-        {
-            return t;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the page has no readable body");
+    wait_for("the page has a readable body", Duration::from_secs(5), || async {
+        c.find(Locator::Css("body")).await?.text().await
+    })
+    .await
 }
 
 /// The page's text once it contains `needle` (pages load after a click asynchronously).
 async fn wait_text(c: &Client, needle: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
+    wait_for(&format!("the page shows {needle:?}"), Duration::from_secs(15), || async {
         let t = text(c).await;
-        if t.contains(needle) {
-            return t;
-        }
-        assert!(std::time::Instant::now() < deadline, "page never showed {needle:?}:\n{t}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if t.contains(needle) { Ok(t) } else { Err(t) }
+    })
+    .await
 }
 
 async fn fill(c: &Client, css: &str, value: &str) {
@@ -191,16 +179,14 @@ async fn a_reader_and_an_operator_do_what_the_product_promises() {
     reader(&app, "bounced@example.com", &[]).await;
     app.smtp.set_mode(Mode::RejectPermanent);
     paperboy::sending::send(&app.db, &app.deliverer, day, 2, Default::default()).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries WHERE status = 'failed'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
-        == 0
-    {
-        assert!(std::time::Instant::now() < deadline, "no failed delivery");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("a failed delivery", Duration::from_secs(20), || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries WHERE status = 'failed'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+            > 0
+    })
+    .await;
     app.smtp.set_mode(Mode::Accept);
 
     // The operator signs in and sees the charts.

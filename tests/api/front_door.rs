@@ -152,7 +152,8 @@ async fn a_steadily_dribbled_head_is_still_cut_off() {
     ])
     .await;
     let (mut read, mut write) = connect(&app).await.into_split();
-    // A header line every 200 ms: never idle, never done.
+    // A header line every 200 ms: never idle, never done. (The pause is the slow client
+    // this test plays, not a wait for the server.)
     let dribble = tokio::spawn(async move {
         write.write_all(b"GET /healthz HTTP/1.1\r\n").await?;
         for i in 0.. {
@@ -178,7 +179,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     .await;
     let mut stream = connect(&app).await;
     // Quiet for longer than the header timeout: a connection opened ahead of time is
-    // idle, not a slow head.
+    // idle, not a slow head. (The pauses are the scenario: the timeout must elapse.)
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stream.write_all(HEALTHZ).await.unwrap();
     assert_eq!(response(&mut stream).await, Some(200));
@@ -231,18 +232,21 @@ async fn a_graceful_stop_lets_the_request_in_flight_finish() {
     let body = "email=inflight%40example.com&topics=diffusion&frequency=daily&website=";
     let (first, rest) = body.split_at(20);
     let mut busy = connect(&app).await;
+    // Expecting 100-continue, so the server says when the handler starts reading the body.
     let head = format!(
         "POST /subscribe HTTP/1.1\r\nHost: paperboy.test\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{first}",
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Expect: 100-continue\r\n\r\n{first}",
         body.len()
     );
     busy.write_all(head.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The request is in flight: its handler waits for the rest of the body.
+    assert_eq!(response(&mut busy).await, Some(100));
 
+    // Both run at once: the stop begins (the shutdown is cancelled) on its first poll.
     let client = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
         // The idle keep-alive connection was closed at once.
-        tokio::time::timeout(Duration::from_millis(100), closed(&mut idle))
+        tokio::time::timeout(Duration::from_millis(600), closed(&mut idle))
             .await
             .expect("an idle connection outlives the stop");
         busy.write_all(rest.as_bytes()).await.unwrap();

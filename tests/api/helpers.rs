@@ -287,15 +287,51 @@ pub fn paper_ids(mail: &crate::smtp::Received) -> Vec<String> {
         .collect()
 }
 
+/// Waits until no queued transactional mail is left pending. A message is marked sent only
+/// after the SMTP server took it, so from then on whatever was queued has arrived and
+/// nothing more goes out: the signal to wait for before asserting that a mail was not sent.
+pub async fn wait_for_empty_mail_queue(db: &PgPool) {
+    wait_until("no queued mail left pending", Duration::from_secs(30), || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outgoing_mail WHERE status = 'pending'")
+            .fetch_one(db)
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
+}
+
 /// Polls `check` until it holds; fails the test naming `what` after `within`.
 pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
+    wait_for(what, within, || {
+        let held = check();
+        async move { if held.await { Ok(()) } else { Err("") } }
+    })
+    .await
+}
+
+/// Polls `check` every 50 ms until it gives a value, and returns that; fails the test
+/// naming `what`, and what the last `Err` said (if anything), after `within`.
+pub async fn wait_for<T, E, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
     let deadline = tokio::time::Instant::now() + within;
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "not within {within:?}: {what}");
+    loop {
+        let last = match check().await {
+            Ok(value) => return value,
+            Err(e) => e.to_string(),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            let seen = if last.is_empty() { String::new() } else { format!("; last:\n{last}") };
+            panic!("not within {within:?}: {what}{seen}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

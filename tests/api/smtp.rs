@@ -82,6 +82,8 @@ struct Shared {
     mode: Mutex<Mode>,
     /// Messages whose DATA has been received but not yet answered (slow mode).
     begun: std::sync::atomic::AtomicUsize,
+    /// Client connections not yet closed.
+    open: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -103,10 +105,12 @@ impl SmtpServer {
             arrived: Notify::new(),
             mode: Mutex::new(Mode::Accept),
             begun: Default::default(),
+            open: Default::default(),
         });
         let s = shared.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
+                s.open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::spawn(session(socket, s.clone()));
             }
         });
@@ -124,6 +128,12 @@ impl SmtpServer {
     /// How many messages a slow server has started to take.
     pub fn begun(&self) -> usize {
         self.shared.begun.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many client connections are open (a session ends once its client hung up and
+    /// its message in progress, if any, has been taken).
+    pub fn open_sessions(&self) -> usize {
+        self.shared.open.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn messages(&self) -> Vec<Received> {
@@ -162,7 +172,17 @@ impl SmtpServer {
     }
 }
 
+/// Counts a session as closed however it ends.
+struct Open(Arc<Shared>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 async fn session(socket: tokio::net::TcpStream, shared: Arc<Shared>) {
+    let _open = Open(shared.clone());
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
     if write.write_all(b"220 capture.test ESMTP\r\n").await.is_err() {

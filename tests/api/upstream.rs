@@ -103,6 +103,7 @@ impl Upstream {
 /// Applies the configured fault, if it decides the answer.
 async fn faulted(shared: &Shared, page: Option<usize>) -> Option<Response> {
     let delay = *shared.delay.lock().unwrap();
+    // A slow upstream is the scenario (set_delay), not a wait for anything.
     tokio::time::sleep(delay).await;
     let fault = shared.fault.lock().unwrap().clone();
     match fault? {
@@ -125,6 +126,7 @@ async fn faulted(shared: &Shared, page: Option<usize>) -> Option<Response> {
         Fault::Status { .. } => None,
         Fault::Body(b) => Some((StatusCode::OK, b).into_response()),
         Fault::Hang => {
+            // The scenario: an upstream that never answers.
             tokio::time::sleep(Duration::from_secs(3600)).await;
             None
         }
