@@ -96,19 +96,16 @@ impl SmtpPool {
         let tcp =
             tokio::net::TcpStream::connect((t.host.as_str(), t.port)).await.map_err(refused)?;
         tcp.set_nodelay(true).map_err(refused)?;
-        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
-            .await
-            .map_err(SendError::from)?;
+        let mut conn =
+            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?;
         let offered = conn.can_starttls();
         if t.starttls == StartTls::Required || (t.starttls == StartTls::IfOffered && offered) {
-            let tls = TlsParameters::new(t.host.clone()).map_err(SendError::from)?;
-            conn.starttls(tls, &self.hello).await.map_err(SendError::from)?;
+            let tls = TlsParameters::new(t.host.clone())?;
+            conn.starttls(tls, &self.hello).await?;
         }
         if let Some((user, pass)) = &t.credentials {
             let credentials = Credentials::new(user.clone(), pass.clone());
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
-                .await
-                .map_err(SendError::from)?;
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials).await?;
         }
         Ok(conn)
     }

@@ -4,6 +4,7 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lettre::message::dkim::{
     DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
@@ -73,7 +74,7 @@ const SIGNED_LIST: [&str; 2] = ["List-Unsubscribe", "List-Unsubscribe-Post"];
 impl Dkim {
     fn load(s: &DkimSettings) -> anyhow::Result<Self> {
         let pem = std::fs::read_to_string(&s.key_file)
-            .map_err(|e| anyhow::anyhow!("PAPERBOY_DKIM_KEY_FILE {}: {e}", s.key_file.display()))?;
+            .with_context(|| format!("PAPERBOY_DKIM_KEY_FILE {}", s.key_file.display()))?;
         let pkcs1 = pkcs1_pem(&pem)?;
         let config = |names: &[&'static str]| -> anyhow::Result<DkimConfig> {
             let key = DkimSigningKey::new(&pkcs1, DkimSigningAlgorithm::Rsa).map_err(|e| {
@@ -111,7 +112,8 @@ impl Mailer {
     pub fn from_settings(settings: &Settings, secret: &[u8]) -> anyhow::Result<Self> {
         let transport = match &settings.mail.smtp_url {
             Some(url) => match SmtpTarget::from_url(url.expose_secret())
-                .map_err(|e| anyhow::anyhow!("PAPERBOY_SMTP_URL: {e}"))?
+                .map_err(anyhow::Error::msg)
+                .context("PAPERBOY_SMTP_URL")?
             {
                 Some(target) => {
                     let size = settings.mail.send_concurrency.max(1);
@@ -122,7 +124,7 @@ impl Mailer {
                         .max_size(settings.mail.send_concurrency.max(1) as u32)
                         .idle_timeout(Duration::from_secs(60));
                     let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
-                        .map_err(|e| anyhow::anyhow!("PAPERBOY_SMTP_URL: {e}"))?
+                        .context("PAPERBOY_SMTP_URL")?
                         .timeout(Some(Duration::from_secs(30)))
                         .pool_config(pool)
                         .build();
@@ -130,11 +132,8 @@ impl Mailer {
                 }
             },
             None => {
-                std::fs::create_dir_all(&settings.mail.outbox_dir).map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot create outbox {}: {e}",
-                        settings.mail.outbox_dir.display()
-                    )
+                std::fs::create_dir_all(&settings.mail.outbox_dir).with_context(|| {
+                    format!("cannot create outbox {}", settings.mail.outbox_dir.display())
                 })?;
                 let dir = settings.mail.outbox_dir.clone();
                 Transport::Outbox(AsyncFileTransport::new(&dir), dir)

@@ -37,6 +37,8 @@ macro_rules! text_enum {
     };
 }
 
+use anyhow::Context;
+
 pub mod admins;
 pub mod app_settings;
 pub mod bounces;
@@ -75,8 +77,7 @@ pub async fn relax_commits(conn: &mut sqlx::PgConnection, on: bool) -> sqlx::Res
 /// sign-up (both ends encrypt every row).
 fn connect_options(url: &str) -> anyhow::Result<sqlx::postgres::PgConnectOptions> {
     use std::str::FromStr;
-    let options = sqlx::postgres::PgConnectOptions::from_str(url)
-        .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
+    let options = sqlx::postgres::PgConnectOptions::from_str(url).context("DATABASE_URL")?;
     let asks_for_tls =
         url::Url::parse(url).map(|u| u.query_pairs().any(|(k, _)| k == "sslmode")).unwrap_or(true);
     let local = crate::config::is_loopback_host(options.get_host());
@@ -90,7 +91,6 @@ fn connect_options(url: &str) -> anyhow::Result<sqlx::postgres::PgConnectOptions
 /// Connects to Postgres, creating the database when it is missing, and applies the
 /// migrations embedded in the binary.
 pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Result<sqlx::PgPool> {
-    use anyhow::Context;
     use sqlx::migrate::MigrateDatabase;
 
     if !sqlx::Postgres::database_exists(url).await.context("cannot reach Postgres")? {

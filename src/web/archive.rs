@@ -1,5 +1,6 @@
 //! The public archive: the days with papers, and each day's featured papers.
 
+use anyhow::Context;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -29,8 +30,8 @@ pub async fn days(State(app): State<AppState>) -> Result<Response, AppError> {
     let page = app
         .home
         .get("/days", || async {
-            let days = papers::featured_days(&app.db).await?;
-            Ok(DaysPage { days }.render().map_err(anyhow::Error::from)?)
+            let days = papers::featured_days(&app.db).await.context("listing the featured days")?;
+            Ok(DaysPage { days }.render().context("rendering the archive")?)
         })
         .await?;
     Ok(public_page(page))
@@ -57,15 +58,17 @@ pub async fn day(
     }
     // A day without papers is a 404 before the page cache is involved: days nobody
     // featured cannot fill it or queue behind its one renderer.
-    if !papers::featured_any(&app.db, day).await? {
+    if !papers::featured_any(&app.db, day).await.context("looking the day up")? {
         return Err(AppError::NotFound);
     }
     let page = app
         .home
         .get(&key, || async {
-            let papers = papers::featured_on(&app.db, day).await?;
-            let (prev, next) = papers::days_around(&app.db, day).await?;
-            Ok(DayPage { day, prev, next, papers }.render().map_err(anyhow::Error::from)?)
+            let papers =
+                papers::featured_on(&app.db, day).await.context("loading the day's papers")?;
+            let (prev, next) =
+                papers::days_around(&app.db, day).await.context("finding the days around")?;
+            Ok(DayPage { day, prev, next, papers }.render().context("rendering the day")?)
         })
         .await?;
     Ok(public_page(page))

@@ -1,5 +1,6 @@
 //! Confirmation links: a GET shows a button, only the POST confirms.
 
+use anyhow::Context;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
@@ -44,7 +45,10 @@ pub async fn show(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    match subscriptions::find_confirmation(&app.db, &token).await? {
+    match subscriptions::find_confirmation(&app.db, &token)
+        .await
+        .context("looking the confirmation link up")?
+    {
         None => Err(AppError::NotFound),
         Some(ConfirmLink::Expired(_)) => Ok(expired(token)),
         Some(ConfirmLink::AlreadyConfirmed) => Ok(AlreadyConfirmedPage.into_response()),
@@ -56,7 +60,7 @@ pub async fn confirm(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    match subscriptions::confirm(&app.db, &token).await? {
+    match subscriptions::confirm(&app.db, &token).await.context("confirming")? {
         None => Err(AppError::NotFound),
         Some(ConfirmLink::Expired(_)) => Ok(expired(token)),
         Some(ConfirmLink::AlreadyConfirmed) => Ok(AlreadyConfirmedPage.into_response()),
@@ -73,7 +77,10 @@ pub async fn renew(
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     app.check_reader_rate(&ip)?;
-    match subscriptions::renew_confirmation(&app.db, &app.settings, &token).await? {
+    match subscriptions::renew_confirmation(&app.db, &app.settings, &token)
+        .await
+        .context("sending a new confirmation link")?
+    {
         None => Err(AppError::NotFound),
         Some(queued) => {
             if queued {

@@ -1,5 +1,6 @@
 //! The landing page and its sign-up form.
 
+use anyhow::Context;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::RwLock;
@@ -65,9 +66,9 @@ impl IndexPage {
         form: SignupForm,
         errors: PreferenceErrors,
     ) -> Result<Self, AppError> {
-        let day = papers::latest_featured_day(&app.db).await?;
+        let day = papers::latest_featured_day(&app.db).await.context("finding the latest day")?;
         let papers = match day {
-            Some(d) => papers::featured_on(&app.db, d).await?,
+            Some(d) => papers::featured_on(&app.db, d).await.context("loading the day's papers")?,
             None => Vec::new(),
         };
         Ok(Self { form, errors, day, papers })
@@ -159,7 +160,7 @@ pub async fn index(State(app): State<AppState>) -> Result<Response, AppError> {
         .get("/", || async {
             let page =
                 IndexPage::new(&app, SignupForm::default(), PreferenceErrors::default()).await?;
-            Ok(page.render().map_err(anyhow::Error::from)?)
+            Ok(page.render().context("rendering the landing page")?)
         })
         .await?;
     Ok(public_page(page))
@@ -187,7 +188,10 @@ pub async fn subscribe(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Ok(signup) => {
-            if subscriptions::subscribe(&app.db, &app.signups, &app.settings, &signup).await? {
+            if subscriptions::subscribe(&app.db, &app.signups, &app.settings, &signup)
+                .await
+                .context("recording the sign-up")?
+            {
                 app.mail_wake.notify_waiters();
             }
             Ok(CheckInboxPage.into_response())

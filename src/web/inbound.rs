@@ -1,6 +1,7 @@
 //! `POST /inbound/*`: bounces and complaints arriving over HTTP, for relays and providers
 //! that forward them. Behind `PAPERBOY_INBOUND_TOKEN` (unset: 404).
 
+use anyhow::Context;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -64,7 +65,9 @@ fn answer(outcome: &Outcome) -> Response {
 /// `POST /inbound/mime`: the raw RFC 5322 message as the body.
 #[tracing::instrument(name = "inbound_mime", skip_all)]
 pub async fn mime(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
-    let outcome = bounces::process_mime(&app.db, &app.inbound, &body).await?;
+    let outcome = bounces::process_mime(&app.db, &app.inbound, &body)
+        .await
+        .context("processing the bounce message")?;
     tracing::info!(?outcome, bytes = body.len(), "inbound message processed");
     Ok(answer(&outcome))
 }
@@ -74,7 +77,10 @@ pub async fn mime(State(app): State<AppState>, body: Bytes) -> Result<Response, 
 /// endpoints are `https://sns.<region>.amazonaws.com/`): nobody makes us fetch elsewhere.
 #[tracing::instrument(name = "inbound_ses", skip_all)]
 pub async fn ses(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
-    match bounces::process_ses(&app.db, &app.inbound, &body).await? {
+    match bounces::process_ses(&app.db, &app.inbound, &body)
+        .await
+        .context("processing the SES notification")?
+    {
         None => Ok(answer(&Outcome::NotAMessage)),
         Some(bounces::Ses::Processed(outcome)) => {
             tracing::info!(?outcome, "SES notification processed");
@@ -137,7 +143,8 @@ async fn confirm_sns(url: &str) -> Response {
 #[tracing::instrument(name = "inbound_postmark", skip_all)]
 pub async fn postmark(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
     let outcome = bounces::process_postmark(&app.db, &app.inbound, &body)
-        .await?
+        .await
+        .context("processing the Postmark webhook")?
         .unwrap_or(Outcome::NotAMessage);
     tracing::info!(?outcome, "Postmark webhook processed");
     Ok(answer(&outcome))

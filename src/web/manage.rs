@@ -1,5 +1,6 @@
 //! The reader's own pages, reached through their manage token: preferences and unsubscribe.
 
+use anyhow::Context;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
@@ -99,10 +100,12 @@ pub struct ResubscribedPage {
 /// else is a 404. Tokens from before links were derived (in old emails) still work.
 pub(super) async fn reader(app: &AppState, raw: &str) -> Result<Reader, AppError> {
     let row = match app.links.signer().verify(Purpose::Manage, raw) {
-        Some(id) => subscribers::find_by_id(&app.db, id).await?,
+        Some(id) => subscribers::find_by_id(&app.db, id).await.context("loading the reader")?,
         None => {
             let legacy = Token::parse(raw).ok_or(AppError::NotFound)?;
-            subscribers::find_by_legacy_manage_hash(&app.db, &legacy.hash()).await?
+            subscribers::find_by_legacy_manage_hash(&app.db, &legacy.hash())
+                .await
+                .context("loading the reader by an old link")?
         }
     };
     let row = row.ok_or(AppError::NotFound)?;
@@ -124,10 +127,10 @@ async fn page(
     errors: PreferenceErrors,
     saved: bool,
 ) -> Result<PreferencesPage, AppError> {
-    let taste = ratings::taste(&app.db, row.id).await?;
+    let taste = ratings::taste(&app.db, row.id).await.context("loading the reader's taste")?;
     let preview = sending::preview(&app.db, &app.editions, prefs, taste)
         .await
-        .map_err(anyhow::Error::from)?
+        .context("ranking the preview")?
         .map(|(edition, items)| Preview { edition: edition.title(), items });
     Ok(PreferencesPage {
         token: token.clone(),
@@ -139,7 +142,8 @@ async fn page(
         errors,
         preview,
         sent: ratings::recently_sent(&app.db, row.id, SENT_DAYS, SENT_SHOWN)
-            .await?
+            .await
+            .context("loading the recently sent papers")?
             .into_iter()
             .map(|paper| SentPaper {
                 rate: app.links.rate_path(&row.id, &paper.arxiv_id, ""),
@@ -147,7 +151,9 @@ async fn page(
             })
             .collect(),
         feed_url: app.links.feed(&row.id, row.feed_generation),
-        history: reading::history(&app.db, &app.links, row.id).await?,
+        history: reading::history(&app.db, &app.links, row.id)
+            .await
+            .context("loading the digest history")?,
     })
 }
 
@@ -176,10 +182,14 @@ pub async fn save_preferences(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Ok(prefs) => {
-            subscribers::update_preferences(&app.db, reader.row.id, &prefs).await?;
+            subscribers::update_preferences(&app.db, reader.row.id, &prefs)
+                .await
+                .context("saving the preferences")?;
             // Topics count as liked papers in a taste: retrain one that exists.
-            if ratings::any(&app.db, reader.row.id).await? {
-                crate::ratings::retrain(&app.db, reader.row.id, prefs.topics.items()).await?;
+            if ratings::any(&app.db, reader.row.id).await.context("looking for ratings")? {
+                crate::ratings::retrain(&app.db, reader.row.id, prefs.topics.items())
+                    .await
+                    .context("retraining the taste")?;
             }
             tracing::info!("preferences saved");
             let form = PreferencesForm::from_preferences(&prefs);
@@ -208,7 +218,7 @@ pub async fn unsubscribe(
     Path(token): Path<String>,
 ) -> Result<UnsubscribedPage, AppError> {
     let Reader { row, token } = reader(&app, &token).await?;
-    if subscribers::unsubscribe(&app.db, row.id).await? {
+    if subscribers::unsubscribe(&app.db, row.id).await.context("unsubscribing")? {
         tracing::info!("subscriber unsubscribed");
     }
     Ok(UnsubscribedPage { token })
@@ -220,7 +230,7 @@ pub async fn resubscribe(
     Path(token): Path<String>,
 ) -> Result<ResubscribedPage, AppError> {
     let Reader { row, token } = reader(&app, &token).await?;
-    if subscribers::resubscribe(&app.db, row.id).await? {
+    if subscribers::resubscribe(&app.db, row.id).await.context("resubscribing")? {
         tracing::info!("subscriber resubscribed");
     }
     Ok(ResubscribedPage { token })

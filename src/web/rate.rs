@@ -2,6 +2,7 @@
 //! changes nothing and shows the paper with the chosen button; the POST records the
 //! rating, retrains the reader's taste and says what will change.
 
+use anyhow::Context;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
@@ -60,8 +61,14 @@ async fn target(
     if arxiv_id.len() > 64 {
         return Err(AppError::NotFound);
     }
-    let reader = subscribers::find_by_id(&app.db, id).await?.ok_or(AppError::NotFound)?;
-    let paper = stored::paper(&app.db, id, arxiv_id).await?.ok_or(AppError::NotFound)?;
+    let reader = subscribers::find_by_id(&app.db, id)
+        .await
+        .context("loading the reader")?
+        .ok_or(AppError::NotFound)?;
+    let paper = stored::paper(&app.db, id, arxiv_id)
+        .await
+        .context("loading the paper")?
+        .ok_or(AppError::NotFound)?;
     Ok((reader, paper))
 }
 
@@ -96,7 +103,9 @@ pub async fn rate(
     let (reader, paper) = target(&app, &token, &arxiv_id).await?;
     app.check_reader_rate(&ip)?;
     let topics = reader.preferences().topics.items().to_vec();
-    let Some(taste) = ratings::rate(&app.db, reader.id, &topics, &paper.arxiv_id, rating).await?
+    let Some(taste) = ratings::rate(&app.db, reader.id, &topics, &paper.arxiv_id, rating)
+        .await
+        .context("recording the rating")?
     else {
         return Err(AppError::NotFound);
     };

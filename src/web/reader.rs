@@ -1,6 +1,7 @@
 //! The reader's web: a digest's web copy, the private Atom feed, resetting the feed
 //! address and the data export. Each is reached through its own purpose-bound token.
 
+use anyhow::Context;
 use askama::Template;
 use askama_web::WebTemplate;
 use atom_syndication::{
@@ -33,7 +34,10 @@ pub async fn web_copy(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<WebCopyPage, AppError> {
-    let copy = reading::web_copy(&app.db, &app.links, &token).await?.ok_or(AppError::NotFound)?;
+    let copy = reading::web_copy(&app.db, &app.links, &token)
+        .await
+        .context("loading the web copy")?
+        .ok_or(AppError::NotFound)?;
     let rate = app.links.rate_prefix(&copy.reader);
     Ok(WebCopyPage { rate, copy })
 }
@@ -44,7 +48,10 @@ pub async fn feed(
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let feed = reading::feed(&app.db, &app.links, &token).await?.ok_or(AppError::NotFound)?;
+    let feed = reading::feed(&app.db, &app.links, &token)
+        .await
+        .context("loading the feed")?
+        .ok_or(AppError::NotFound)?;
     let body = atom(&app, &feed);
     let etag = format!("\"{}\"", &hex::encode(Sha256::digest(body.as_bytes()))[..32]);
     let updated = feed.updated.unwrap_or(DateTime::UNIX_EPOCH);
@@ -61,10 +68,10 @@ pub async fn feed(
             .is_some_and(|since| updated.timestamp() <= since.timestamp()),
     };
     let cache = [
-        (header::ETAG, HeaderValue::from_str(&etag).map_err(anyhow::Error::from)?),
+        (header::ETAG, HeaderValue::from_str(&etag).context("the feed's ETag")?),
         (
             header::LAST_MODIFIED,
-            HeaderValue::from_str(&last_modified).map_err(anyhow::Error::from)?,
+            HeaderValue::from_str(&last_modified).context("the feed's Last-Modified")?,
         ),
     ];
     if not_modified {
@@ -146,7 +153,7 @@ pub async fn reset_feed(
 ) -> Result<Redirect, AppError> {
     app.check_reader_rate(&ip)?;
     let reader = reader(&app, &token).await?;
-    subscribers::reset_feed(&app.db, reader.row.id).await?;
+    subscribers::reset_feed(&app.db, reader.row.id).await.context("resetting the feed link")?;
     tracing::info!("feed address reset");
     Ok(Redirect::to(&format!("/preferences/{}#feed", reader.token)))
 }
@@ -160,9 +167,11 @@ pub async fn export(
 ) -> Result<Response, AppError> {
     app.check_reader_rate(&ip)?;
     let reader = reader(&app, &token).await?;
-    let data =
-        reading::export(&app.db, &app.links, reader.row.id).await?.ok_or(AppError::NotFound)?;
-    let body = serde_json::to_vec_pretty(&data).map_err(anyhow::Error::from)?;
+    let data = reading::export(&app.db, &app.links, reader.row.id)
+        .await
+        .context("gathering the data export")?
+        .ok_or(AppError::NotFound)?;
+    let body = serde_json::to_vec_pretty(&data).context("writing the export as JSON")?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/json"),

@@ -167,6 +167,36 @@ async fn mail_queued_before_a_crash_is_delivered_after_restart() {
 }
 
 #[tokio::test]
+async fn a_failing_request_gets_a_friendly_500_and_the_log_names_the_step() {
+    let db = TestDb::new();
+    let dir = scratch_dir();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let cmd = paperboy(
+        &dir,
+        &[("DATABASE_URL", &db.url), ("PAPERBOY_BIND", &bind), ("PAPERBOY_SCHEDULER", "off")],
+    );
+    let app = Running::start(cmd, port).await;
+    // The archive's table goes missing under the running service.
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    sqlx::query("ALTER TABLE papers RENAME TO papers_elsewhere").execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let res = reqwest::get(format!("{}/days", app.base)).await.unwrap();
+    assert_eq!(res.status(), 500);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Something went wrong"), "{page}");
+    assert!(!page.contains("relation") && !page.contains("papers_elsewhere"), "no SQL error shown");
+
+    let (_, log) = app.terminate();
+    let line =
+        log.lines().find(|l| l.contains("request failed")).unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("listing the featured days"), "the step is named: {line}");
+    assert!(line.contains("papers"), "and the cause: {line}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
 async fn a_bad_setting_exits_non_zero_with_a_one_line_reason() {
     let dir = scratch_dir();
     let out =

@@ -1,5 +1,6 @@
 //! What an operator can do from the dashboard. Each is a POST with the CSRF token.
 
+use anyhow::Context;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
 use chrono::NaiveDate;
@@ -20,7 +21,7 @@ pub async fn delete_subscriber(
 ) -> Result<impl IntoResponse, AppError> {
     admin.check(&form.csrf)?;
     let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
-    if !subscribers::erase(&app.db, id).await? {
+    if !subscribers::erase(&app.db, id).await.context("erasing the reader")? {
         return Err(AppError::NotFound);
     }
     tracing::info!(admin_id = admin.0.admin_id, "subscriber erased");
@@ -34,7 +35,7 @@ pub async fn retry_one(
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<impl IntoResponse, AppError> {
     admin.check(&form.csrf)?;
-    let n = deliveries::retry_failed(&app.db, Some(id)).await?;
+    let n = deliveries::retry_failed(&app.db, Some(id)).await.context("requeueing the delivery")?;
     tracing::info!(admin_id = admin.0.admin_id, delivery = id, requeued = n, "retry requested");
     Ok(Redirect::to("/admin/deliveries?status=pending"))
 }
@@ -45,7 +46,8 @@ pub async fn retry_all(
     PageForm(form): PageForm<CsrfForm>,
 ) -> Result<impl IntoResponse, AppError> {
     admin.check(&form.csrf)?;
-    let n = deliveries::retry_failed(&app.db, None).await?;
+    let n =
+        deliveries::retry_failed(&app.db, None).await.context("requeueing failed deliveries")?;
     tracing::info!(
         admin_id = admin.0.admin_id,
         requeued = n,

@@ -5,6 +5,7 @@ mod actions;
 mod chart;
 mod pages;
 
+use anyhow::Context;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
@@ -58,6 +59,7 @@ impl FromRequestParts<AppState> for Admin {
         let session = match jar.get(SESSION_COOKIE) {
             Some(c) => admins::session(&state.db, &state.secret, c.value())
                 .await
+                .context("checking the session")
                 .map_err(|e| AppError::from(e).into_response())?,
             None => None,
         };
@@ -143,7 +145,9 @@ async fn login(
     };
     match checked {
         Some(admin_id) => {
-            let token = admins::start_session(&app.db, &app.secret, admin_id).await?;
+            let token = admins::start_session(&app.db, &app.secret, admin_id)
+                .await
+                .context("starting the session")?;
             tracing::info!(admin_id, "admin signed in");
             let jar = jar.remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/admin")).add(cookie(
                 &app,
@@ -180,7 +184,7 @@ async fn logout(
 ) -> Result<Response, AppError> {
     admin.check(&form.csrf)?;
     if let Some(c) = jar.get(SESSION_COOKIE) {
-        admins::revoke(&app.db, &app.secret, c.value()).await?;
+        admins::revoke(&app.db, &app.secret, c.value()).await.context("ending the session")?;
     }
     let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/admin"));
     Ok((jar, Redirect::to("/admin/login")).into_response())

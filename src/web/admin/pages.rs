@@ -1,5 +1,6 @@
 //! The dashboard's pages: read-only, everything escaped by the templates.
 
+use anyhow::Context;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::body::Body;
@@ -83,7 +84,8 @@ pub async fn overview(
     State(app): State<AppState>,
     admin: Admin,
 ) -> Result<impl IntoResponse, AppError> {
-    let series90 = stats::daily(&app.db, &app.today_stats, 90).await?;
+    let series90 =
+        stats::daily(&app.db, &app.today_stats, 90).await.context("loading the daily stats")?;
     let n = series90.days.len();
     let last = |metric: &str, days: usize| -> i64 {
         series90.values.get(metric).map(|v| v[n.saturating_sub(days)..].iter().sum()).unwrap_or(0)
@@ -106,19 +108,23 @@ pub async fn overview(
     ];
     Ok(OverviewPage {
         chrome: Chrome::new(&admin, "overview"),
-        totals: stats::totals(&app.db).await?,
+        totals: stats::totals(&app.db).await.context("loading the totals")?,
         sent_today,
         failed_today,
         sent_week,
         failed_week,
         charts,
-        runs: ingest_runs::latest(&app.db, 5).await?,
-        recent: editions::recent_with_queue(&app.db, 5).await?,
+        runs: ingest_runs::latest(&app.db, 5).await.context("loading the latest runs")?,
+        recent: editions::recent_with_queue(&app.db, 5)
+            .await
+            .context("loading the recent editions")?,
         deliverability: {
             let mut rows = Vec::new();
             for days in [7, 30] {
                 let (hard, soft, complaints) =
-                    crate::store::bounces::counts_since(&app.db, days as i32).await?;
+                    crate::store::bounces::counts_since(&app.db, days as i32)
+                        .await
+                        .context("counting bounces")?;
                 rows.push(Deliverability {
                     days,
                     sent: last("sent", days as usize),
@@ -174,7 +180,8 @@ pub async fn subscribers(
     };
     let mut rows =
         subscribers::search(&app.db, &filter.q, status, &filter.topic, &filter.after, PAGE + 1)
-            .await?;
+            .await
+            .context("searching readers")?;
     let next = (rows.len() as i64 > PAGE).then(|| {
         rows.truncate(PAGE as usize);
         rows.last().map(|r| r.email_key.clone()).unwrap_or_default()
@@ -185,7 +192,7 @@ pub async fn subscribers(
 /// The subscriber a path names; a malformed or unknown id is a 404.
 async fn subscriber_or_404(app: &AppState, raw: &str) -> Result<SubscriberDetail, AppError> {
     let id = Uuid::parse_str(raw).map_err(|_| AppError::NotFound)?;
-    subscribers::detail(&app.db, id).await?.ok_or(AppError::NotFound)
+    subscribers::detail(&app.db, id).await.context("loading the reader")?.ok_or(AppError::NotFound)
 }
 
 #[derive(Template, WebTemplate)]
@@ -207,9 +214,13 @@ pub async fn subscriber(
     let id = s.id;
     Ok(SubscriberPage {
         chrome: Chrome::new(&admin, "subscribers"),
-        rows: deliveries::listed_for_reader(&app.db, id).await?,
-        events: subscribers::events(&app.db, id, Some(50)).await?,
-        bounces: crate::store::bounces::of_reader(&app.db, id).await?,
+        rows: deliveries::listed_for_reader(&app.db, id)
+            .await
+            .context("loading the reader's deliveries")?,
+        events: subscribers::events(&app.db, id, Some(50)).await.context("loading the events")?,
+        bounces: crate::store::bounces::of_reader(&app.db, id)
+            .await
+            .context("loading the reader's bounces")?,
         s,
     })
 }
@@ -233,7 +244,7 @@ pub async fn preview(
     let id = s.id;
     let next = crate::sending::next_digest(&app.db, &app.editions, id)
         .await
-        .map_err(anyhow::Error::from)?;
+        .context("ranking the preview")?;
     let (edition, items) = match next {
         Some((edition, items)) => (Some(edition.title()), items),
         None => (None, Vec::new()),
@@ -335,7 +346,7 @@ pub async fn papers(
     admin: Admin,
     Query(f): Query<PaperFilter>,
 ) -> Result<impl IntoResponse, AppError> {
-    let rows = papers::search(&app.db, &f.q).await?;
+    let rows = papers::search(&app.db, &f.q).await.context("searching papers")?;
     Ok(PapersPage { chrome: Chrome::new(&admin, "papers"), q: f.q, rows })
 }
 
@@ -353,8 +364,10 @@ pub async fn runs(
 ) -> Result<impl IntoResponse, AppError> {
     Ok(RunsPage {
         chrome: Chrome::new(&admin, "runs"),
-        runs: ingest_runs::latest(&app.db, 100).await?,
-        editions: editions::latest_with_outcomes(&app.db, 20).await?,
+        runs: ingest_runs::latest(&app.db, 100).await.context("loading the runs")?,
+        editions: editions::latest_with_outcomes(&app.db, 20)
+            .await
+            .context("loading the editions")?,
     })
 }
 
@@ -390,6 +403,6 @@ pub async fn deliveries(
             Some(DeliveryStatus::parse(s).ok_or(AppError::BadRequest("Unknown delivery status."))?)
         }
     };
-    let rows = deliveries::listed(&app.db, status, 200).await?;
+    let rows = deliveries::listed(&app.db, status, 200).await.context("listing deliveries")?;
     Ok(DeliveriesPage { chrome: Chrome::new(&admin, "deliveries"), status, rows })
 }
