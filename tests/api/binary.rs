@@ -56,6 +56,17 @@ impl Running {
     }
 }
 
+/// `paperboy serve` on a free port, scheduler off, mail to `dir`'s outbox.
+async fn serve_to_outbox(db: &TestDb, dir: &PathBuf) -> Running {
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let cmd = paperboy(
+        dir,
+        &[("DATABASE_URL", &db.url), ("PAPERBOY_BIND", &bind), ("PAPERBOY_SCHEDULER", "off")],
+    );
+    Running::start(cmd, port).await
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -86,13 +97,7 @@ async fn migrate_creates_the_database_and_can_run_twice() {
 async fn without_smtp_mail_lands_in_the_outbox_and_sigterm_exits_cleanly() {
     let db = TestDb::new();
     let dir = scratch_dir();
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let cmd = paperboy(
-        &dir,
-        &[("DATABASE_URL", &db.url), ("PAPERBOY_BIND", &bind), ("PAPERBOY_SCHEDULER", "off")],
-    );
-    let app = Running::start(cmd, port).await;
+    let app = serve_to_outbox(&db, &dir).await;
 
     let res = reqwest::Client::new()
         .post(format!("{}/subscribe", app.base))
@@ -170,13 +175,7 @@ async fn mail_queued_before_a_crash_is_delivered_after_restart() {
 async fn a_failing_request_gets_a_friendly_500_and_the_log_names_the_step() {
     let db = TestDb::new();
     let dir = scratch_dir();
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let cmd = paperboy(
-        &dir,
-        &[("DATABASE_URL", &db.url), ("PAPERBOY_BIND", &bind), ("PAPERBOY_SCHEDULER", "off")],
-    );
-    let app = Running::start(cmd, port).await;
+    let app = serve_to_outbox(&db, &dir).await;
     // The archive's table goes missing under the running service.
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     sqlx::query("ALTER TABLE papers RENAME TO papers_elsewhere").execute(&pool).await.unwrap();
