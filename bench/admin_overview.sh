@@ -44,7 +44,7 @@ FROM generate_series(1, $SUBSCRIBERS * 3 / 2) AS i;
 INSERT INTO editions (frequency, day, label)
 SELECT 'daily', current_date - d, to_char(current_date - d, 'YYYY-MM-DD') FROM generate_series(0, 89) AS d;
 
--- Every reader gets 10 of the 90 editions: $DELIVERIES rows in all.
+-- Every subscriber gets 10 of the 90 editions: $DELIVERIES rows in all.
 INSERT INTO deliveries (edition_id, subscriber_id, edition_label, status, attempts, created_at, sent_at, paper_ids)
 SELECT e.id, s.id, e.label,
        CASE WHEN (s.n + e.id) % 97 = 0 THEN 'failed' WHEN (s.n + e.id) % 13 = 0 THEN 'skipped' ELSE 'sent' END,
@@ -76,7 +76,7 @@ first=$(curl -s -b "$JAR" -o /dev/null -w '%{time_total}' "http://127.0.0.1:$POR
 for _ in $(seq 1 20); do
   curl -s -b "$JAR" -o "$WORK/page.html" -w '%{time_total}\n' "http://127.0.0.1:$PORT/admin"
 done | sort -n > "$WORK/times"
-grep -q "confirmed readers" "$WORK/page.html" || { echo "the overview did not render" >&2; exit 1; }
+grep -q "confirmed subscribers" "$WORK/page.html" || { echo "the overview did not render" >&2; exit 1; }
 awk -v first="$first" '{ t[NR] = $1 * 1000 } END {
   printf "GET /admin, first request (fills the 89 days of rollups): %.0f ms\n", first * 1000
   printf "GET /admin, 20 requests after: median %.0f ms, p95 %.0f ms, max %.0f ms (target <= 200 ms)\n", t[int(NR/2)+1], t[int(NR*0.95)], t[NR]

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Digest delivery at scale: seeds N confirmed readers with varied interests over one
+# Digest delivery at scale: seeds N confirmed subscribers with varied interests over one
 # fixture day, runs `paperboy send` into Postfix's smtp-sink on loopback, and compares its
 # rate with smtp-source sending messages of the same size into the same sink.
 # Prints digests/s, peak memory, the smtp-source rate and their ratio, for N and N/10.
 #
-#   bash bench/digest_send.sh [READERS]        (default 100000; needs Debian's postfix)
+#   bash bench/digest_send.sh [SUBSCRIBERS]        (default 100000; needs Debian's postfix)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-READERS=${1:-100000}
+SUBSCRIBERS=${1:-100000}
 PG=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 FIXTURES=${PAPERBOY_FIXTURES:-../shared/fixtures}
 DAY=2025-11-26
@@ -24,7 +24,7 @@ BIN=target/release/paperboy
 cleanup() {
   [ -n "${SINK_PID:-}" ] && kill "$SINK_PID" 2>/dev/null || true
   [ -n "${HF_PID:-}" ] && kill "$HF_PID" 2>/dev/null || true
-  for db in paperboy_bench_sample paperboy_bench_$READERS paperboy_bench_$((READERS / 10)); do
+  for db in paperboy_bench_sample paperboy_bench_$SUBSCRIBERS paperboy_bench_$((SUBSCRIBERS / 10)); do
     psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null || true
   done
   rm -rf "$WORK"
@@ -37,7 +37,7 @@ smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 1024 &
 SINK_PID=$!
 sleep 1
 
-# A database with the day's papers and $2 readers whose interests cycle through a mix
+# A database with the day's papers and $2 subscribers whose interests cycle through a mix
 # (a third of them with ratings).
 seed() {
   local db=$1 n=$2
@@ -46,7 +46,7 @@ seed() {
     "$BIN" ingest --source huggingface --date "$DAY" >/dev/null
   psql "$PG/$db" -qc "
     INSERT INTO subscribers (email, email_key, status, confirmed_at, topics, categories, authors, papers_per_email)
-    SELECT 'reader' || i || '@bench.example', 'reader' || i || '@bench.example', 'confirmed',
+    SELECT 'subscriber' || i || '@bench.example', 'subscriber' || i || '@bench.example', 'confirmed',
            now(),
            CASE i % 8
              WHEN 0 THEN ARRAY['diffusion']
@@ -62,7 +62,7 @@ seed() {
            CASE WHEN i % 11 = 0 THEN ARRAY['Yann LeCun'] ELSE '{}' END,
            5 + i % 10
     FROM generate_series(1, $n) AS i"
-  # Every third reader has rated papers: a taste of 80 stems (from the lexicon the ingest
+  # Every third subscriber has rated papers: a taste of 80 stems (from the lexicon the ingest
   # filled), three liked papers and two rated down, one of seven such models each.
   psql "$PG/$db" -qc "
     WITH models AS (
@@ -78,8 +78,8 @@ seed() {
     INSERT INTO tastes (subscriber_id, model)
     SELECT s.id, m.model
     FROM subscribers s
-    JOIN models m ON m.k = substring(s.email FROM 'reader([0-9]+)@')::int % 7
-    WHERE substring(s.email FROM 'reader([0-9]+)@')::int % 3 = 0"
+    JOIN models m ON m.k = substring(s.email FROM 'subscriber([0-9]+)@')::int % 7
+    WHERE substring(s.email FROM 'subscriber([0-9]+)@')::int % 3 = 0"
 }
 
 # The average size of a digest, from a small run into the outbox.
@@ -103,8 +103,8 @@ run() {
   echo "$n $sent $secs $rss_kb"
 }
 
-read -r N1 SENT1 SECS1 RSS1 < <(run "$READERS")
-read -r N2 SENT2 SECS2 RSS2 < <(run $((READERS / 10)))
+read -r N1 SENT1 SECS1 RSS1 < <(run "$SUBSCRIBERS")
+read -r N2 SENT2 SECS2 RSS2 < <(run $((SUBSCRIBERS / 10)))
 
 # smtp-source: the same number of messages of the same size, same concurrency, same sink.
 start=$(date +%s.%N)
@@ -117,9 +117,9 @@ awk -v n1="$N1" -v s1="$SENT1" -v t1="$SECS1" -v r1="$RSS1" \
     -v size="$SIZE" -v ts="$SOURCE_SECS" -v c="$CONCURRENCY" 'BEGIN {
   rate1 = s1 / t1; rate2 = s2 / t2; source = s1 / ts;
   printf "digest size (average):        %d bytes\n", size
-  printf "paperboy send, %6d readers: %d digests in %.1f s = %.0f digests/s, peak RSS %.1f MB\n", n1, s1, t1, rate1, r1 / 1024
-  printf "paperboy send, %6d readers: %d digests in %.1f s = %.0f digests/s, peak RSS %.1f MB\n", n2, s2, t2, rate2, r2 / 1024
+  printf "paperboy send, %6d subscribers: %d digests in %.1f s = %.0f digests/s, peak RSS %.1f MB\n", n1, s1, t1, rate1, r1 / 1024
+  printf "paperboy send, %6d subscribers: %d digests in %.1f s = %.0f digests/s, peak RSS %.1f MB\n", n2, s2, t2, rate2, r2 / 1024
   printf "smtp-source,   %6d messages: %.1f s = %.0f messages/s (%d sessions)\n", s1, ts, source, c
   printf "ratio paperboy / smtp-source: %.2f (target >= 0.5)\n", rate1 / source
-  printf "memory %d vs %d readers:  %.2fx (target <= 1.2x, and <= 150 MB)\n", n1, n2, r1 / r2
+  printf "memory %d vs %d subscribers:  %.2fx (target <= 1.2x, and <= 150 MB)\n", n1, n2, r1 / r2
 }'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Lighthouse on the pages a reader sees: the landing page, an archive day, a digest's web
-# copy and the preferences page. Seeds one fixture day, signs a reader up through the form
+# Lighthouse on the pages a subscriber sees: the landing page, an archive day, a digest's web
+# copy and the preferences page. Seeds one fixture day, signs a subscriber up through the form
 # (mail to an outbox folder), confirms, sends the digest, then audits each page with the
 # npm `lighthouse` package driving Debian's Chromium, headless. Prints the four scores of
 # each page; exits 1 when a score is under 95.
@@ -8,7 +8,7 @@
 #   bash bench/lighthouse.sh      (needs Node.js + npm and `apt-get install chromium`)
 #
 # The web copy and the preferences page are `noindex` on purpose (they are reached through
-# a reader's private token; robots.txt also keeps crawlers out): on those two the audit
+# a subscriber's private token; robots.txt also keeps crawlers out): on those two the audit
 # that checks a page can be indexed (`is-crawlable`) is skipped, every other SEO audit runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,7 +50,7 @@ sleep 0.5
 APP_PID=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
 
-# A reader signs up and confirms; the links come from the outbox.
+# A subscriber signs up and confirms; the links come from the outbox.
 link() { python3 bench/eml_link.py "$WORK/outbox" "http://127.0.0.1:$PORT/$1/"; }
 curl -sf -o /dev/null "http://127.0.0.1:$PORT/subscribe" \
   --data-urlencode email=lighthouse@example.com --data-urlencode "topics=video generation, agents"

@@ -1,4 +1,4 @@
-//! The pure core: rank and render one digest from 1,000 candidates for a reader with five
+//! The pure core: rank and render one digest from 1,000 candidates for a subscriber with five
 //! topics and 50 ratings. Target: ≤ 100 µs. Run: `cargo bench --bench digest`.
 
 use std::collections::HashSet;
@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
     ]
     .map(String::from)
     .to_vec();
-    // 50 ratings: the reader liked every fifth paper and disliked the ones next to it.
+    // 50 ratings: the subscriber liked every fifth paper and disliked the ones next to it.
     let rated: Vec<RatedPaper> = papers
         .iter()
         .enumerate()

@@ -1,4 +1,4 @@
-//! The relevance benchmark: precision@5 and nDCG@10 over a judged set of reader profiles
+//! The relevance benchmark: precision@5 and nDCG@10 over a judged set of subscriber profiles
 //! (`bench/relevance/judgments.json`, judged by reading every fixture paper's title and
 //! abstract), for three rankers:
 //!   1. today's phrase matching (before this change: a topic is a literal stemmed phrase);
@@ -6,7 +6,7 @@
 //!   3. the new matching after simulated ratings;
 //!   4. the same ratings without typed topics (and no weight on upvotes).
 //!
-//! Simulated feedback: on each training day (the first ~55 % of the fixture days) the reader
+//! Simulated feedback: on each training day (the first ~55 % of the fixture days) the subscriber
 //! gets their digest of 10, rates each paper in it (👍 if it is relevant to their hidden
 //! interest, 👎 otherwise), and also 👍 the relevant papers they spot in the day's list
 //! (the landing page shows every paper). The taste is retrained after each day. All
@@ -136,8 +136,8 @@ fn main() {
         let mut rated: Vec<RatedPaper> = Vec::new();
         let mut taste = Taste::default();
         for set in &train_sets {
-            let reader = Interests { taste: taste.clone(), ..interests.clone() };
-            let shown: HashSet<String> = rank(set, &reader).into_iter().collect();
+            let subscriber = Interests { taste: taste.clone(), ..interests.clone() };
+            let shown: HashSet<String> = rank(set, &subscriber).into_iter().collect();
             for c in set.candidates() {
                 let relevant = profile.relevant.contains(&c.arxiv_id);
                 if relevant || shown.contains(&c.arxiv_id) {

@@ -1,10 +1,10 @@
 //! Bounces and complaints, whichever way they come in (`paperboy inbound`, `/inbound/*`,
-//! an SMTP refusal at send time): one processor that finds the reader and acts.
+//! an SMTP refusal at send time): one processor that finds the subscriber and acts.
 //!
-//! A report changes a reader only when it proves the message was ours: the VERP tag of
+//! A report changes a subscriber only when it proves the message was ours: the VERP tag of
 //! our envelope sender (MAC'ed), or our own random `Message-ID` in the returned original.
 //! A report that names only an address is kept for the operator and changes nothing, so
-//! nobody can bounce or unsubscribe a reader by mailing us a made-up report.
+//! nobody can bounce or unsubscribe a subscriber by mailing us a made-up report.
 
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -22,10 +22,10 @@ pub enum Outcome {
     /// Deliberately ignored: an auto-reply, a delay notice, a report for nobody we know, a
     /// replay of a report already processed.
     Ignored(&'static str),
-    /// Kept against a reader, but it proves nothing: nothing changed.
+    /// Kept against a subscriber, but it proves nothing: nothing changed.
     Unproven(ReportKind),
-    /// Acted on: `changed` says whether the reader's state changed (a second hard bounce
-    /// of a bounced reader changes nothing).
+    /// Acted on: `changed` says whether the subscriber's state changed (a second hard bounce
+    /// of a bounced subscriber changes nothing).
     Applied { kind: ReportKind, changed: bool },
 }
 
@@ -41,7 +41,7 @@ pub fn describe(outcome: &Outcome) -> String {
             )
         }
         Outcome::Applied { kind, changed: true } => {
-            format!("{} applied: the reader changed", kind.as_str())
+            format!("{} applied: the subscriber changed", kind.as_str())
         }
         Outcome::Applied { kind, changed: false } => format!("{} recorded", kind.as_str()),
     }
@@ -107,12 +107,12 @@ pub async fn process_mime(db: &PgPool, inbound: &Inbound, raw: &[u8]) -> sqlx::R
     let mut target =
         proven_target(db, inbound, addresses, report.original_message_id.as_deref()).await?;
     // A tag or Message-ID proves the message was ours, not that the failure is the
-    // reader's: a reader who forwards to a dead address (without rewriting the envelope)
-    // would bounce on its behalf. The report must name the reader's address, if it names one.
+    // subscriber's: a subscriber who forwards to a dead address (without rewriting the envelope)
+    // would bounce on its behalf. The report must name the subscriber's address, if it names one.
     if let (Some(t), Some(recipient)) = (&target, &report.recipient)
         && t.email != recipient.to_lowercase()
     {
-        tracing::warn!("report names another address than the message's reader; kept unproven");
+        tracing::warn!("report names another address than the message's subscriber; kept unproven");
         target = None;
     }
     apply(
@@ -161,7 +161,7 @@ pub async fn apply(db: &PgPool, inbound: &Inbound, e: Evidence<'_>) -> sqlx::Res
     let (subscriber, proven) = match (&e.target, recipient) {
         (Some(t), _) => (Some(t.subscriber), true),
         (None, Some(address)) => {
-            (bounces::reader_by_address(db, address).await?.map(|t| t.subscriber), false)
+            (bounces::subscriber_by_address(db, address).await?.map(|t| t.subscriber), false)
         }
         (None, None) => (None, false),
     };
@@ -169,9 +169,9 @@ pub async fn apply(db: &PgPool, inbound: &Inbound, e: Evidence<'_>) -> sqlx::Res
         tracing::info!(
             kind = e.kind.as_str(),
             source = e.source,
-            "report for no known reader; ignored"
+            "report for no known subscriber; ignored"
         );
-        return Ok(Outcome::Ignored("no known reader"));
+        return Ok(Outcome::Ignored("no known subscriber"));
     };
     let digest = Sha256::digest(e.raw);
     let (delivery, mail) = match &e.target {
@@ -288,7 +288,7 @@ pub async fn refused_at_send(
     Ok(Some(outcome))
 }
 
-/// Where a provider's report finds the reader: our VERP envelope sender, our Message-ID,
+/// Where a provider's report finds the subscriber: our VERP envelope sender, our Message-ID,
 /// else the recipient address (a provider's webhook, authenticated by the inbound token,
 /// speaks for the messages it sent, so its word on the address is proof enough).
 async fn provider_target(
@@ -302,12 +302,12 @@ async fn provider_target(
         return Ok(Some(t));
     }
     Ok(match recipient {
-        Some(address) => bounces::reader_by_address(db, address).await?,
+        Some(address) => bounces::subscriber_by_address(db, address).await?,
         None => None,
     })
 }
 
-/// What a provider's webhook said, before the reader is found.
+/// What a provider's webhook said, before the subscriber is found.
 struct ProviderReport {
     kind: ReportKind,
     status: Option<String>,

@@ -40,7 +40,7 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Compose and deliver the editions of a paper day to every confirmed reader who has
+    /// Compose and deliver the editions of a paper day to every confirmed subscriber who has
     /// not had them, ignoring delivery hours, then exit with a summary line.
     Send {
         /// The paper day (default: the latest day with papers).

@@ -99,7 +99,7 @@ pub struct MailSettings {
     /// `bounces+<tag>@news.example.com` (VERP), the tag naming the message under a MAC.
     pub bounce_address: Option<lettre::Address>,
     /// This many soft bounces in a row, spread over at least `soft_bounce_days`, make a
-    /// reader `bounced`.
+    /// subscriber `bounced`.
     pub soft_bounce_limit: i64,
     pub soft_bounce_days: i64,
 }
@@ -123,7 +123,7 @@ pub struct JobSettings {
     pub ingest_hf_cron: croner::Cron,
     /// When `serve` ingests the arXiv announcement.
     pub ingest_arxiv_cron: croner::Cron,
-    /// How often `serve` looks for readers whose delivery hour has come.
+    /// How often `serve` looks for subscribers whose delivery hour has come.
     pub digest_cron: croner::Cron,
 }
 

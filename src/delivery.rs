@@ -1,6 +1,6 @@
 //! Delivering editions (`sending.rs` plans them: who gets which edition). Workers claim
 //! batches of deliveries (`FOR UPDATE SKIP LOCKED`, marked with their connection's backend
-//! pid), compose each reader's digest, send it, and record the outcome row by row, so a
+//! pid), compose each subscriber's digest, send it, and record the outcome row by row, so a
 //! crash loses nothing and repeats at most the message in flight. `drain` works through a
 //! scope and returns (`paperboy send`, the admin's send); `jobs::delivery` runs the
 //! long-lived workers of `serve`.
@@ -28,7 +28,7 @@ const BATCH: i64 = 50;
 #[derive(Debug, Default)]
 pub struct Tally {
     pub sent: AtomicU64,
-    /// Digests of feed-only readers, kept for their feed instead of mailed.
+    /// Digests of feed-only subscribers, kept for their feed instead of mailed.
     pub posted: AtomicU64,
     pub skipped: AtomicU64,
     pub cancelled: AtomicU64,
@@ -138,7 +138,7 @@ impl Deliverer {
             return Ok(0);
         }
         let ids: Vec<Uuid> = batch.iter().filter_map(|c| c.subscriber_id).collect();
-        let readers: HashMap<Uuid, SubscriberRow> =
+        let rows: HashMap<Uuid, SubscriberRow> =
             subscribers::find_many(conn, &ids).await?.into_iter().map(|r| (r.id, r)).collect();
         let mut tastes = ratings::tastes(conn, &ids).await?;
         let mut editions = HashMap::new();
@@ -161,13 +161,13 @@ impl Deliverer {
                 deliveries::release(conn, &rest).await?;
                 break;
             }
-            let reader = claimed.subscriber_id.and_then(|id| readers.get(&id)).map(|row| {
+            let subscriber = claimed.subscriber_id.and_then(|id| rows.get(&id)).map(|row| {
                 let taste = tastes.remove(&row.id).unwrap_or_default();
                 let sent = sent.remove(&row.id).unwrap_or_default();
                 Recipient { row, taste, sent }
             });
             let edition = editions.get(&claimed.edition_id).cloned().flatten();
-            self.deliver(conn, claimed, reader, edition.as_deref(), tally).await?;
+            self.deliver(conn, claimed, subscriber, edition.as_deref(), tally).await?;
         }
         Ok(count)
     }
@@ -177,21 +177,22 @@ impl Deliverer {
         &self,
         conn: &mut PgConnection,
         claimed: &Claimed,
-        reader: Option<Recipient<'_>>,
+        subscriber: Option<Recipient<'_>>,
         edition: Option<&EditionData>,
         tally: &Tally,
     ) -> anyhow::Result<()> {
-        let (Some(Recipient { row: reader, taste, sent }), Some(edition)) = (reader, edition)
+        let (Some(Recipient { row: subscriber, taste, sent }), Some(edition)) =
+            (subscriber, edition)
         else {
             return cancel(conn, claimed.id, "subscriber or edition no longer exists", tally).await;
         };
         // An unsubscribe takes effect at once, also for digests already queued.
-        if reader.status() != Status::Confirmed {
-            return cancel(conn, claimed.id, "reader is no longer subscribed", tally).await;
+        if subscriber.status() != Status::Confirmed {
+            return cancel(conn, claimed.id, "subscriber is no longer subscribed", tally).await;
         }
         let exclude: HashSet<&str> = sent.iter().map(String::as_str).collect();
-        let prefs = reader.preferences();
-        let interests = Interests::for_reader(&prefs, taste);
+        let prefs = subscriber.preferences();
+        let interests = Interests::for_subscriber(&prefs, taste);
         let picks = edition.set.rank(&interests, &exclude);
         if picks.is_empty() {
             deliveries::mark_closed(
@@ -205,7 +206,7 @@ impl Deliverer {
             return Ok(());
         }
         let items = render::items(&edition.set, &picks);
-        let links = DigestLinks::for_delivery(&self.links, &reader.id, claimed.id);
+        let links = DigestLinks::for_delivery(&self.links, &subscriber.id, claimed.id);
         let draft = render::render(&edition.edition, &items, &links)?;
         let papers: Vec<String> = items.iter().map(|i| i.arxiv_id.clone()).collect();
         let why: Vec<String> = items.iter().map(|i| i.why.clone()).collect();
@@ -214,7 +215,7 @@ impl Deliverer {
         if !prefs.frequency.mailed() {
             deliveries::mark_delivered(conn, claimed.id, None, &digest).await?;
             Tally::add(&tally.posted);
-            tracing::info!(papers = papers.len(), "digest posted to the reader's feed");
+            tracing::info!(papers = papers.len(), "digest posted to the subscriber's feed");
             return Ok(());
         }
         let headers = [
@@ -226,7 +227,7 @@ impl Deliverer {
         let message_id = self.mailer.new_message_id(Sent::Delivery(claimed.id));
         match self
             .mailer
-            .send(&reader.email, &draft, &message_id, &headers, Sent::Delivery(claimed.id))
+            .send(&subscriber.email, &draft, &message_id, &headers, Sent::Delivery(claimed.id))
             .await
         {
             Ok(()) => {
@@ -258,7 +259,7 @@ impl Deliverer {
     }
 }
 
-/// A reader as one delivery needs them: their row, their taste and the papers of this
+/// A subscriber as one delivery needs them: their row, their taste and the papers of this
 /// batch's editions they already had.
 struct Recipient<'a> {
     row: &'a SubscriberRow,

@@ -1,4 +1,4 @@
-//! Ratings: a reader's 👍/👎 on papers, and the taste trained from them.
+//! Ratings: a subscriber's 👍/👎 on papers, and the taste trained from them.
 
 use std::collections::HashSet;
 
@@ -9,7 +9,7 @@ use crate::digest::Taste;
 use crate::digest::lexicon::{read_paper, stems};
 use crate::store::{lexicon, ratings};
 
-/// What a reader can say about a paper.
+/// What a subscriber can say about a paper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rating {
     Up,
@@ -45,7 +45,7 @@ impl Rating {
     }
 }
 
-/// Records a rating and retrains the reader's taste, so the next digest and the preview
+/// Records a rating and retrains the subscriber's taste, so the next digest and the preview
 /// reflect it. Returns the new taste; None when there is no such paper.
 pub async fn rate(
     db: &PgPool,
@@ -60,7 +60,7 @@ pub async fn rate(
     retrain(db, subscriber, topics).await.map(Some)
 }
 
-/// Trains and stores the reader's taste from all their ratings and their topics.
+/// Trains and stores the subscriber's taste from all their ratings and their topics.
 pub async fn retrain(db: &PgPool, subscriber: Uuid, topics: &[String]) -> sqlx::Result<Taste> {
     let rated = ratings::for_training(db, subscriber).await?;
     let taste = if rated.is_empty() {

@@ -1,5 +1,5 @@
-//! The reader's web: what was delivered, read again — the web copy of a digest, the
-//! reader's private feed, the list of editions they were sent, and their data export.
+//! The subscriber's web: what was delivered, read again — the web copy of a digest, the
+//! subscriber's private feed, the list of editions they were sent, and their data export.
 //! Everything comes from the delivery records (papers in order, each with the why-line the
 //! email gave), so a web copy shows what the email showed.
 
@@ -24,24 +24,24 @@ const HISTORY_SHOWN: i64 = 100;
 
 /// One delivered digest, as its web copy shows it.
 pub struct WebCopy {
-    pub reader: Uuid,
+    pub subscriber: Uuid,
     pub edition: Edition,
     pub heading: String,
     pub intro: String,
     pub sent_at: Option<DateTime<Utc>>,
-    /// The papers, in the email's order, each with the reader's rating (+1, −1) if any.
+    /// The papers, in the email's order, each with the subscriber's rating (+1, −1) if any.
     pub items: Vec<(DigestItem, Option<i16>)>,
-    /// Posted to a feed-only reader's feed rather than mailed.
+    /// Posted to a feed-only subscriber's feed rather than mailed.
     pub posted: bool,
 }
 
 /// The web copy a `/d/{token}` link names: 404 (None) for a tampered token, a delivery
-/// that was never delivered, or a reader who was erased.
+/// that was never delivered, or a subscriber who was erased.
 pub async fn web_copy(db: &PgPool, links: &Links, raw: &str) -> sqlx::Result<Option<WebCopy>> {
     let Some(id) = links.copy_delivery(raw) else { return Ok(None) };
     let Some(record) = deliveries::delivered(db, id).await? else { return Ok(None) };
     let rated: HashMap<String, i16> =
-        ratings::of_reader(db, record.subscriber_id, Some(&record.paper_ids))
+        ratings::of_subscriber(db, record.subscriber_id, Some(&record.paper_ids))
             .await?
             .into_iter()
             .map(|(paper, _, rating, _)| (paper, rating))
@@ -50,7 +50,7 @@ pub async fn web_copy(db: &PgPool, links: &Links, raw: &str) -> sqlx::Result<Opt
     let edition = edition_of(&record);
     let (heading, intro) = render::heading(&edition, items.len());
     Ok(Some(WebCopy {
-        reader: record.subscriber_id,
+        subscriber: record.subscriber_id,
         edition,
         heading,
         intro,
@@ -90,37 +90,37 @@ async fn items_of(db: &PgPool, records: &[Record]) -> sqlx::Result<Vec<Vec<Diges
         .collect())
 }
 
-/// One entry of a reader's feed: a paper they were sent.
+/// One entry of a subscriber's feed: a paper they were sent.
 pub struct FeedEntry {
-    /// Stable across feed resets, opaque, unique per reader and paper (a paper is never
-    /// sent twice to one reader).
+    /// Stable across feed resets, opaque, unique per subscriber and paper (a paper is never
+    /// sent twice to one subscriber).
     pub id: String,
     pub item: DigestItem,
     pub delivered_at: DateTime<Utc>,
-    /// The edition it came in. (No link to its web copy: that page carries the reader's
+    /// The edition it came in. (No link to its web copy: that page carries the subscriber's
     /// rating forms, and resetting a leaked feed address must take everything it gave.)
     pub edition: String,
 }
 
-/// A reader's private feed: the papers delivered in the last `FEED_DAYS` days, newest
+/// A subscriber's private feed: the papers delivered in the last `FEED_DAYS` days, newest
 /// first.
-pub struct ReaderFeed {
+pub struct SubscriberFeed {
     pub url: String,
     pub entries: Vec<FeedEntry>,
     /// When the newest entry was delivered (the feed's `updated`).
     pub updated: Option<DateTime<Utc>>,
 }
 
-/// The feed a `/feed/{token}` link names, if the token is the reader's current one.
-pub async fn feed(db: &PgPool, links: &Links, raw: &str) -> sqlx::Result<Option<ReaderFeed>> {
+/// The feed a `/feed/{token}` link names, if the token is the subscriber's current one.
+pub async fn feed(db: &PgPool, links: &Links, raw: &str) -> sqlx::Result<Option<SubscriberFeed>> {
     let Some(id) = Signer::claimed_id(raw) else { return Ok(None) };
-    let Some(reader) = subscribers::find_by_id(db, id).await? else { return Ok(None) };
-    if links.signer().verify(Purpose::Feed(reader.feed_generation), raw).is_none() {
+    let Some(subscriber) = subscribers::find_by_id(db, id).await? else { return Ok(None) };
+    if links.signer().verify(Purpose::Feed(subscriber.feed_generation), raw).is_none() {
         return Ok(None);
     }
     let since = Utc::now() - Duration::days(FEED_DAYS);
     let filter = Filter { since: Some(since), delivered_only: true, limit: None };
-    let records = deliveries::of_reader(db, id, filter).await?;
+    let records = deliveries::of_subscriber(db, id, filter).await?;
     let items = items_of(db, &records).await?;
     let mut entries = Vec::new();
     for (record, items) in records.iter().zip(items) {
@@ -138,14 +138,14 @@ pub async fn feed(db: &PgPool, links: &Links, raw: &str) -> sqlx::Result<Option<
             });
         }
     }
-    Ok(Some(ReaderFeed {
-        url: links.feed(&id, reader.feed_generation),
+    Ok(Some(SubscriberFeed {
+        url: links.feed(&id, subscriber.feed_generation),
         updated: entries.first().map(|e| e.delivered_at),
         entries,
     }))
 }
 
-/// An edition a reader was sent, as the preferences page lists it.
+/// An edition a subscriber was sent, as the preferences page lists it.
 pub struct EditionSent {
     pub title: String,
     pub delivered_at: DateTime<Utc>,
@@ -154,10 +154,14 @@ pub struct EditionSent {
     pub posted: bool,
 }
 
-/// The editions delivered to a reader, newest first.
-pub async fn history(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Vec<EditionSent>> {
+/// The editions delivered to a subscriber, newest first.
+pub async fn history(
+    db: &PgPool,
+    links: &Links,
+    subscriber: Uuid,
+) -> sqlx::Result<Vec<EditionSent>> {
     let filter = Filter { since: None, delivered_only: true, limit: Some(HISTORY_SHOWN) };
-    let records = deliveries::of_reader(db, reader, filter).await?;
+    let records = deliveries::of_subscriber(db, subscriber, filter).await?;
     Ok(records
         .iter()
         .map(|r| EditionSent {
@@ -170,7 +174,7 @@ pub async fn history(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<V
         .collect())
 }
 
-/// Everything paperboy keeps about a reader, as their "download my data" file.
+/// Everything paperboy keeps about a subscriber, as their "download my data" file.
 #[derive(Serialize)]
 pub struct Export {
     pub exported_at: DateTime<Utc>,
@@ -270,13 +274,13 @@ pub struct ExportedRating {
     pub rated_at: DateTime<Utc>,
 }
 
-/// The data export of a reader (None when there is no such reader).
-pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Option<Export>> {
-    let Some(row) = subscribers::find_by_id(db, reader).await? else { return Ok(None) };
-    let record = subscribers::record(db, reader).await?;
+/// The data export of a subscriber (None when there is no such subscriber).
+pub async fn export(db: &PgPool, links: &Links, subscriber: Uuid) -> sqlx::Result<Option<Export>> {
+    let Some(row) = subscribers::find_by_id(db, subscriber).await? else { return Ok(None) };
+    let record = subscribers::record(db, subscriber).await?;
     let prefs = row.preferences();
     let all = Filter { since: None, delivered_only: false, limit: None };
-    let records = deliveries::of_reader(db, reader, all).await?;
+    let records = deliveries::of_subscriber(db, subscriber, all).await?;
     let items = items_of(db, &records).await?;
     let deliveries = records
         .iter()
@@ -296,7 +300,7 @@ pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Op
                 .collect(),
         })
         .collect();
-    let ratings = ratings::of_reader(db, reader, None)
+    let ratings = ratings::of_subscriber(db, subscriber, None)
         .await?
         .into_iter()
         .map(|(arxiv_id, title, rating, rated_at)| ExportedRating {
@@ -306,12 +310,12 @@ pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Op
             rated_at,
         })
         .collect();
-    let events = subscribers::events(db, reader, None)
+    let events = subscribers::events(db, subscriber, None)
         .await?
         .into_iter()
         .map(|e| ExportedEvent { kind: e.kind, at: e.at })
         .collect();
-    let emails = mail_queue::of_reader(db, reader)
+    let emails = mail_queue::of_subscriber(db, subscriber)
         .await?
         .into_iter()
         .map(|(kind, subject, status, created_at, sent_at)| ExportedEmail {
@@ -322,7 +326,7 @@ pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Op
             sent_at,
         })
         .collect();
-    let taste = ratings::taste(db, reader).await?;
+    let taste = ratings::taste(db, subscriber).await?;
     let awaiting = (record.pending_topics.is_some()
         || record.pending_categories.is_some()
         || record.pending_frequency.is_some())
@@ -345,7 +349,7 @@ pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Op
             .into_iter()
             .map(|(term, weight, _)| (term, weight))
             .collect(),
-        bounces: crate::store::bounces::of_reader(db, reader)
+        bounces: crate::store::bounces::of_subscriber(db, subscriber)
             .await?
             .into_iter()
             .map(|b| ExportedBounce {
@@ -369,7 +373,7 @@ pub async fn export(db: &PgPool, links: &Links, reader: Uuid) -> sqlx::Result<Op
             min_upvotes: prefs.min_upvotes,
             trend_weight: prefs.trend_weight,
         },
-        feed_url: links.feed(&reader, row.feed_generation),
+        feed_url: links.feed(&subscriber, row.feed_generation),
         events,
         deliveries,
         ratings,

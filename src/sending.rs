@@ -1,4 +1,4 @@
-//! Editions from start to finish: which readers get which edition, then delivery.
+//! Editions from start to finish: which subscribers get which edition, then delivery.
 
 use std::fmt;
 use std::sync::Arc;
@@ -59,7 +59,7 @@ impl fmt::Display for SendSummary {
 }
 
 /// Delivers edition `day` (default: the latest day with papers) to every confirmed daily
-/// reader who has not had it, and the week ending `day` to weekly readers whose weekday it
+/// subscriber who has not had it, and the week ending `day` to weekly subscribers whose weekday it
 /// is, ignoring delivery hours. Pending deliveries of these editions, also those waiting
 /// for a retry, are attempted once now.
 #[tracing::instrument(name = "send", skip_all)]
@@ -104,7 +104,7 @@ fn summarize(editions: Vec<String>, t: &Tally) -> SendSummary {
 }
 
 /// For the scheduler: queues the latest complete paper day (before today, UTC) for every
-/// reader whose delivery hour has come. The running delivery worker sends them.
+/// subscriber whose delivery hour has come. The running delivery worker sends them.
 #[tracing::instrument(name = "queue_due_digests", skip_all)]
 pub async fn queue_due(db: &PgPool) -> Result<u64, PlanError> {
     let today = Utc::now().date_naive();
@@ -131,7 +131,7 @@ pub async fn preview(
     let Some(day) = editions::latest_paper_day(db, None).await? else { return Ok(None) };
     let edition = Edition::of(prefs.frequency, day);
     let data = editions_cache.get(edition).await?;
-    let interests = crate::digest::Interests::for_reader(prefs, taste);
+    let interests = crate::digest::Interests::for_subscriber(prefs, taste);
     let picks = data.set.rank(&interests, &Default::default());
     Ok(Some((edition, crate::digest::render::items(&data.set, &picks))))
 }
@@ -144,12 +144,12 @@ pub async fn next_digest(
     subscriber: uuid::Uuid,
 ) -> Result<Option<(Edition, Vec<crate::digest::DigestItem>)>, PlanError> {
     let mut conn = db.acquire().await?;
-    let Some(reader) = crate::store::subscribers::find_many(&mut conn, &[subscriber]).await?.pop()
+    let Some(row) = crate::store::subscribers::find_many(&mut conn, &[subscriber]).await?.pop()
     else {
         return Ok(None);
     };
     let Some(day) = editions::latest_paper_day(db, None).await? else { return Ok(None) };
-    let prefs = reader.preferences();
+    let prefs = row.preferences();
     let edition = Edition::of(prefs.frequency, day);
     let data = editions_cache.get(edition).await?;
     let ids: Vec<String> = data.set.candidates().iter().map(|c| c.arxiv_id.clone()).collect();
@@ -160,7 +160,7 @@ pub async fn next_digest(
         .collect();
     let exclude = sent.iter().map(String::as_str).collect();
     let taste = crate::store::ratings::tastes(&mut conn, &[subscriber]).await?.remove(&subscriber);
-    let interests = crate::digest::Interests::for_reader(&prefs, taste.unwrap_or_default());
+    let interests = crate::digest::Interests::for_subscriber(&prefs, taste.unwrap_or_default());
     let picks = data.set.rank(&interests, &exclude);
     Ok(Some((edition, crate::digest::render::items(&data.set, &picks))))
 }

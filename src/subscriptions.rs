@@ -1,4 +1,4 @@
-//! The reader's journey as operations: sign up, confirm, renew a link. Web handlers call
+//! The subscriber's journey as operations: sign up, confirm, renew a link. Web handlers call
 //! these; each writes its changes and the mail they cause in one transaction.
 
 use std::collections::HashSet;
@@ -205,7 +205,7 @@ pub async fn subscribe(
     let expires = confirm_expiry(settings);
     let confirmation = confirmation(&token, Some(signup));
 
-    // The common case, a new address: reader, event and email in one batched statement.
+    // The common case, a new address: subscriber, event and email in one batched statement.
     let written = writer
         .insert(subscribers::NewPending {
             email: signup.email.as_str().to_string(),
@@ -289,7 +289,7 @@ fn classify(found: ConfirmRow) -> Option<ConfirmLink> {
                 Some(ConfirmLink::Valid(row))
             }
         }
-        // A used link of a reader who left (or signed up again since): not theirs any more.
+        // A used link of a subscriber who left (or signed up again since): not theirs any more.
         _ => None,
     }
 }

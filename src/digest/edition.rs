@@ -23,7 +23,7 @@ impl Edition {
         Self { frequency: Frequency::Weekly, day: last_day }
     }
 
-    /// The edition a reader of this frequency gets for `day` (a feed-only reader gets the
+    /// The edition a subscriber of this frequency gets for `day` (a feed-only subscriber gets the
     /// daily one).
     pub fn of(frequency: Frequency, day: NaiveDate) -> Self {
         match frequency {
@@ -32,8 +32,8 @@ impl Edition {
         }
     }
 
-    /// The frequencies of the readers who get this edition.
-    pub fn readers(&self) -> &'static [&'static str] {
+    /// The frequencies of the subscribers who get this edition.
+    pub fn subscribers(&self) -> &'static [&'static str] {
         match self.frequency {
             Frequency::Weekly => &["weekly"],
             Frequency::Daily | Frequency::Feed => &["daily", "feed"],

@@ -1,5 +1,5 @@
-//! Digests: editions, ranking (pure), what readers' ratings teach (pure), rendering
-//! (pure), and composing one reader's email.
+//! Digests: editions, ranking (pure), what subscribers' ratings teach (pure), rendering
+//! (pure), and composing one subscriber's email.
 
 pub mod cache;
 pub mod edition;
@@ -37,8 +37,8 @@ impl From<&FeaturedPaper> for Candidate {
 }
 
 impl Interests {
-    /// What ranking needs from the reader's preferences and the taste their ratings trained.
-    pub fn for_reader(p: &Preferences, taste: Taste) -> Self {
+    /// What ranking needs from the subscriber's preferences and the taste their ratings trained.
+    pub fn for_subscriber(p: &Preferences, taste: Taste) -> Self {
         Self {
             topics: p.topics.items().to_vec(),
             categories: p.categories.items().to_vec(),

@@ -1,5 +1,5 @@
-//! Ranking: which of an edition's papers a reader gets, in what order, and why.
-//! Pure and allocation-light: the edition's papers are indexed once, then each reader
+//! Ranking: which of an edition's papers a subscriber gets, in what order, and why.
+//! Pure and allocation-light: the edition's papers are indexed once, then each subscriber
 //! is ranked against the index.
 
 use std::collections::{HashMap, HashSet};
@@ -55,7 +55,7 @@ impl Field {
     }
 }
 
-/// Why a paper is in a reader's digest.
+/// Why a paper is in a subscriber's digest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reason {
     Topic {
@@ -64,9 +64,9 @@ pub enum Reason {
     },
     Category(String),
     Author(String),
-    /// Close to a paper the reader rated up (its title).
+    /// Close to a paper the subscriber rated up (its title).
     Liked(String),
-    /// A reader without interests gets what is most upvoted.
+    /// A subscriber without interests gets what is most upvoted.
     Trending,
 }
 
@@ -92,7 +92,7 @@ impl Reason {
     }
 }
 
-/// What a reader asked for, as ranking needs it.
+/// What a subscriber asked for, as ranking needs it.
 #[derive(Clone, Debug)]
 pub struct Interests {
     pub topics: Vec<String>,
@@ -102,7 +102,7 @@ pub struct Interests {
     pub limit: usize,
     /// 0–1: how much "what the field is reading" (upvotes) counts against "what matches me".
     pub trend: f64,
-    /// What the reader's ratings taught.
+    /// What the subscriber's ratings taught.
     pub taste: Taste,
 }
 
@@ -121,7 +121,7 @@ impl Default for Interests {
 }
 
 impl Interests {
-    /// Interests the reader typed or ticked (ratings aside).
+    /// Interests the subscriber typed or ticked (ratings aside).
     fn typed(&self) -> bool {
         !(self.topics.is_empty() && self.categories.is_empty() && self.authors.is_empty())
     }
@@ -171,7 +171,7 @@ pub struct CandidateSet {
     vectors: Vec<Vec<(u32, f32)>>,
     /// arXiv id → candidate
     by_id: HashMap<String, u32>,
-    /// ln(1 + upvotes) per candidate, which the reader's trend knob scales.
+    /// ln(1 + upvotes) per candidate, which the subscriber's trend knob scales.
     popularity: Vec<f64>,
     /// Phrase (as stems) → its acronym or long forms.
     variants: HashMap<Vec<String>, Vec<Vec<String>>>,
@@ -407,7 +407,7 @@ impl CandidateSet {
             .collect()
     }
 
-    /// How close each candidate is to the reader's taste (cosine of unit vectors).
+    /// How close each candidate is to the subscriber's taste (cosine of unit vectors).
     fn taste_scores(&self, terms: &[(u32, f32, i16)]) -> Vec<f64> {
         let mut out = vec![0.0f64; self.len()];
         for &(id, w, _) in terms {
@@ -450,8 +450,8 @@ impl CandidateSet {
         Some(Reason::Liked(taste.liked[best].1.clone()))
     }
 
-    /// The reader's digest: matching papers not in `exclude` nor rated down, strongest
-    /// first, at most `interests.limit`. A reader with no typed interests gets what their
+    /// The subscriber's digest: matching papers not in `exclude` nor rated down, strongest
+    /// first, at most `interests.limit`. A subscriber with no typed interests gets what their
     /// ratings point to, then the most upvoted papers.
     pub fn rank(&self, interests: &Interests, exclude: &HashSet<&str>) -> Vec<Pick> {
         let mut blocked = vec![false; self.len()];
@@ -546,7 +546,7 @@ impl CandidateSet {
     }
 }
 
-/// Per-topic working memory, reused across a reader's topics.
+/// Per-topic working memory, reused across a subscriber's topics.
 struct Scratch {
     best: Vec<u8>,
     touched: Vec<u32>,
@@ -605,7 +605,7 @@ fn own_lexicon(candidates: &[Candidate], stored: &Lexicon) -> Lexicon {
 
 const NONE: u8 = u8::MAX;
 
-/// A match, by index into the reader's interests.
+/// A match, by index into the subscriber's interests.
 #[derive(Clone, Copy)]
 enum Hit {
     Topic(usize, Field),
@@ -613,7 +613,7 @@ enum Hit {
     Author(usize),
 }
 
-/// Upvotes count with diminishing returns; the reader's trend knob scales this.
+/// Upvotes count with diminishing returns; the subscriber's trend knob scales this.
 fn upvote_score(upvotes: i32) -> f64 {
     (1.0 + upvotes.max(0) as f64).ln()
 }
@@ -799,7 +799,7 @@ mod tests {
     }
 
     #[test]
-    fn ratings_lead_a_reader_without_topics_name_the_liked_paper_and_exclude_the_disliked() {
+    fn ratings_lead_a_subscriber_without_topics_name_the_liked_paper_and_exclude_the_disliked() {
         let spiking =
             paper("s1", "Spiking neural networks for vision", "neuromorphic spiking chips", 1);
         let video = paper("v1", "Video diffusion at scale", "a video generator", 500);
@@ -820,8 +820,8 @@ mod tests {
                     .collect::<Vec<_>>(),
             ),
         );
-        let reader = Interests { taste, limit: 50, ..Default::default() };
-        let picks = set.rank(&reader, &HashSet::new());
+        let subscriber = Interests { taste, limit: 50, ..Default::default() };
+        let picks = set.rank(&subscriber, &HashSet::new());
         let order = ids(&set, &picks);
         let mut lead = order[..2].to_vec();
         lead.sort();
@@ -865,10 +865,10 @@ mod tests {
                 .map(|c| read_paper(&c.title, &c.abstract_text, &[]))
                 .collect::<Vec<_>>(),
         );
-        let mut reader = interests(&["diffusion"]);
-        assert_eq!(ids(&set, &set.rank(&reader, &HashSet::new())), ["t"]);
-        reader.taste = Taste::train(&[rated(&liked, true)], &reader.topics, &lexicon);
-        let with_taste = ids(&set, &set.rank(&reader, &["l"].into_iter().collect()));
+        let mut subscriber = interests(&["diffusion"]);
+        assert_eq!(ids(&set, &set.rank(&subscriber, &HashSet::new())), ["t"]);
+        subscriber.taste = Taste::train(&[rated(&liked, true)], &subscriber.topics, &lexicon);
+        let with_taste = ids(&set, &set.rank(&subscriber, &["l"].into_iter().collect()));
         assert_eq!(with_taste.len(), 2);
         assert!(with_taste.contains(&"n".to_string()) && with_taste.contains(&"t".to_string()));
     }

@@ -28,18 +28,22 @@ pub struct DigestItem {
 pub struct DigestLinks {
     pub preferences: String,
     pub unsubscribe: String,
-    /// The reader's rating links up to the paper: `{rate}{arxiv_id}/up`.
+    /// The subscriber's rating links up to the paper: `{rate}{arxiv_id}/up`.
     pub rate: String,
     /// This digest's web copy (`/d/{token}`).
     pub web: String,
 }
 
 impl DigestLinks {
-    pub fn for_delivery(links: &crate::domain::Links, reader: &uuid::Uuid, delivery: i64) -> Self {
+    pub fn for_delivery(
+        links: &crate::domain::Links,
+        subscriber: &uuid::Uuid,
+        delivery: i64,
+    ) -> Self {
         Self {
-            preferences: links.preferences(reader),
-            unsubscribe: links.unsubscribe(reader),
-            rate: links.rate_base(reader),
+            preferences: links.preferences(subscriber),
+            unsubscribe: links.unsubscribe(subscriber),
+            rate: links.rate_base(subscriber),
             web: links.copy(delivery),
         }
     }

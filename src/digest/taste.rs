@@ -1,7 +1,7 @@
-//! A reader's taste, learned from their 👍/👎: a Rocchio profile over the TF-IDF stems of
+//! A subscriber's taste, learned from their 👍/👎: a Rocchio profile over the TF-IDF stems of
 //! the papers they rated, with their typed topics as one more paper they liked. Trained
 //! when a rating changes (cheap: a few dozen papers) and stored, so a send trains nothing.
-//! Ratings also say how far to trust each typed topic: one whose matched papers the reader
+//! Ratings also say how far to trust each typed topic: one whose matched papers the subscriber
 //! mostly rated down counts less. Pure.
 
 use std::collections::HashMap;
@@ -94,7 +94,7 @@ impl Taste {
         self.topic_trust.iter().find(|(t, _)| t == topic).map_or(1.0, |(_, w)| f64::from(*w))
     }
 
-    /// Trains a profile from ratings (most recent first) and the reader's topics.
+    /// Trains a profile from ratings (most recent first) and the subscriber's topics.
     /// Without any rating there is no taste: topics alone rank through matching.
     pub fn train(rated: &[RatedPaper], topics: &[String], lexicon: &Lexicon) -> Taste {
         // Editions cover a week at most: the latest few hundred papers rated down are all

@@ -1,4 +1,4 @@
-//! Links into the reader's pages, derived from ids with an HMAC under the service's secret.
+//! Links into the subscriber's pages, derived from ids with an HMAC under the service's secret.
 //!
 //! A derived link needs nothing stored (a database copy holds no working link) and is
 //! bound to its purpose: a manage link does not verify as anything else.
@@ -12,14 +12,14 @@ use uuid::Uuid;
 /// What a signed link opens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
-    /// The reader's preferences and unsubscribe pages.
+    /// The subscriber's preferences and unsubscribe pages.
     Manage,
     /// Rating papers from a digest (mail scanners and forwarded digests reach these
     /// links; they open nothing else).
     Rate,
-    /// The web copy of one delivery ("view in browser"): signs the delivery, not the reader.
+    /// The web copy of one delivery ("view in browser"): signs the delivery, not the subscriber.
     Copy,
-    /// The reader's private feed, in its generation: resetting the feed bumps the
+    /// The subscriber's private feed, in its generation: resetting the feed bumps the
     /// generation, and the old link no longer verifies.
     Feed(i32),
     /// The VERP tag of a message's envelope sender: what a bounce comes back to.
@@ -162,7 +162,7 @@ impl Signer {
     }
 }
 
-/// Absolute and relative links to a reader's pages.
+/// Absolute and relative links to a subscriber's pages.
 #[derive(Clone, Debug)]
 pub struct Links {
     base: String,
@@ -203,7 +203,7 @@ impl Links {
         self.signer.sign(Purpose::Rate, subscriber)
     }
 
-    /// `/rate/{token}/`: every rating link of a reader continues with
+    /// `/rate/{token}/`: every rating link of a subscriber continues with
     /// `{arxiv_id}/{up|down|clear}`.
     pub fn rate_prefix(&self, subscriber: &Uuid) -> String {
         format!("/rate/{}/", self.rate_token(subscriber))
@@ -235,7 +235,7 @@ impl Links {
         (rest == 0).then_some(id as i64)
     }
 
-    /// `/feed/{token}`: the reader's private feed in its current generation.
+    /// `/feed/{token}`: the subscriber's private feed in its current generation.
     pub fn feed(&self, subscriber: &Uuid, generation: i32) -> String {
         self.absolute(&format!("/feed/{}", self.signer.sign(Purpose::Feed(generation), subscriber)))
     }
@@ -280,11 +280,11 @@ mod tests {
     #[test]
     fn feed_links_die_with_their_generation_and_copy_links_name_one_delivery() {
         let links = Links::new("https://p.example", b"k");
-        let reader = Uuid::new_v4();
-        let feed = links.feed(&reader, 0);
+        let subscriber = Uuid::new_v4();
+        let feed = links.feed(&subscriber, 0);
         let token = feed.rsplit('/').next().unwrap();
-        assert_eq!(Signer::claimed_id(token), Some(reader));
-        assert_eq!(links.signer().verify(Purpose::Feed(0), token), Some(reader));
+        assert_eq!(Signer::claimed_id(token), Some(subscriber));
+        assert_eq!(links.signer().verify(Purpose::Feed(0), token), Some(subscriber));
         assert_eq!(
             links.signer().verify(Purpose::Feed(1), token),
             None,
@@ -295,7 +295,7 @@ mod tests {
         let copy = links.copy_path(42);
         let token = copy.strip_prefix("/d/").unwrap();
         assert_eq!(links.copy_delivery(token), Some(42));
-        assert_eq!(links.copy_delivery(&links.manage_token(&reader)), None);
+        assert_eq!(links.copy_delivery(&links.manage_token(&subscriber)), None);
         let other = Uuid::from_u64_pair(42, 1);
         assert_eq!(links.copy_delivery(&links.signer().sign(Purpose::Copy, &other)), None);
     }

@@ -1,4 +1,4 @@
-//! What a reader wants: topics, categories, authors and a schedule.
+//! What a subscriber wants: topics, categories, authors and a schedule.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -109,7 +109,7 @@ pub enum Frequency {
     #[default]
     Daily,
     Weekly,
-    /// No email: digests appear only in the reader's feed (and as web copies).
+    /// No email: digests appear only in the subscriber's feed (and as web copies).
     Feed,
 }
 
@@ -131,7 +131,7 @@ impl Frequency {
         }
     }
 
-    /// Whether digests go out by email (a feed-only reader reads them in their feed).
+    /// Whether digests go out by email (a feed-only subscriber reads them in their feed).
     pub fn mailed(self) -> bool {
         self != Self::Feed
     }
@@ -143,7 +143,7 @@ impl fmt::Display for Frequency {
     }
 }
 
-/// A reader's validated preferences, as stored.
+/// A subscriber's validated preferences, as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Preferences {
     pub topics: PhraseList,
@@ -181,7 +181,7 @@ impl Default for Preferences {
     }
 }
 
-/// The preferences form as posted: every field a string, so nothing the reader typed is
+/// The preferences form as posted: every field a string, so nothing the subscriber typed is
 /// lost when the page is shown again with errors.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]

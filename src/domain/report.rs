@@ -11,7 +11,7 @@ pub enum ReportKind {
     Hard,
     /// A temporary failure (4.x.x, mailbox full …).
     Soft,
-    /// The reader marked our mail as spam.
+    /// The subscriber marked our mail as spam.
     Complaint,
 }
 
@@ -231,7 +231,7 @@ fn feedback(text: &str, report: &mut Report) {
 /// What an enhanced status code says about the address (RFC 3463): 4.x.x and a full
 /// mailbox (5.2.2) are soft; 5.x.x is hard, except refusals about our message or our side —
 /// policy and security (5.7.x, e.g. DMARC), our sender address (5.1.7, 5.1.8), size
-/// (5.3.4), content (5.6.x) — which say nothing about the reader's address (None).
+/// (5.3.4), content (5.6.x) — which say nothing about the subscriber's address (None).
 pub fn classify(status: &str) -> Option<ReportKind> {
     let ours = ["5.7.", "5.6.", "5.3.4", "5.1.7", "5.1.8"];
     if status.starts_with('4') || status == "5.2.2" {
@@ -425,12 +425,12 @@ X-Paperboy-Edition: 2025-11-06\r
         let arf = "From: fbl@isp.example\r\nTo: bounces@news.example.com\r\nSubject: FW: digest\r\n\
 Content-Type: multipart/report; report-type=feedback-report; boundary=\"X\"\r\n\r\n--X\r\n\
 Content-Type: text/plain\r\n\r\nThis is an abuse report.\r\n--X\r\nContent-Type: message/feedback-report\r\n\r\n\
-Feedback-Type: abuse\r\nUser-Agent: FBL/1.0\r\nVersion: 1\r\nOriginal-Rcpt-To: <Reader@Example.com>\r\n\r\n\
+Feedback-Type: abuse\r\nUser-Agent: FBL/1.0\r\nVersion: 1\r\nOriginal-Rcpt-To: <Subscriber@Example.com>\r\n\r\n\
 --X\r\nContent-Type: message/rfc822\r\n\r\nFrom: digest@news.example.com\r\nMessage-ID: <m-1@news.example.com>\r\n\
 Subject: paperboy\r\n\r\nbody\r\n--X--\r\n";
         let r = read(arf.as_bytes()).unwrap();
         assert_eq!(r.kind, Some(ReportKind::Complaint));
-        assert_eq!(r.recipient.as_deref(), Some("reader@example.com"));
+        assert_eq!(r.recipient.as_deref(), Some("subscriber@example.com"));
         assert_eq!(r.original_message_id.as_deref(), Some("<m-1@news.example.com>"));
         let not_spam = arf.replace("Feedback-Type: abuse", "Feedback-Type: not-spam");
         assert_eq!(read(not_spam.as_bytes()).unwrap().kind, None);
@@ -438,14 +438,14 @@ Subject: paperboy\r\n\r\nbody\r\n--X--\r\n";
 
     #[test]
     fn out_of_office_replies_are_recognised_and_prose_bounces_read() {
-        let ooo = "From: reader@example.com\r\nTo: digest@news.example.com\r\nSubject: Automatic reply: paperboy\r\n\
+        let ooo = "From: subscriber@example.com\r\nTo: digest@news.example.com\r\nSubject: Automatic reply: paperboy\r\n\
 Auto-Submitted: auto-replied\r\n\r\nI am away until Monday.\r\n";
         let r = read(ooo.as_bytes()).unwrap();
         assert!(r.auto_reply && r.kind.is_none());
         let prose = "From: Mail Delivery System <MAILER-DAEMON@mx.example>\r\nTo: bounces+m3-x@news.example.com\r\n\
 Subject: Mail delivery failed: returning message to sender\r\n\r\n\
 This message was created automatically by mail delivery software.\r\n\
-  reader@example.com\r\n    SMTP error from remote mail server after RCPT TO:<reader@example.com>:\r\n\
+  subscriber@example.com\r\n    SMTP error from remote mail server after RCPT TO:<subscriber@example.com>:\r\n\
     552 5.2.2 Mailbox full\r\n\r\n------ This is a copy of the message, including all the headers. ------\r\n\
 Message-ID: <orig-9@news.example.com>\r\n";
         let r = read(prose.as_bytes()).unwrap();

@@ -20,7 +20,7 @@ pub enum Notice {
     /// "Please confirm": the `/confirm/{token}` link and, when the sign-up form's choices
     /// are known, what confirming sets up.
     Confirmation { token: String, choices: Option<SignupSummary> },
-    /// Sent instead of a second confirmation to a reader who is already confirmed: their
+    /// Sent instead of a second confirmation to a subscriber who is already confirmed: their
     /// preferences and unsubscribe links.
     AlreadySubscribed { subscriber: Uuid },
 }

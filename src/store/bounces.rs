@@ -1,4 +1,4 @@
-//! Bounces and complaints: the reports kept, and what they do to readers and deliveries.
+//! Bounces and complaints: the reports kept, and what they do to subscribers and deliveries.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::subscribers::{EventKind, record_event};
 use crate::domain::Sent;
 
-/// The reader (and message) a report is about.
+/// The subscriber (and message) a report is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     pub subscriber: Uuid,
@@ -17,19 +17,19 @@ pub struct Target {
     pub mail: Option<i64>,
 }
 
-struct Reader {
+struct Subscriber {
     id: Uuid,
     email_key: String,
 }
 
-/// The reader a message we sent went to (None: no such message, or the reader was erased).
+/// The subscriber a message we sent went to (None: no such message, or the subscriber was erased).
 pub async fn target_of(db: &PgPool, sent: Sent) -> sqlx::Result<Option<Target>> {
     let (id, delivery) = match sent {
         Sent::Delivery(id) => (id, true),
         Sent::Mail(id) => (id, false),
     };
     let row = sqlx::query_as!(
-        Reader,
+        Subscriber,
         "SELECT s.id, s.email_key FROM subscribers s
          WHERE s.id = CASE WHEN $2 THEN (SELECT subscriber_id FROM deliveries WHERE id = $1)
                            ELSE (SELECT subscriber_id FROM outgoing_mail WHERE id = $1) END",
@@ -81,8 +81,8 @@ pub async fn target_by_message_id(db: &PgPool, message_id: &str) -> sqlx::Result
     }
 }
 
-/// The reader with this address, if any (reports that prove nothing are kept against them).
-pub async fn reader_by_address(db: &PgPool, address: &str) -> sqlx::Result<Option<Target>> {
+/// The subscriber with this address, if any (reports that prove nothing are kept against them).
+pub async fn subscriber_by_address(db: &PgPool, address: &str) -> sqlx::Result<Option<Target>> {
     let key = address.trim().to_lowercase();
     let id: Option<Uuid> =
         sqlx::query_scalar!("SELECT id FROM subscribers WHERE email_key = $1", &key,)
@@ -131,7 +131,7 @@ pub async fn record(conn: &mut PgConnection, b: &NewBounce<'_>) -> sqlx::Result<
 }
 
 /// pending/confirmed → bounced: nothing more is sent; queued digests are cancelled and a
-/// bounced delivery says so. Returns whether the reader changed.
+/// bounced delivery says so. Returns whether the subscriber changed.
 pub async fn mark_bounced(
     conn: &mut PgConnection,
     subscriber: Uuid,
@@ -155,7 +155,7 @@ pub async fn mark_bounced(
 /// A complaint: unsubscribed at once, like one-click unsubscribe, with the reason kept.
 pub async fn mark_complained(conn: &mut PgConnection, subscriber: Uuid) -> sqlx::Result<bool> {
     let changed =
-        leave(conn, subscriber, "unsubscribed", "the reader reported our mail as spam").await?;
+        leave(conn, subscriber, "unsubscribed", "the subscriber reported our mail as spam").await?;
     if changed {
         record_event(conn, subscriber, EventKind::Unsubscribed).await?;
     }
@@ -163,7 +163,7 @@ pub async fn mark_complained(conn: &mut PgConnection, subscriber: Uuid) -> sqlx:
     Ok(changed)
 }
 
-/// A pending or confirmed reader → `status` (bounced or unsubscribed): their confirmation
+/// A pending or confirmed subscriber → `status` (bounced or unsubscribed): their confirmation
 /// link stops working and their queued digests are cancelled with `why`.
 async fn leave(
     conn: &mut PgConnection,
@@ -177,7 +177,7 @@ async fn leave(
              bounced_at = CASE WHEN $2 = 'bounced' THEN now() ELSE bounced_at END,
              unsubscribed_at = CASE WHEN $2 = 'unsubscribed' THEN now() ELSE unsubscribed_at END
          WHERE id = $1 AND status IN ('pending', 'confirmed')
-           -- A feed-only reader reads on the web: a dead address stops their email only.
+           -- A feed-only subscriber reads on the web: a dead address stops their email only.
            AND NOT ($2 = 'bounced' AND frequency = 'feed')",
         subscriber,
         status,
@@ -209,7 +209,7 @@ async fn cancel_queued(conn: &mut PgConnection, subscriber: Uuid, why: &str) -> 
     Ok(())
 }
 
-/// The proven soft bounces of a reader since they last confirmed: how many messages
+/// The proven soft bounces of a subscriber since they last confirmed: how many messages
 /// bounced (several reports about one message count once), first, last.
 pub async fn soft_run(
     conn: &mut PgConnection,
@@ -229,7 +229,7 @@ pub async fn soft_run(
     Ok((row.messages, row.first, row.last))
 }
 
-/// A reader's reports, newest first (their admin page).
+/// A subscriber's reports, newest first (their admin page).
 #[derive(Debug)]
 pub struct BounceRow {
     pub kind: String,
@@ -240,7 +240,7 @@ pub struct BounceRow {
     pub received_at: DateTime<Utc>,
 }
 
-pub async fn of_reader(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<BounceRow>> {
+pub async fn of_subscriber(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<BounceRow>> {
     sqlx::query_as!(
         BounceRow,
         "SELECT kind, source, status_code, diagnostic, proven, received_at FROM bounces

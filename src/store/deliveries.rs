@@ -1,4 +1,4 @@
-//! Deliveries: one row per (reader, edition), claimed by workers, never lost.
+//! Deliveries: one row per (subscriber, edition), claimed by workers, never lost.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -16,13 +16,13 @@ text_enum! {
         Pending = "pending",
         /// Mailed.
         Sent = "sent",
-        /// Put in a feed-only reader's feed.
+        /// Put in a feed-only subscriber's feed.
         Posted = "posted",
         /// Mailed, and the address bounced.
         Bounced = "bounced",
-        /// Nothing matched the reader.
+        /// Nothing matched the subscriber.
         Skipped = "skipped",
-        /// The reader left before it went.
+        /// The subscriber left before it went.
         Cancelled = "cancelled",
     }
 }
@@ -30,7 +30,7 @@ text_enum! {
 /// The channel a `NOTIFY` on new deliveries wakes the delivery workers through.
 pub const CHANNEL: &str = "paperboy_deliveries";
 
-/// For `paperboy send`: every confirmed reader of the edition's frequency (weekly: whose
+/// For `paperboy send`: every confirmed subscriber of the edition's frequency (weekly: whose
 /// weekday is the edition's) who has not had it. Returns how many rows were new.
 pub async fn create_for_edition(
     db: &PgPool,
@@ -54,17 +54,17 @@ pub async fn create_for_edition(
          INSERT INTO delivery_queue (delivery_id, edition_id) SELECT id, edition_id FROM new",
         edition_id,
         edition.label(),
-        &edition.readers() as &[&str],
+        &edition.subscribers() as &[&str],
         weekday,
     );
     queue_and_wake(db, insert).await
 }
 
-/// For the scheduler: readers whose delivery hour has come today in their time zone (on
-/// their weekday, for weekly readers) and who got no digest of this frequency yet today.
+/// For the scheduler: subscribers whose delivery hour has come today in their time zone (on
+/// their weekday, for weekly subscribers) and who got no digest of this frequency yet today.
 pub async fn create_due(db: &PgPool, edition_id: i64, edition: &Edition) -> sqlx::Result<u64> {
     let insert = sqlx::query!(
-        "WITH readers AS (
+        "WITH due AS (
              SELECT s.id, s.delivery_hour, s.weekday,
                     now() AT TIME ZONE coalesce(z.name, 'UTC') AS local_now,
                     coalesce(z.name, 'UTC') AS tz
@@ -74,7 +74,7 @@ pub async fn create_due(db: &PgPool, edition_id: i64, edition: &Edition) -> sqlx
          )
          , new AS (
              INSERT INTO deliveries (edition_id, subscriber_id, edition_label)
-             SELECT $1, r.id, $2 FROM readers r
+             SELECT $1, r.id, $2 FROM due r
              WHERE extract(hour FROM r.local_now) >= r.delivery_hour
                AND ($3 = 'daily' OR extract(isodow FROM r.local_now) = r.weekday)
                AND NOT EXISTS (
@@ -88,7 +88,7 @@ pub async fn create_due(db: &PgPool, edition_id: i64, edition: &Edition) -> sqlx
         edition_id,
         edition.label(),
         edition.frequency.as_str(),
-        &edition.readers() as &[&str],
+        &edition.subscribers() as &[&str],
     );
     queue_and_wake(db, insert).await
 }
@@ -174,7 +174,7 @@ pub struct Delivered<'a> {
     pub why: &'a [String],
 }
 
-/// Sent by email (`message_id`), or posted to a feed-only reader's feed (`None`): records
+/// Sent by email (`message_id`), or posted to a feed-only subscriber's feed (`None`): records
 /// the papers in it; the delivery leaves the queue.
 pub async fn mark_delivered(
     conn: &mut PgConnection,
@@ -200,7 +200,7 @@ pub async fn mark_delivered(
     Ok(())
 }
 
-/// A final state without sending — 'skipped' (nothing matched), 'cancelled' (reader gone)
+/// A final state without sending — 'skipped' (nothing matched), 'cancelled' (subscriber gone)
 /// or 'failed' — with the reason; the delivery leaves the queue.
 pub async fn mark_closed(
     conn: &mut PgConnection,
@@ -261,7 +261,7 @@ pub async fn release(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Which of these papers each of these readers has already been sent.
+/// Which of these papers each of these subscribers has already been sent.
 pub async fn already_sent(
     conn: &mut PgConnection,
     subscribers: &[Uuid],
@@ -280,7 +280,7 @@ pub async fn already_sent(
     Ok(rows.into_iter().map(|r| (r.subscriber_id, r.paper)).collect())
 }
 
-/// One delivery to a reader as their web copy, feed, history and data export show it.
+/// One delivery to a subscriber as their web copy, feed, history and data export show it.
 #[derive(Clone, Debug)]
 pub struct Record {
     pub id: i64,
@@ -299,7 +299,7 @@ pub struct Record {
 }
 
 impl Record {
-    /// Sent by email or posted to the reader's feed: it has papers and a web copy.
+    /// Sent by email or posted to the subscriber's feed: it has papers and a web copy.
     pub fn delivered(&self) -> bool {
         matches!(self.status, DeliveryStatus::Sent | DeliveryStatus::Posted)
     }
@@ -309,7 +309,7 @@ impl Record {
         self.sent_at.unwrap_or(self.created_at)
     }
 
-    /// Posted to a feed-only reader's feed rather than mailed.
+    /// Posted to a feed-only subscriber's feed rather than mailed.
     pub fn posted(&self) -> bool {
         self.status == DeliveryStatus::Posted
     }
@@ -321,7 +321,7 @@ impl Record {
     }
 }
 
-/// A delivered digest (sent or posted) of a reader who still exists.
+/// A delivered digest (sent or posted) of a subscriber who still exists.
 pub async fn delivered(db: &PgPool, id: i64) -> sqlx::Result<Option<Record>> {
     sqlx::query_as!(
         Record,
@@ -335,7 +335,7 @@ pub async fn delivered(db: &PgPool, id: i64) -> sqlx::Result<Option<Record>> {
     .await
 }
 
-/// Which of a reader's deliveries `of_reader` returns.
+/// Which of a subscriber's deliveries `of_subscriber` returns.
 pub struct Filter {
     /// Delivered (or created, for the others) since then.
     pub since: Option<DateTime<Utc>>,
@@ -344,8 +344,12 @@ pub struct Filter {
     pub limit: Option<i64>,
 }
 
-/// A reader's deliveries, newest first.
-pub async fn of_reader(db: &PgPool, subscriber: Uuid, filter: Filter) -> sqlx::Result<Vec<Record>> {
+/// A subscriber's deliveries, newest first.
+pub async fn of_subscriber(
+    db: &PgPool,
+    subscriber: Uuid,
+    filter: Filter,
+) -> sqlx::Result<Vec<Record>> {
     sqlx::query_as!(
         Record,
         r#"SELECT d.id, d.subscriber_id AS "subscriber_id!", d.edition_label, e.frequency, e.day,
@@ -393,7 +397,7 @@ pub struct DeliveryRow {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
-/// `SELECT`s deliveries as `DeliveryRow`s with their readers' addresses; the rest of the
+/// `SELECT`s deliveries as `DeliveryRow`s with their subscribers' addresses; the rest of the
 /// query (`WHERE …`) and its arguments follow.
 macro_rules! select_delivery_rows {
     ($rest:literal $(, $arg:expr)* $(,)?) => {
@@ -408,7 +412,10 @@ macro_rules! select_delivery_rows {
     };
 }
 
-pub async fn listed_for_reader(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<DeliveryRow>> {
+pub async fn listed_for_subscriber(
+    db: &PgPool,
+    subscriber: Uuid,
+) -> sqlx::Result<Vec<DeliveryRow>> {
     select_delivery_rows!("WHERE d.subscriber_id = $1 ORDER BY d.id DESC LIMIT 50", subscriber)
         .fetch_all(db)
         .await

@@ -12,7 +12,7 @@ text_enum! {
     pub enum MailKind {
         /// The double opt-in link.
         Confirmation = "confirmation",
-        /// A confirmed reader signed up again: their preferences link.
+        /// A confirmed subscriber signed up again: their preferences link.
         AlreadySubscribed = "already_subscribed",
     }
 }
@@ -183,10 +183,10 @@ pub async fn release(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
 }
 
 /// When the earliest pending message falls due, if any.
-/// A reader's transactional mail (confirmations, preference links) as their data export
+/// A subscriber's transactional mail (confirmations, preference links) as their data export
 /// lists it: (kind, subject, status, created, sent), newest first. Bodies are not kept
 /// once sent.
-pub async fn of_reader(
+pub async fn of_subscriber(
     db: &PgPool,
     subscriber: uuid::Uuid,
 ) -> sqlx::Result<Vec<(String, String, String, DateTime<Utc>, Option<DateTime<Utc>>)>> {

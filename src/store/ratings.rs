@@ -1,4 +1,4 @@
-//! Readers' ratings of papers and the tastes trained from them.
+//! Subscribers' ratings of papers and the tastes trained from them.
 
 use std::collections::HashMap;
 
@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::digest::Taste;
 use crate::digest::taste::RatedPaper;
 
-/// Records (`Some(up)`) or removes (`None`) a reader's rating of a paper. False when there
+/// Records (`Some(up)`) or removes (`None`) a subscriber's rating of a paper. False when there
 /// is no such paper.
 pub async fn set(
     db: &PgPool,
@@ -45,7 +45,7 @@ pub async fn set(
     }
 }
 
-/// A paper as the rating page shows it, with the reader's rating (+1, −1) if any.
+/// A paper as the rating page shows it, with the subscriber's rating (+1, −1) if any.
 #[derive(Clone, Debug)]
 pub struct RatedRow {
     pub arxiv_id: String,
@@ -53,7 +53,7 @@ pub struct RatedRow {
     pub authors: Vec<String>,
     pub abstract_text: String,
     pub rating: Option<i16>,
-    /// When it was sent to the reader (lists of sent papers).
+    /// When it was sent to the subscriber (lists of sent papers).
     pub sent_at: Option<DateTime<Utc>>,
 }
 
@@ -86,7 +86,7 @@ pub async fn paper(
     .await
 }
 
-/// The papers sent to a reader in the last `days` days, newest first, with their ratings.
+/// The papers sent to a subscriber in the last `days` days, newest first, with their ratings.
 pub async fn recently_sent(
     db: &PgPool,
     subscriber: Uuid,
@@ -114,9 +114,9 @@ pub async fn recently_sent(
     .await
 }
 
-/// A reader's ratings of these papers (all of them without `papers`): (paper, title,
+/// A subscriber's ratings of these papers (all of them without `papers`): (paper, title,
 /// +1 or −1, when), most recent first.
-pub async fn of_reader(
+pub async fn of_subscriber(
     db: &PgPool,
     subscriber: Uuid,
     papers: Option<&[String]>,
@@ -134,7 +134,7 @@ pub async fn of_reader(
     Ok(rows.into_iter().map(|r| (r.arxiv_id, r.title, r.rating, r.rated_at)).collect())
 }
 
-/// Everything a reader rated, most recent first, as training reads it.
+/// Everything a subscriber rated, most recent first, as training reads it.
 pub async fn for_training(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<RatedPaper>> {
     let rows = sqlx::query!(
         "SELECT p.arxiv_id, p.title, p.abstract, p.ai_keywords, r.rating
@@ -157,7 +157,7 @@ pub async fn for_training(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<Rat
         .collect())
 }
 
-/// Stores a reader's trained taste (an empty one removes it).
+/// Stores a subscriber's trained taste (an empty one removes it).
 pub async fn save_taste(db: &PgPool, subscriber: Uuid, taste: &Taste) -> sqlx::Result<()> {
     if taste.is_empty() {
         sqlx::query!("DELETE FROM tastes WHERE subscriber_id = $1", subscriber,)
@@ -176,7 +176,7 @@ pub async fn save_taste(db: &PgPool, subscriber: Uuid, taste: &Taste) -> sqlx::R
     Ok(())
 }
 
-/// The stored tastes of these readers (readers without one are left out).
+/// The stored tastes of these subscribers (subscribers without one are left out).
 pub async fn tastes(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<HashMap<Uuid, Taste>> {
     let rows = sqlx::query!(
         r#"SELECT subscriber_id, model AS "model: sqlx::types::Json<Taste>"
@@ -188,7 +188,7 @@ pub async fn tastes(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<HashM
     Ok(rows.into_iter().map(|r| (r.subscriber_id, r.model.0)).collect())
 }
 
-/// Whether the reader has rated anything (so their topics also train their taste).
+/// Whether the subscriber has rated anything (so their topics also train their taste).
 pub async fn any(db: &PgPool, subscriber: Uuid) -> sqlx::Result<bool> {
     sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM ratings WHERE subscriber_id = $1) AS "any!""#,
@@ -198,7 +198,7 @@ pub async fn any(db: &PgPool, subscriber: Uuid) -> sqlx::Result<bool> {
     .await
 }
 
-/// One reader's stored taste (empty when they rated nothing).
+/// One subscriber's stored taste (empty when they rated nothing).
 pub async fn taste(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Taste> {
     let mut conn = db.acquire().await?;
     Ok(tastes(&mut conn, &[subscriber]).await?.remove(&subscriber).unwrap_or_default())

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::domain::{Categories, Frequency, PhraseList, Preferences};
 
 text_enum! {
-    /// What happened to a reader, as `subscriber_events` records it (anonymous counts stay
+    /// What happened to a subscriber, as `subscriber_events` records it (anonymous counts stay
     /// after an erase).
     pub enum EventKind {
         Subscribed = "subscribed",
@@ -16,13 +16,13 @@ text_enum! {
         Resubscribed = "resubscribed",
         Bounced = "bounced",
         Complained = "complained",
-        /// Erased (GDPR): the event keeps no reader.
+        /// Erased (GDPR): the event keeps no subscriber.
         Deleted = "deleted",
     }
 }
 
 text_enum! {
-    /// A reader's state, as the `status` column stores it.
+    /// A subscriber's state, as the `status` column stores it.
     pub enum Status {
         Pending = "pending",
         Confirmed = "confirmed",
@@ -76,7 +76,7 @@ impl SubscriberRow {
     }
 }
 
-/// `SELECT`s readers as `SubscriberRow`s from the subscribers table; the rest of the query
+/// `SELECT`s subscribers as `SubscriberRow`s from the subscribers table; the rest of the query
 /// (`WHERE …`) and its arguments follow.
 macro_rules! select_subscribers {
     ($rest:literal $(, $arg:expr)* $(,)?) => {
@@ -106,7 +106,7 @@ pub async fn lock_by_email(
     select_subscribers!("WHERE email_key = $1 FOR UPDATE", email_key).fetch_optional(conn).await
 }
 
-/// A new sign-up as it is written: the reader, and the confirmation email it causes.
+/// A new sign-up as it is written: the subscriber, and the confirmation email it causes.
 #[derive(Debug)]
 pub struct NewPending {
     pub email: String,
@@ -168,9 +168,9 @@ pub async fn insert_pending(db: &PgPool, batch: &[&NewPending]) -> sqlx::Result<
     .await
 }
 
-/// Puts a pending or unsubscribed reader (back) into pending with a new confirmation
+/// Puts a pending or unsubscribed subscriber (back) into pending with a new confirmation
 /// token. The choices from the form wait with the link: only confirming applies them, so
-/// whoever posts the form cannot change a reader's topics.
+/// whoever posts the form cannot change a subscriber's topics.
 pub async fn restart_confirmation(
     conn: &mut PgConnection,
     id: Uuid,
@@ -200,7 +200,7 @@ pub async fn restart_confirmation(
     Ok(())
 }
 
-/// A new confirmation token for a pending reader whose link expired.
+/// A new confirmation token for a pending subscriber whose link expired.
 pub async fn renew_confirmation(
     conn: &mut PgConnection,
     id: Uuid,
@@ -256,7 +256,7 @@ pub async fn lock_by_confirm_hash(
     Ok(ConfirmRow::found(row, hash))
 }
 
-/// What a reader's data export adds to their row: when they signed up, confirmed and
+/// What a subscriber's data export adds to their row: when they signed up, confirmed and
 /// left, and the choices waiting for a confirmation link.
 #[derive(Debug)]
 pub struct Record {
@@ -280,7 +280,7 @@ pub async fn record(db: &PgPool, id: Uuid) -> sqlx::Result<Record> {
     .await
 }
 
-/// A new feed link for the reader: the old one stops working. Returns the new generation.
+/// A new feed link for the subscriber: the old one stops working. Returns the new generation.
 pub async fn reset_feed(db: &PgPool, id: Uuid) -> sqlx::Result<i32> {
     sqlx::query_scalar!(
         "UPDATE subscribers SET feed_generation = feed_generation + 1, updated_at = now()
@@ -295,7 +295,7 @@ pub async fn find_by_id(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Subscriber
     select_subscribers!("WHERE id = $1", id).fetch_optional(db).await
 }
 
-/// A reader by the SHA-256 of a manage token from before links were derived (old emails).
+/// A subscriber by the SHA-256 of a manage token from before links were derived (old emails).
 pub async fn find_by_legacy_manage_hash(
     db: &PgPool,
     hash: &[u8],
@@ -304,7 +304,7 @@ pub async fn find_by_legacy_manage_hash(
 }
 
 /// pending → confirmed, with the choices that waited for the link; the link is used up.
-/// Returns false when the reader was not pending.
+/// Returns false when the subscriber was not pending.
 pub async fn confirm(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
     let done = sqlx::query!(
         "UPDATE subscribers
@@ -353,7 +353,7 @@ pub async fn update_preferences(db: &PgPool, id: Uuid, p: &Preferences) -> sqlx:
 }
 
 /// Any status → unsubscribed; an outstanding confirmation link stops working.
-/// Returns false when the reader was already unsubscribed.
+/// Returns false when the subscriber was already unsubscribed.
 pub async fn unsubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
     let done = sqlx::query!(
@@ -375,7 +375,7 @@ pub async fn unsubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     Ok(done)
 }
 
-/// Undo of an unsubscribe from the reader's own manage link: they proved the address.
+/// Undo of an unsubscribe from the subscriber's own manage link: they proved the address.
 pub async fn resubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
     let done = sqlx::query!(
@@ -416,7 +416,7 @@ pub async fn find_many(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Ve
     select_subscribers!("WHERE id = ANY($1)", ids).fetch_all(conn).await
 }
 
-/// Readers by status, from the trigger-kept count rows (never a scan of the table).
+/// Subscribers by status, from the trigger-kept count rows (never a scan of the table).
 pub async fn counts(db: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
     let rows = sqlx::query!(
         r#"SELECT status, sum(n)::bigint AS "n!" FROM subscriber_counts GROUP BY status ORDER BY status"#
@@ -439,7 +439,7 @@ pub async fn fold_counts(db: &PgPool) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// A reader as the operator's CSV export lists them.
+/// A subscriber as the operator's CSV export lists them.
 pub struct ExportRow {
     pub email: String,
     pub status: String,
@@ -452,7 +452,7 @@ pub struct ExportRow {
     pub unsubscribed_at: Option<DateTime<Utc>>,
 }
 
-/// Every reader by address, streamed (memory stays flat whatever the count).
+/// Every subscriber by address, streamed (memory stays flat whatever the count).
 pub fn export(db: &PgPool) -> futures_util::stream::BoxStream<'_, sqlx::Result<ExportRow>> {
     sqlx::query_as!(
         ExportRow,
@@ -548,7 +548,7 @@ pub struct EventRow {
     pub at: DateTime<Utc>,
 }
 
-/// A reader's events, newest first, at most `limit` (all without one).
+/// A subscriber's events, newest first, at most `limit` (all without one).
 pub async fn events(
     db: &PgPool,
     subscriber: Uuid,

@@ -76,7 +76,7 @@ pub async fn renew(
     ClientIp(ip): ClientIp,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    app.check_reader_rate(&ip)?;
+    app.check_subscriber_rate(&ip)?;
     match subscriptions::renew_confirmation(&app.db, &app.settings, &token)
         .await
         .context("sending a new confirmation link")?

@@ -1,4 +1,4 @@
-//! The reader's own pages, reached through their manage token: preferences and unsubscribe.
+//! The subscriber's own pages, reached through their manage token: preferences and unsubscribe.
 
 use anyhow::Context;
 use askama::Template;
@@ -36,9 +36,9 @@ pub struct PreferencesPage {
     errors: PreferenceErrors,
     /// The live preview: the digest these preferences give from the latest paper day.
     preview: Option<Preview>,
-    /// Papers sent lately, with the reader's ratings and the forms to change them.
+    /// Papers sent lately, with the subscriber's ratings and the forms to change them.
     sent: Vec<SentPaper>,
-    /// The reader's private feed, and the editions they were sent (with web copies).
+    /// The subscriber's private feed, and the editions they were sent (with web copies).
     feed_url: String,
     history: Vec<EditionSent>,
 }
@@ -98,36 +98,36 @@ pub struct ResubscribedPage {
 
 /// The subscriber behind a manage token, and the token their pages link to; anything
 /// else is a 404. Tokens from before links were derived (in old emails) still work.
-pub(super) async fn reader(app: &AppState, raw: &str) -> Result<Reader, AppError> {
+pub(super) async fn subscriber(app: &AppState, raw: &str) -> Result<Subscriber, AppError> {
     let row = match app.links.signer().verify(Purpose::Manage, raw) {
-        Some(id) => subscribers::find_by_id(&app.db, id).await.context("loading the reader")?,
+        Some(id) => subscribers::find_by_id(&app.db, id).await.context("loading the subscriber")?,
         None => {
             let legacy = Token::parse(raw).ok_or(AppError::NotFound)?;
             subscribers::find_by_legacy_manage_hash(&app.db, &legacy.hash())
                 .await
-                .context("loading the reader by an old link")?
+                .context("loading the subscriber by an old link")?
         }
     };
     let row = row.ok_or(AppError::NotFound)?;
     let token = app.links.manage_token(&row.id);
-    Ok(Reader { row, token })
+    Ok(Subscriber { row, token })
 }
 
-/// A reader found through a manage link, with the (derived) token their pages link to.
-pub(super) struct Reader {
+/// A subscriber found through a manage link, with the (derived) token their pages link to.
+pub(super) struct Subscriber {
     pub row: SubscriberRow,
     pub token: String,
 }
 
 async fn page(
     app: &AppState,
-    Reader { row, token }: &Reader,
+    Subscriber { row, token }: &Subscriber,
     prefs: &Preferences,
     form: PreferencesForm,
     errors: PreferenceErrors,
     saved: bool,
 ) -> Result<PreferencesPage, AppError> {
-    let taste = ratings::taste(&app.db, row.id).await.context("loading the reader's taste")?;
+    let taste = ratings::taste(&app.db, row.id).await.context("loading the subscriber's taste")?;
     let preview = sending::preview(&app.db, &app.editions, prefs, taste)
         .await
         .context("ranking the preview")?
@@ -161,10 +161,10 @@ pub async fn preferences(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<PreferencesPage, AppError> {
-    let reader = reader(&app, &token).await?;
-    let prefs = reader.row.preferences();
+    let subscriber = subscriber(&app, &token).await?;
+    let prefs = subscriber.row.preferences();
     let form = PreferencesForm::from_preferences(&prefs);
-    page(&app, &reader, &prefs, form, PreferenceErrors::default(), false).await
+    page(&app, &subscriber, &prefs, form, PreferenceErrors::default(), false).await
 }
 
 #[tracing::instrument(name = "save_preferences", skip_all)]
@@ -174,26 +174,28 @@ pub async fn save_preferences(
     Path(token): Path<String>,
     PageForm(form): PageForm<PreferencesForm>,
 ) -> Result<Response, AppError> {
-    app.check_reader_rate(&ip)?;
-    let reader = reader(&app, &token).await?;
+    app.check_subscriber_rate(&ip)?;
+    let subscriber = subscriber(&app, &token).await?;
     match form.parse() {
         Err(errors) => {
-            let page = page(&app, &reader, &reader.row.preferences(), form, errors, false).await?;
+            let page =
+                page(&app, &subscriber, &subscriber.row.preferences(), form, errors, false).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Ok(prefs) => {
-            subscribers::update_preferences(&app.db, reader.row.id, &prefs)
+            subscribers::update_preferences(&app.db, subscriber.row.id, &prefs)
                 .await
                 .context("saving the preferences")?;
             // Topics count as liked papers in a taste: retrain one that exists.
-            if ratings::any(&app.db, reader.row.id).await.context("looking for ratings")? {
-                crate::ratings::retrain(&app.db, reader.row.id, prefs.topics.items())
+            if ratings::any(&app.db, subscriber.row.id).await.context("looking for ratings")? {
+                crate::ratings::retrain(&app.db, subscriber.row.id, prefs.topics.items())
                     .await
                     .context("retraining the taste")?;
             }
             tracing::info!("preferences saved");
             let form = PreferencesForm::from_preferences(&prefs);
-            let page = page(&app, &reader, &prefs, form, PreferenceErrors::default(), true).await?;
+            let page =
+                page(&app, &subscriber, &prefs, form, PreferenceErrors::default(), true).await?;
             Ok(page.into_response())
         }
     }
@@ -203,7 +205,7 @@ pub async fn unsubscribe_page(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    let Reader { row, token } = reader(&app, &token).await?;
+    let Subscriber { row, token } = subscriber(&app, &token).await?;
     if row.status() == Status::Unsubscribed {
         return Ok(UnsubscribedPage { token }.into_response());
     }
@@ -217,7 +219,7 @@ pub async fn unsubscribe(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<UnsubscribedPage, AppError> {
-    let Reader { row, token } = reader(&app, &token).await?;
+    let Subscriber { row, token } = subscriber(&app, &token).await?;
     if subscribers::unsubscribe(&app.db, row.id).await.context("unsubscribing")? {
         tracing::info!("subscriber unsubscribed");
     }
@@ -229,7 +231,7 @@ pub async fn resubscribe(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<ResubscribedPage, AppError> {
-    let Reader { row, token } = reader(&app, &token).await?;
+    let Subscriber { row, token } = subscriber(&app, &token).await?;
     if subscribers::resubscribe(&app.db, row.id).await.context("resubscribing")? {
         tracing::info!("subscriber resubscribed");
     }

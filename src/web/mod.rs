@@ -13,8 +13,8 @@ mod inbound;
 mod manage;
 mod metrics;
 mod rate;
-mod reader;
 pub mod server;
+mod subscriber;
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -62,14 +62,14 @@ pub struct App {
     pub subscribe_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Admin sign-in attempts per client.
     pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
-    /// Reader-page changes (saving preferences, asking for a new link) per client.
-    pub reader_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Subscriber-page changes (saving preferences, asking for a new link) per client.
+    pub subscriber_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub sources: Arc<Sources>,
     pub deliverer: Arc<Deliverer>,
     /// Recent editions' indexed candidates, shared with the delivery workers.
     pub editions: Arc<crate::digest::EditionCache>,
     pub today_stats: crate::stats::TodayCache,
-    /// Signed links to readers' pages.
+    /// Signed links to subscribers' pages.
     pub links: Links,
     /// Wakes this process's mail workers when a request queued mail.
     pub mail_wake: Arc<Notify>,
@@ -107,7 +107,7 @@ impl AppState {
                 Quota::per_minute(NonZeroU32::new(5).expect("non-zero"))
                     .allow_burst(NonZeroU32::new(10).expect("non-zero")),
             ),
-            reader_limiter: RateLimiter::keyed(
+            subscriber_limiter: RateLimiter::keyed(
                 Quota::per_minute(NonZeroU32::new(30).expect("non-zero"))
                     .allow_burst(NonZeroU32::new(30).expect("non-zero")),
             ),
@@ -139,13 +139,13 @@ impl AppState {
             l.retain_recent();
         }
         self.login_limiter.retain_recent();
-        self.reader_limiter.retain_recent();
+        self.subscriber_limiter.retain_recent();
     }
 
-    /// `Err(429)` once this client has made too many reader-page changes.
-    pub fn check_reader_rate(&self, client: &IpAddr) -> Result<(), AppError> {
-        self.reader_limiter.check_key(client).map_err(|_| {
-            tracing::warn!("reader-page rate limit reached for a client");
+    /// `Err(429)` once this client has made too many subscriber-page changes.
+    pub fn check_subscriber_rate(&self, client: &IpAddr) -> Result<(), AppError> {
+        self.subscriber_limiter.check_key(client).map_err(|_| {
+            tracing::warn!("subscriber-page rate limit reached for a client");
             AppError::RateLimited
         })
     }
@@ -183,10 +183,10 @@ pub fn router(state: AppState) -> Router {
         .route("/unsubscribe/{token}", get(manage::unsubscribe_page).post(manage::unsubscribe))
         .route("/resubscribe/{token}", post(manage::resubscribe))
         .route("/rate/{token}/{arxiv_id}/{rating}", get(rate::show).post(rate::rate))
-        .route("/preferences/{token}/feed", post(reader::reset_feed))
-        .route("/preferences/{token}/export", get(reader::export))
-        .route("/d/{token}", get(reader::web_copy))
-        .route("/feed/{token}", get(reader::feed))
+        .route("/preferences/{token}/feed", post(subscriber::reset_feed))
+        .route("/preferences/{token}/export", get(subscriber::export))
+        .route("/d/{token}", get(subscriber::web_copy))
+        .route("/feed/{token}", get(subscriber::feed))
         .route("/days", get(archive::days))
         .route("/days/{day}", get(archive::day))
         .route("/robots.txt", get(assets::robots))
@@ -226,9 +226,9 @@ pub fn router(state: AppState) -> Router {
     }))
 }
 
-/// Pages reached through a reader's token or an admin session are personal: no cache
+/// Pages reached through a subscriber's token or an admin session are personal: no cache
 /// (shared or browser) may keep them, and no search engine may index them. A web copy and
-/// a feed are the reader's own to keep (`private`), revalidated on every use.
+/// a feed are the subscriber's own to keep (`private`), revalidated on every use.
 async fn no_store_personal_pages(
     req: Request,
     next: axum::middleware::Next,

@@ -1,6 +1,6 @@
 //! Rating papers: the 👍/👎 links in every digest. A GET (which mail scanners follow)
 //! changes nothing and shows the paper with the chosen button; the POST records the
-//! rating, retrains the reader's taste and says what will change.
+//! rating, retrains the subscriber's taste and says what will change.
 
 use anyhow::Context;
 use askama::Template;
@@ -47,11 +47,11 @@ pub struct RatedPage {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct RateForm {
-    /// From the preferences page: the reader's manage token, to go back there.
+    /// From the preferences page: the subscriber's manage token, to go back there.
     back: String,
 }
 
-/// The reader behind a rating link and the paper it names; anything else is a 404.
+/// The subscriber behind a rating link and the paper it names; anything else is a 404.
 async fn target(
     app: &AppState,
     token: &str,
@@ -61,15 +61,15 @@ async fn target(
     if arxiv_id.len() > 64 {
         return Err(AppError::NotFound);
     }
-    let reader = subscribers::find_by_id(&app.db, id)
+    let subscriber = subscribers::find_by_id(&app.db, id)
         .await
-        .context("loading the reader")?
+        .context("loading the subscriber")?
         .ok_or(AppError::NotFound)?;
     let paper = stored::paper(&app.db, id, arxiv_id)
         .await
         .context("loading the paper")?
         .ok_or(AppError::NotFound)?;
-    Ok((reader, paper))
+    Ok((subscriber, paper))
 }
 
 pub async fn show(
@@ -81,8 +81,8 @@ pub async fn show(
         Some(Rating::Down) => false,
         _ => return Err(AppError::NotFound),
     };
-    let (reader, paper) = target(&app, &token, &arxiv_id).await?;
-    let path = |r: &str| app.links.rate_path(&reader.id, &paper.arxiv_id, r);
+    let (subscriber, paper) = target(&app, &token, &arxiv_id).await?;
+    let path = |r: &str| app.links.rate_path(&subscriber.id, &paper.arxiv_id, r);
     Ok(RatePage {
         authors: short_authors(&paper.authors, 6),
         up,
@@ -100,21 +100,21 @@ pub async fn rate(
     PageForm(form): PageForm<RateForm>,
 ) -> Result<Response, AppError> {
     let rating = Rating::parse(&rating).ok_or(AppError::NotFound)?;
-    let (reader, paper) = target(&app, &token, &arxiv_id).await?;
-    app.check_reader_rate(&ip)?;
-    let topics = reader.preferences().topics.items().to_vec();
-    let Some(taste) = ratings::rate(&app.db, reader.id, &topics, &paper.arxiv_id, rating)
+    let (subscriber, paper) = target(&app, &token, &arxiv_id).await?;
+    app.check_subscriber_rate(&ip)?;
+    let topics = subscriber.preferences().topics.items().to_vec();
+    let Some(taste) = ratings::rate(&app.db, subscriber.id, &topics, &paper.arxiv_id, rating)
         .await
         .context("recording the rating")?
     else {
         return Err(AppError::NotFound);
     };
     tracing::info!(rating = rating.as_str(), "paper rated");
-    if back_to_preferences(&app, &form.back, reader.id) {
-        let to = format!("{}#sent", app.links.preferences_path(&reader.id));
+    if back_to_preferences(&app, &form.back, subscriber.id) {
+        let to = format!("{}#sent", app.links.preferences_path(&subscriber.id));
         return Ok(Redirect::to(&to).into_response());
     }
-    let undo = app.links.rate_path(&reader.id, &paper.arxiv_id, "clear");
+    let undo = app.links.rate_path(&subscriber.id, &paper.arxiv_id, "clear");
     let doubted = taste
         .topic_trust
         .into_iter()
@@ -124,8 +124,8 @@ pub async fn rate(
     Ok(RatedPage { paper, rating, undo, doubted }.into_response())
 }
 
-/// Only a form that already holds this reader's manage token goes back to their
+/// Only a form that already holds this subscriber's manage token goes back to their
 /// preferences: a rating link alone never leads to the manage pages.
-fn back_to_preferences(app: &AppState, back: &str, reader: Uuid) -> bool {
-    !back.is_empty() && app.links.signer().verify(Purpose::Manage, back) == Some(reader)
+fn back_to_preferences(app: &AppState, back: &str, subscriber: Uuid) -> bool {
+    !back.is_empty() && app.links.signer().verify(Purpose::Manage, back) == Some(subscriber)
 }

@@ -46,7 +46,7 @@ async fn a_flood_of_topics_is_refused_at_once_and_other_pages_stay_responsive() 
     assert_eq!(app.status_of("flood@example.com").await, None);
 
     // The preferences form refuses it the same way.
-    let prefs = app.subscribe_and_confirm("reader@example.com", "").await;
+    let prefs = app.subscribe_and_confirm("subscriber@example.com", "").await;
     let res = post_raw_form(&app, &prefs, format!("topics={flood}")).await;
     assert_eq!(res.status(), 422);
     let res = post_raw_form(&app, &prefs, format!("authors={flood}")).await;
@@ -104,7 +104,7 @@ async fn a_stranger_cannot_change_the_choices_of_a_pending_or_unsubscribed_addre
             .unwrap()
         }
     };
-    // A pending reader: someone else posts the form with other choices.
+    // A pending subscriber: someone else posts the form with other choices.
     app.subscribe("pen@example.com", "diffusion").await;
     app.smtp.wait_for_mail_to("pen@example.com", 1).await;
     app.post_form(
@@ -123,12 +123,12 @@ async fn a_stranger_cannot_change_the_choices_of_a_pending_or_unsubscribed_addre
         (vec!["spam".into(), "more spam".into()], "weekly".into())
     );
 
-    // An unsubscribed reader keeps their choices until they confirm again.
+    // An unsubscribed subscriber keeps their choices until they confirm again.
     let prefs = app.subscribe_and_confirm("uns@example.com", "world models").await;
     app.post_form(&prefs.replace("/preferences/", "/unsubscribe/"), &[]).await;
     app.post_form("/subscribe", &[("email", "uns@example.com"), ("topics", "spam")]).await;
     assert_eq!(topics_of("uns@example.com").await.0, ["world models"]);
-    // A confirmed reader's choices are never touched by the form.
+    // A confirmed subscriber's choices are never touched by the form.
     let _ = app.subscribe_and_confirm("conf@example.com", "agents").await;
     app.post_form("/subscribe", &[("email", "conf@example.com"), ("topics", "spam")]).await;
     app.smtp.wait_for_mail_to("conf@example.com", 2).await;
@@ -169,7 +169,7 @@ async fn no_working_link_is_kept_in_the_database() {
     assert!(!dump.contains(token), "the manage token is derived, not stored");
     assert!(!dump.contains(&confirm_token), "only a hash of the confirmation token is kept");
 
-    // The derived token works, and is bound to this reader and purpose.
+    // The derived token works, and is bound to this subscriber and purpose.
     assert_eq!(app.get(&prefs).await.status(), 200);
     assert_eq!(app.get(&format!("/confirm/{token}")).await.status(), 404);
 }
@@ -200,7 +200,7 @@ async fn manage_links_in_emails_sent_before_links_were_derived_keep_working() {
     assert_eq!(app.status_of("old@example.com").await.as_deref(), Some("unsubscribed"));
 }
 
-/// Readers by status as `/metrics` reports them, and as the table says.
+/// Subscribers by status as `/metrics` reports them, and as the table says.
 async fn counts(app: &TestApp) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
     let metrics = app.get("/metrics").await.text().await.unwrap();
     let mut reported: Vec<(String, i64)> = metrics
@@ -241,7 +241,7 @@ async fn counts_stay_right_under_concurrent_sign_ups_changes_and_bulk_imports() 
         [("confirmed".into(), 1), ("pending".into(), 40), ("unsubscribed".into(), 1)]
     );
 
-    // A bulk import of 20,000 readers in one statement, then a bulk change (this was
+    // A bulk import of 20,000 subscribers in one statement, then a bulk change (this was
     // quadratic with one shared counter row per status), and a fold of the count rows.
     sqlx::query(
         "INSERT INTO subscribers (email, email_key, status)

@@ -6,8 +6,8 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 
 use crate::helpers::{
-    TestApp, extract_path, reader, seed_papers, send_edition, spawn_app_for_sends, spawn_app_with,
-    wait_until,
+    TestApp, extract_path, seed_papers, send_edition, spawn_app_for_sends, spawn_app_with,
+    subscriber, wait_until,
 };
 use crate::smtp::Mode;
 use crate::upstream::Upstream;
@@ -234,8 +234,8 @@ async fn the_pages_show_seeded_data() {
     let up = Upstream::start().await;
     let app = spawn_app_for_sends(&admin_env()).await;
     seed_papers(&app, &up).await;
-    reader(&app, "alice@example.com", &[("topics", "video generation")]).await;
-    reader(&app, "bob@example.com", &[("topics", "tabular")]).await;
+    subscriber(&app, "alice@example.com", &[("topics", "video generation")]).await;
+    subscriber(&app, "bob@example.com", &[("topics", "tabular")]).await;
     app.subscribe("carol@example.com", "").await;
     send_edition(&app, "2025-11-06").await;
     let admin = login(&app).await;
@@ -244,7 +244,7 @@ async fn the_pages_show_seeded_data() {
     assert!(overview.contains("<svg"), "server-rendered charts");
     assert!(overview.contains("<polyline"), "with lines");
     assert!(
-        overview.contains(">2</span><span class=\"label\">confirmed readers"),
+        overview.contains(">2</span><span class=\"label\">confirmed subscribers"),
         "counts by status"
     );
     assert!(overview.contains(">1</span><span class=\"label\">awaiting confirmation"));
@@ -278,7 +278,7 @@ async fn the_pages_show_seeded_data() {
 #[tokio::test]
 async fn hostile_subscriber_data_is_escaped_on_admin_pages() {
     let app = spawn_app_with(&admin_env()).await;
-    let prefs = reader(&app, "eve@example.com", &[]).await;
+    let prefs = subscriber(&app, "eve@example.com", &[]).await;
     app.post_form(&prefs, &[("topics", "<script>alert(1)</script>")]).await;
     let admin = login(&app).await;
     let list = admin.get("/admin/subscribers").await.text().await.unwrap();
@@ -289,7 +289,8 @@ async fn hostile_subscriber_data_is_escaped_on_admin_pages() {
 #[tokio::test]
 async fn the_csv_export_streams_every_subscriber() {
     let app = spawn_app_with(&admin_env()).await;
-    reader(&app, "csv1@example.com", &[("topics", "=HYPERLINK(\"http://evil\"), agents")]).await;
+    subscriber(&app, "csv1@example.com", &[("topics", "=HYPERLINK(\"http://evil\"), agents")])
+        .await;
     app.subscribe("csv2@example.com", "").await;
     let admin = login(&app).await;
     let res = admin.get("/admin/subscribers.csv").await;
@@ -316,7 +317,7 @@ async fn erasing_a_subscriber_keeps_only_anonymous_counts() {
     let up = Upstream::start().await;
     let app = spawn_app_for_sends(&admin_env()).await;
     seed_papers(&app, &up).await;
-    reader(&app, "gdpr@example.com", &[]).await;
+    subscriber(&app, "gdpr@example.com", &[]).await;
     // The digest is refused with a reply that quotes the address.
     app.smtp.set_mode(Mode::RejectUnknownUser);
     send_edition(&app, "2025-11-06").await;
@@ -384,7 +385,7 @@ async fn a_failed_delivery_can_be_retried_from_the_dashboard() {
     let up = Upstream::start().await;
     let app = spawn_app_with(&admin_env()).await;
     seed_papers(&app, &up).await;
-    reader(&app, "retry@example.com", &[]).await;
+    subscriber(&app, "retry@example.com", &[]).await;
     app.smtp.set_mode(Mode::RejectPermanent);
     // The send and the running worker share the work; either way the delivery fails.
     send_edition(&app, "2025-11-06").await;
@@ -437,7 +438,7 @@ async fn run_actions_start_ingests_and_sends() {
         runs.iter().any(|(t, s)| t == "admin" && s == "succeeded")
     })
     .await;
-    reader(&app, "action@example.com", &[]).await;
+    subscriber(&app, "action@example.com", &[]).await;
     let res = admin.post("/admin/send", &[("date", "2025-11-06")]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let mail = app.smtp.wait_for_mail_to("action@example.com", 2).await;
@@ -449,7 +450,7 @@ async fn metrics_are_exposed_in_prometheus_format() {
     let up = Upstream::start().await;
     let app = spawn_app_for_sends(&[]).await;
     seed_papers(&app, &up).await;
-    reader(&app, "metrics@example.com", &[]).await;
+    subscriber(&app, "metrics@example.com", &[]).await;
     send_edition(&app, "2025-11-06").await;
     app.get("/").await;
     let res = app.get("/metrics").await;
@@ -497,7 +498,7 @@ async fn a_send_started_from_the_dashboard_stops_cleanly_with_the_service() {
     let mut app = spawn_app_for_sends(&admin_env()).await;
     seed_papers(&app, &up).await;
     for i in 0..4 {
-        reader(&app, &format!("stop{i}@example.com"), &[]).await;
+        subscriber(&app, &format!("stop{i}@example.com"), &[]).await;
     }
     let before = app.smtp.messages().len();
     app.smtp.set_mode(Mode::Delay(700));

@@ -335,8 +335,8 @@ async fn two_processes_never_run_the_same_scheduled_job_at_once() {
     pool.close().await;
 }
 
-/// A migrated database with the fixture papers of 2025-11-06 and `readers` confirmed readers.
-async fn seeded_for_send(up: &crate::upstream::Upstream, readers: usize) -> (TestDb, PathBuf) {
+/// A migrated database with the fixture papers of 2025-11-06 and `subscribers` confirmed subscribers.
+async fn seeded_for_send(up: &crate::upstream::Upstream, subscribers: usize) -> (TestDb, PathBuf) {
     let db = TestDb::new();
     let dir = scratch_dir();
     let env = [
@@ -352,11 +352,11 @@ async fn seeded_for_send(up: &crate::upstream::Upstream, readers: usize) -> (Tes
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     sqlx::query(
         "INSERT INTO subscribers (email, email_key, status, confirmed_at)
-         SELECT 'reader' || i || '@example.com', 'reader' || i || '@example.com', 'confirmed',
+         SELECT 'subscriber' || i || '@example.com', 'subscriber' || i || '@example.com', 'confirmed',
                 now()
          FROM generate_series(1, $1) AS i",
     )
-    .bind(readers as i32)
+    .bind(subscribers as i32)
     .execute(&pool)
     .await
     .unwrap();
@@ -425,8 +425,8 @@ async fn send_prints_a_summary_and_a_second_run_sends_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_killed_mid_run_resumes_without_losing_or_repeating_digests() {
     let up = crate::upstream::Upstream::start().await;
-    let readers = 12;
-    let (db, dir) = seeded_for_send(&up, readers).await;
+    let subscribers = 12;
+    let (db, dir) = seeded_for_send(&up, subscribers).await;
     let smtp = SmtpServer::start().await;
     smtp.set_mode(crate::smtp::Mode::Delay(300));
     let smtp_url = smtp.url();
@@ -446,17 +446,17 @@ async fn a_send_killed_mid_run_resumes_without_losing_or_repeating_digests() {
     })
     .await;
     let before = recipients(&smtp).len();
-    assert!(before < readers, "killed mid-run ({before} sent)");
+    assert!(before < subscribers, "killed mid-run ({before} sent)");
 
     smtp.set_mode(crate::smtp::Mode::Accept);
     let out = paperboy(&dir, &env).args(["send", "--date", "2025-11-06"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let all = recipients(&smtp);
     let unique: std::collections::HashSet<_> = all.iter().collect();
-    assert_eq!(unique.len(), readers, "nobody was lost");
+    assert_eq!(unique.len(), subscribers, "nobody was lost");
     assert!(
-        all.len() <= readers + 2,
-        "only the messages in flight at the kill may repeat: {} for {readers}",
+        all.len() <= subscribers + 2,
+        "only the messages in flight at the kill may repeat: {} for {subscribers}",
         all.len()
     );
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
@@ -464,15 +464,15 @@ async fn a_send_killed_mid_run_resumes_without_losing_or_repeating_digests() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(sent as usize, readers);
+    assert_eq!(sent as usize, subscribers);
     pool.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_concurrent_sends_share_the_work_without_duplicates() {
     let up = crate::upstream::Upstream::start().await;
-    let readers = 40;
-    let (db, dir) = seeded_for_send(&up, readers).await;
+    let subscribers = 40;
+    let (db, dir) = seeded_for_send(&up, subscribers).await;
     let smtp = SmtpServer::start().await;
     smtp.set_mode(crate::smtp::Mode::Delay(50));
     let smtp_url = smtp.url();
@@ -493,10 +493,10 @@ async fn two_concurrent_sends_share_the_work_without_duplicates() {
         let line = String::from_utf8_lossy(&out.stdout).to_string();
         line.split("sent ").nth(1).unwrap().split(',').next().unwrap().parse().unwrap()
     };
-    assert_eq!(sent(&a) + sent(&b), readers, "together they sent each digest once");
+    assert_eq!(sent(&a) + sent(&b), subscribers, "together they sent each digest once");
     let all = recipients(&smtp);
     let unique: std::collections::HashSet<_> = all.iter().collect();
-    assert_eq!((all.len(), unique.len()), (readers, readers), "no duplicates");
+    assert_eq!((all.len(), unique.len()), (subscribers, subscribers), "no duplicates");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 
 use crate::binary::{paperboy, scratch_dir};
-use crate::helpers::{TestApp, app_with_papers, digests_to, reader, send_edition};
+use crate::helpers::{TestApp, app_with_papers, digests_to, send_edition, subscriber};
 use crate::smtp::{Mode, Received};
 use crate::upstream::Upstream;
 
@@ -70,10 +70,10 @@ fn message_id(mail: &Received) -> String {
 }
 
 #[tokio::test]
-async fn a_hard_bounce_to_the_verp_address_makes_the_reader_bounced() {
+async fn a_hard_bounce_to_the_verp_address_makes_the_subscriber_bounced() {
     let (app, _up) = setup().await;
-    reader(&app, "gone@example.org", &[]).await;
-    reader(&app, "fine@example.org", &[]).await;
+    subscriber(&app, "gone@example.org", &[]).await;
+    subscriber(&app, "fine@example.org", &[]).await;
     send_edition(&app, "2025-11-06").await;
     let digest = &digests_to(&app, "gone@example.org")[0];
     let (local, domain) = digest.from.split_once('@').unwrap();
@@ -93,10 +93,14 @@ async fn a_hard_bounce_to_the_verp_address_makes_the_reader_bounced() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert!(body.contains("hard applied"), "{body}");
     assert_eq!(status_of(&app, "gone@example.org").await, "bounced");
-    assert_eq!(status_of(&app, "fine@example.org").await, "confirmed", "only the reader it proves");
+    assert_eq!(
+        status_of(&app, "fine@example.org").await,
+        "confirmed",
+        "only the subscriber it proves"
+    );
     let prefs = crate::helpers::extract_path(&digest.text(), "/preferences/").unwrap();
     let page = app.get(&prefs).await.text().await.unwrap();
-    assert!(page.contains("Mail to this address bounced"), "the reader is told");
+    assert!(page.contains("Mail to this address bounced"), "the subscriber is told");
     let row: (String, Option<String>, String, bool) = sqlx::query_as(
         "SELECT kind, status_code, source, proven FROM bounces b JOIN subscribers s ON s.id = b.subscriber_id
          WHERE s.email = 'gone@example.org'",
@@ -146,7 +150,7 @@ async fn a_hard_bounce_to_the_verp_address_makes_the_reader_bounced() {
 #[tokio::test]
 async fn forged_or_unproven_reports_change_nobody() {
     let (app, _up) = setup().await;
-    reader(&app, "victim@example.org", &[]).await;
+    subscriber(&app, "victim@example.org", &[]).await;
     send_edition(&app, "2025-11-06").await;
     let digest = &digests_to(&app, "victim@example.org")[0];
     // A forged tag (the MAC of another message), and a report naming only the address.
@@ -169,7 +173,7 @@ async fn forged_or_unproven_reports_change_nobody() {
 
     // A report about nobody we know, an auto-reply, and things that are not messages.
     let stranger = dsn(BOUNCES, "nobody@example.net", "5.1.1", "<x@y>", "s");
-    assert!(post_report(&app, stranger).await.1.contains("no known reader"));
+    assert!(post_report(&app, stranger).await.1.contains("no known subscriber"));
     let ooo = "From: victim@example.org\r\nTo: digest@paperboy.test\r\nSubject: Out of office\r\n\
 Auto-Submitted: auto-replied\r\n\r\nBack on Monday.\r\n";
     let (status, body) = post_report(&app, ooo).await;
@@ -187,7 +191,7 @@ Auto-Submitted: auto-replied\r\n\r\nBack on Monday.\r\n";
 #[tokio::test]
 async fn soft_bounces_count_until_enough_across_enough_days() {
     let (app, _up) = setup().await;
-    reader(&app, "full@example.org", &[]).await;
+    subscriber(&app, "full@example.org", &[]).await;
     send_edition(&app, "2025-11-06").await;
     let digest = &digests_to(&app, "full@example.org")[0];
     // Several reports about one message count once.
@@ -208,7 +212,7 @@ async fn soft_bounces_count_until_enough_across_enough_days() {
         assert!(body.contains("soft recorded"), "{body}");
     }
     assert_eq!(status_of(&app, "full@example.org").await, "confirmed", "five, but within a day");
-    // The reader confirmed a month ago, and the first came eight days ago: one more is
+    // The subscriber confirmed a month ago, and the first came eight days ago: one more is
     // one too many.
     sqlx::query("UPDATE subscribers SET confirmed_at = now() - interval '30 days'")
         .execute(&app.db)
@@ -229,7 +233,7 @@ async fn soft_bounces_count_until_enough_across_enough_days() {
 #[tokio::test]
 async fn a_complaint_unsubscribes_at_once_matched_by_our_message_id() {
     let (app, _up) = setup().await;
-    reader(&app, "angry@example.org", &[]).await;
+    subscriber(&app, "angry@example.org", &[]).await;
     send_edition(&app, "2025-11-06").await;
     let digest = &digests_to(&app, "angry@example.org")[0];
     // Providers' feedback loops send to their own address, quoting our message.
@@ -282,7 +286,7 @@ async fn the_inbound_routes_want_their_token_and_a_sane_size() {
 #[tokio::test]
 async fn a_user_unknown_refusal_at_send_time_is_a_hard_bounce() {
     let (app, _up) = setup().await;
-    reader(&app, "unknown@example.org", &[]).await;
+    subscriber(&app, "unknown@example.org", &[]).await;
     app.smtp.set_mode(Mode::RejectUnknownUser);
     let summary = send_edition(&app, "2025-11-06").await;
     assert_eq!(summary.failed, 1);
@@ -293,7 +297,7 @@ async fn a_user_unknown_refusal_at_send_time_is_a_hard_bounce() {
 
     // A refusal for another reason (policy) is a failed delivery, not a bounce.
     app.smtp.set_mode(Mode::Accept);
-    reader(&app, "policy@example.org", &[]).await;
+    subscriber(&app, "policy@example.org", &[]).await;
     app.smtp.set_mode(Mode::RejectPermanent);
     send_edition(&app, "2025-11-06").await;
     assert_eq!(status_of(&app, "policy@example.org").await, "confirmed");
@@ -302,7 +306,7 @@ async fn a_user_unknown_refusal_at_send_time_is_a_hard_bounce() {
 #[tokio::test]
 async fn paperboy_inbound_reads_a_report_on_stdin_and_exits_0() {
     let (app, _up) = setup().await;
-    reader(&app, "piped@example.org", &[]).await;
+    subscriber(&app, "piped@example.org", &[]).await;
     send_edition(&app, "2025-11-06").await;
     let digest = &digests_to(&app, "piped@example.org")[0];
     let dir = scratch_dir();
@@ -369,7 +373,7 @@ fn sns(message: serde_json::Value) -> String {
 async fn amazon_ses_bounces_and_complaints_through_sns() {
     let (app, _up) = setup().await;
     for email in ["ses-hard@example.org", "ses-soft@example.org", "ses-spam@example.org"] {
-        reader(&app, email, &[]).await;
+        subscriber(&app, email, &[]).await;
     }
     send_edition(&app, "2025-11-06").await;
     let hard = &digests_to(&app, "ses-hard@example.org")[0];
@@ -433,8 +437,8 @@ async fn amazon_ses_bounces_and_complaints_through_sns() {
 #[tokio::test]
 async fn postmark_bounce_and_spam_complaint_webhooks() {
     let (app, _up) = setup().await;
-    reader(&app, "pm-hard@example.org", &[]).await;
-    reader(&app, "pm-spam@example.org", &[]).await;
+    subscriber(&app, "pm-hard@example.org", &[]).await;
+    subscriber(&app, "pm-spam@example.org", &[]).await;
     // Shaped as Postmark's bounce webhook documentation shows it.
     let bounce = serde_json::json!({
         "RecordType": "Bounce", "MessageStream": "outbound", "ID": 4323372036854775807_i64,
@@ -473,12 +477,12 @@ async fn postmark_bounce_and_spam_complaint_webhooks() {
 }
 
 #[tokio::test]
-async fn the_operator_sees_rates_warnings_and_each_readers_reports() {
+async fn the_operator_sees_rates_warnings_and_each_subscribers_reports() {
     let mut env = crate::admin::admin_env();
     env.extend([("PAPERBOY_BOUNCE_ADDRESS", BOUNCES), ("PAPERBOY_INBOUND_TOKEN", TOKEN)]);
     let (app, _up) = app_with_papers(&env).await;
-    reader(&app, "dead@example.org", &[]).await;
-    reader(&app, "alive@example.org", &[]).await;
+    subscriber(&app, "dead@example.org", &[]).await;
+    subscriber(&app, "alive@example.org", &[]).await;
     send_edition(&app, "2025-11-06").await;
     let digest = &digests_to(&app, "dead@example.org")[0];
     let report = dsn(&digest.from, "dead@example.org", "5.1.1", "<x@y>", "admin");
@@ -512,13 +516,13 @@ async fn the_operator_sees_rates_warnings_and_each_readers_reports() {
 #[tokio::test]
 async fn reports_about_someone_else_our_side_or_with_odd_bytes_change_nobody() {
     let (app, _up) = setup().await;
-    reader(&app, "forwarder@example.org", &[]).await;
-    reader(&app, "feedonly@example.org", &[("frequency", "feed")]).await;
+    subscriber(&app, "forwarder@example.org", &[]).await;
+    subscriber(&app, "feedonly@example.org", &[("frequency", "feed")]).await;
     send_edition(&app, "2025-11-06").await;
     let digest = &digests_to(&app, "forwarder@example.org")[0];
-    // The reader forwards to a dead address: the report names that address, not theirs.
+    // The subscriber forwards to a dead address: the report names that address, not theirs.
     let forwarded = dsn(&digest.from, "dead-forward@example.net", "5.1.1", "<x@y>", "f");
-    assert!(post_report(&app, forwarded).await.1.contains("no known reader"));
+    assert!(post_report(&app, forwarded).await.1.contains("no known subscriber"));
     // Our own DMARC or policy problem is not a dead address.
     let policy = dsn(&digest.from, "forwarder@example.org", "5.7.26", "<x@y>", "p");
     assert!(post_report(&app, policy).await.1.contains("not a bounce"));
@@ -529,13 +533,13 @@ async fn reports_about_someone_else_our_side_or_with_odd_bytes_change_nobody() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(status_of(&app, "forwarder@example.org").await, "confirmed");
 
-    // A feed-only reader whose address died keeps their feed.
+    // A feed-only subscriber whose address died keeps their feed.
     let mail = &app.smtp.messages().into_iter().find(|m| m.to == ["feedonly@example.org"]).unwrap();
     let report = dsn(&mail.from, "feedonly@example.org", "5.1.1", "<x@y>", "feed");
     assert!(post_report(&app, report).await.1.contains("hard recorded"));
     assert_eq!(status_of(&app, "feedonly@example.org").await, "confirmed");
 
-    // A bounced reader cannot come back through unsubscribe + resubscribe (only a new
+    // A bounced subscriber cannot come back through unsubscribe + resubscribe (only a new
     // double opt-in proves the address works).
     let dead = dsn(&digest.from, "forwarder@example.org", "5.1.1", "<x@y>", "d");
     post_report(&app, dead).await;

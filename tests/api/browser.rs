@@ -1,7 +1,7 @@
 //! Both journeys in a real browser: headless Chromium driven over WebDriver (chromedriver).
-//! A reader subscribes, confirms from the emailed link, tunes topics and sees the preview
+//! A subscriber subscribes, confirms from the emailed link, tunes topics and sees the preview
 //! change, receives a digest and unsubscribes from it; an operator signs in, sees the
-//! charts, finds that reader and retries a failed delivery. Screenshots of the main pages
+//! charts, finds that subscriber and retries a failed delivery. Screenshots of the main pages
 //! go to `target/screenshots/`.
 
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::helpers::{reader, seed_papers, spawn_app_with, wait_for, wait_until};
+use crate::helpers::{seed_papers, spawn_app_with, subscriber, wait_for, wait_until};
 use crate::smtp::Mode;
 use crate::upstream::Upstream;
 
@@ -101,7 +101,7 @@ async fn click(c: &Client, css: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reader_and_an_operator_do_what_the_product_promises() {
+async fn a_subscriber_and_an_operator_do_what_the_product_promises() {
     let up = Upstream::start().await;
     let app = spawn_app_with(&[
         ("PAPERBOY_ADMIN_EMAIL", "ops@paperboy.test"),
@@ -112,18 +112,18 @@ async fn a_reader_and_an_operator_do_what_the_product_promises() {
     let b = browser().await;
     let c = &b.client;
 
-    // The reader subscribes on the landing page.
+    // The subscriber subscribes on the landing page.
     c.goto(&format!("{}/", app.address)).await.unwrap();
     assert!(text(c).await.contains("Featured on Friday, November 7, 2025"));
     shot(c, "landing").await;
-    fill(c, "#email", "reader@example.com").await;
+    fill(c, "#email", "subscriber@example.com").await;
     fill(c, "#topics", "agents").await;
     click(c, "input[name=categories][value='cs.LG']").await;
     click(c, "#subscribe button[type=submit]").await;
     wait_text(c, "Check your inbox").await;
 
     // Follows the emailed link and confirms.
-    let mail = app.smtp.wait_for_mail_to("reader@example.com", 1).await;
+    let mail = app.smtp.wait_for_mail_to("subscriber@example.com", 1).await;
     c.goto(&app.local(&mail.link("/confirm/").unwrap())).await.unwrap();
     click(c, "form button[type=submit]").await;
     wait_text(c, "You're subscribed").await;
@@ -142,7 +142,7 @@ async fn a_reader_and_an_operator_do_what_the_product_promises() {
     // Receives a digest after a send, and reads it.
     let day = chrono::NaiveDate::from_ymd_opt(2025, 11, 7);
     paperboy::sending::send(&app.db, &app.deliverer, day, 2, Default::default()).await.unwrap();
-    let digest = app.smtp.wait_for_mail_to("reader@example.com", 2).await;
+    let digest = app.smtp.wait_for_mail_to("subscriber@example.com", 2).await;
     assert_eq!(digest.header("x-paperboy-edition").as_deref(), Some("2025-11-07"));
     let html_file = shots_dir().join("digest.html");
     std::fs::write(&html_file, digest.html()).unwrap();
@@ -173,10 +173,10 @@ async fn a_reader_and_an_operator_do_what_the_product_promises() {
     c.goto(&app.local(&unsubscribe)).await.unwrap();
     click(c, "form button[type=submit]").await;
     wait_text(c, "You're unsubscribed").await;
-    assert_eq!(app.status_of("reader@example.com").await.as_deref(), Some("unsubscribed"));
+    assert_eq!(app.status_of("subscriber@example.com").await.as_deref(), Some("unsubscribed"));
 
-    // A second reader's digest fails at the SMTP server, for the operator to retry.
-    reader(&app, "bounced@example.com", &[]).await;
+    // A second subscriber's digest fails at the SMTP server, for the operator to retry.
+    subscriber(&app, "bounced@example.com", &[]).await;
     app.smtp.set_mode(Mode::RejectPermanent);
     paperboy::sending::send(&app.db, &app.deliverer, day, 2, Default::default()).await.unwrap();
     wait_until("a failed delivery", Duration::from_secs(20), || async {
@@ -194,7 +194,7 @@ async fn a_reader_and_an_operator_do_what_the_product_promises() {
     fill(c, "#email", "ops@paperboy.test").await;
     fill(c, "#password", "correct horse battery").await;
     click(c, "form.form button[type=submit]").await;
-    wait_text(c, "confirmed readers").await;
+    wait_text(c, "confirmed subscribers").await;
     assert_eq!(
         c.find_all(Locator::Css("figure.chart svg polyline")).await.unwrap().len(),
         10,
@@ -202,15 +202,15 @@ async fn a_reader_and_an_operator_do_what_the_product_promises() {
     );
     shot(c, "admin-overview").await;
 
-    // Finds the reader.
+    // Finds the subscriber.
     c.goto(&format!("{}/admin/subscribers", app.address)).await.unwrap();
-    fill(c, "#q", "reader@").await;
+    fill(c, "#q", "subscriber@").await;
     click(c, "form.filters button[type=submit]").await;
     wait_text(c, "Export CSV").await;
     click(c, "table.data a").await;
     let detail = wait_text(c, "Erase (GDPR)").await;
     assert!(
-        detail.contains("reader@example.com")
+        detail.contains("subscriber@example.com")
             && detail.contains("unsubscribed")
             && detail.contains("2025-11-07")
     );

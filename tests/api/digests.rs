@@ -6,8 +6,8 @@ use chrono::NaiveDate;
 use paperboy::sending::{self, SendSummary};
 
 use crate::helpers::{
-    BASE_URL, TestApp, app_with_papers, digests_to, paper_ids, reader, seed_papers, send_edition,
-    spawn_app_for_sends, spawn_app_with,
+    BASE_URL, TestApp, app_with_papers, digests_to, paper_ids, seed_papers, send_edition,
+    spawn_app_for_sends, spawn_app_with, subscriber,
 };
 use crate::smtp::Mode;
 use crate::upstream::Upstream;
@@ -31,15 +31,15 @@ async fn ids_where(app: &TestApp, sql: &str) -> HashSet<String> {
 #[tokio::test]
 async fn each_profile_gets_its_own_papers_in_order_with_reasons() {
     let (app, _up) = setup().await;
-    reader(
+    subscriber(
         &app,
         "topics@example.com",
         &[("topics", "video generation, tabular"), ("papers_per_email", "3")],
     )
     .await;
-    reader(&app, "robots@example.com", &[("categories", "cs.RO")]).await;
-    reader(&app, "author@example.com", &[("authors", "pratinav seth")]).await;
-    reader(&app, "anything@example.com", &[]).await;
+    subscriber(&app, "robots@example.com", &[("categories", "cs.RO")]).await;
+    subscriber(&app, "author@example.com", &[("authors", "pratinav seth")]).await;
+    subscriber(&app, "anything@example.com", &[]).await;
 
     let summary = send(&app, "2025-11-06").await;
     assert_eq!((summary.composed, summary.sent, summary.skipped, summary.failed), (4, 4, 0, 0));
@@ -96,7 +96,7 @@ async fn each_profile_gets_its_own_papers_in_order_with_reasons() {
 #[tokio::test]
 async fn a_digest_carries_the_contract_headers_and_links() {
     let (app, _up) = setup().await;
-    let prefs = reader(&app, "hdr@example.com", &[("topics", "diffusion")]).await;
+    let prefs = subscriber(&app, "hdr@example.com", &[("topics", "diffusion")]).await;
     send(&app, "2025-11-06").await;
     let mail = &digests_to(&app, "hdr@example.com")[0];
     let token = prefs.trim_start_matches("/preferences/");
@@ -135,7 +135,7 @@ async fn a_digest_carries_the_contract_headers_and_links() {
 #[tokio::test]
 async fn sending_again_sends_nothing_new_and_no_paper_is_sent_twice() {
     let (app, _up) = setup().await;
-    let prefs = reader(&app, "rep@example.com", &[("papers_per_email", "50")]).await;
+    let prefs = subscriber(&app, "rep@example.com", &[("papers_per_email", "50")]).await;
     let first = send(&app, "2025-11-06").await;
     assert_eq!(first.sent, 1);
     let again = send(&app, "2025-11-06").await;
@@ -163,10 +163,10 @@ async fn sending_again_sends_nothing_new_and_no_paper_is_sent_twice() {
 }
 
 #[tokio::test]
-async fn weekly_readers_get_the_edition_only_on_their_weekday() {
+async fn weekly_subscribers_get_the_edition_only_on_their_weekday() {
     let (app, _up) = setup().await;
-    reader(&app, "fri@example.com", &[("frequency", "weekly"), ("weekday", "5")]).await;
-    reader(&app, "mon@example.com", &[("frequency", "weekly"), ("weekday", "1")]).await;
+    subscriber(&app, "fri@example.com", &[("frequency", "weekly"), ("weekday", "5")]).await;
+    subscriber(&app, "mon@example.com", &[("frequency", "weekly"), ("weekday", "1")]).await;
     let s = send(&app, "2025-11-07").await; // a Friday
     assert_eq!(s.sent, 1);
     assert_eq!(digests_to(&app, "fri@example.com").len(), 1);
@@ -177,12 +177,12 @@ async fn weekly_readers_get_the_edition_only_on_their_weekday() {
 }
 
 #[tokio::test]
-async fn unconfirmed_and_unsubscribed_readers_get_nothing() {
+async fn unconfirmed_and_unsubscribed_subscribers_get_nothing() {
     let (app, _up) = setup().await;
     app.subscribe("pending@example.com", "").await;
-    let gone = reader(&app, "gone@example.com", &[]).await;
+    let gone = subscriber(&app, "gone@example.com", &[]).await;
     app.post_form(&gone.replace("/preferences/", "/unsubscribe/"), &[]).await;
-    reader(&app, "ok@example.com", &[]).await;
+    subscriber(&app, "ok@example.com", &[]).await;
     let s = send(&app, "2025-11-06").await;
     assert_eq!(s.sent, 1);
     assert!(digests_to(&app, "pending@example.com").is_empty());
@@ -193,7 +193,7 @@ async fn unconfirmed_and_unsubscribed_readers_get_nothing() {
 #[tokio::test]
 async fn an_unsubscribe_cancels_a_digest_already_queued() {
     let (app, _up) = setup().await;
-    let prefs = reader(&app, "late@example.com", &[]).await;
+    let prefs = subscriber(&app, "late@example.com", &[]).await;
     let edition = paperboy::digest::Edition::daily(day("2025-11-06"));
     let id = paperboy::store::editions::ensure(&app.db, &edition).await.unwrap();
     paperboy::store::deliveries::create_for_edition(&app.db, id, &edition).await.unwrap();
@@ -226,7 +226,7 @@ async fn hostile_titles_are_escaped_in_the_html_part() {
     )
     .await
     .unwrap();
-    reader(&app, "xss@example.com", &[]).await;
+    subscriber(&app, "xss@example.com", &[]).await;
     send(&app, "2025-11-06").await;
     let mail = &digests_to(&app, "xss@example.com")[0];
     let html = mail.html();
@@ -244,8 +244,8 @@ async fn hostile_titles_are_escaped_in_the_html_part() {
 #[tokio::test]
 async fn a_day_with_nothing_matching_sends_nothing() {
     let (app, _up) = setup().await;
-    reader(&app, "niche@example.com", &[("topics", "quantum chromodynamics")]).await;
-    reader(&app, "picky@example.com", &[("min_upvotes", "100000")]).await;
+    subscriber(&app, "niche@example.com", &[("topics", "quantum chromodynamics")]).await;
+    subscriber(&app, "picky@example.com", &[("min_upvotes", "100000")]).await;
     let s = send(&app, "2025-11-06").await;
     assert_eq!((s.composed, s.sent, s.skipped), (2, 0, 2));
     assert!(app.smtp.messages().iter().all(|m| m.header("x-paperboy-edition").is_none()));
@@ -257,7 +257,7 @@ async fn a_day_with_nothing_matching_sends_nothing() {
 #[tokio::test]
 async fn smtp_trouble_is_retried_by_the_next_send_and_delivered_once() {
     let (app, _up) = setup().await;
-    reader(&app, "retry@example.com", &[]).await;
+    subscriber(&app, "retry@example.com", &[]).await;
     app.smtp.set_mode(Mode::RejectTransient);
     let s = send(&app, "2025-11-06").await;
     assert_eq!((s.sent, s.retrying), (0, 1));
@@ -278,7 +278,7 @@ async fn smtp_trouble_is_retried_by_the_next_send_and_delivered_once() {
 #[tokio::test]
 async fn a_permanent_refusal_is_recorded_and_not_retried() {
     let (app, _up) = setup().await;
-    reader(&app, "bounce@example.com", &[]).await;
+    subscriber(&app, "bounce@example.com", &[]).await;
     app.smtp.set_mode(Mode::RejectPermanent);
     let s = send(&app, "2025-11-06").await;
     assert_eq!(s.failed, 1);
@@ -296,7 +296,7 @@ async fn a_permanent_refusal_is_recorded_and_not_retried() {
 #[tokio::test]
 async fn the_unsubscribe_button_of_a_received_digest_works_in_one_click() {
     let (app, _up) = setup().await;
-    reader(&app, "click@example.com", &[]).await;
+    subscriber(&app, "click@example.com", &[]).await;
     send(&app, "2025-11-06").await;
     let mail = &digests_to(&app, "click@example.com")[0];
     let header = mail.header("list-unsubscribe").unwrap();
@@ -319,7 +319,7 @@ async fn the_unsubscribe_button_of_a_received_digest_works_in_one_click() {
 #[tokio::test]
 async fn the_preferences_page_previews_the_digest_and_follows_changes() {
     let (app, _up) = setup().await;
-    let prefs = reader(&app, "preview@example.com", &[("topics", "tabular")]).await;
+    let prefs = subscriber(&app, "preview@example.com", &[("topics", "tabular")]).await;
     let page = app.get(&prefs).await.text().await.unwrap();
     assert!(page.contains("Preview: your digest for Fri, Nov 7"), "{page}");
     let saved =
@@ -338,12 +338,12 @@ async fn the_preferences_page_previews_the_digest_and_follows_changes() {
 }
 
 #[tokio::test]
-async fn serve_queues_and_delivers_when_a_readers_hour_has_come() {
+async fn serve_queues_and_delivers_when_a_subscribers_hour_has_come() {
     let up = Upstream::start().await;
     let app = spawn_app_with(&[]).await;
     seed_papers(&app, &up).await;
-    reader(&app, "early@example.com", &[("delivery_hour", "0"), ("time_zone", "UTC")]).await;
-    // A zone where it is not yet 23:00: the reader's hour has not come.
+    subscriber(&app, "early@example.com", &[("delivery_hour", "0"), ("time_zone", "UTC")]).await;
+    // A zone where it is not yet 23:00: the subscriber's hour has not come.
     let zone = (0..=12)
         .map(|h| format!("Etc/GMT+{h}"))
         .find(|z| {
@@ -351,7 +351,7 @@ async fn serve_queues_and_delivers_when_a_readers_hour_has_come() {
             chrono::Timelike::hour(&chrono::Utc::now().with_timezone(&tz)) < 22
         })
         .unwrap();
-    reader(&app, "later@example.com", &[("delivery_hour", "23"), ("time_zone", zone.as_str())])
+    subscriber(&app, "later@example.com", &[("delivery_hour", "23"), ("time_zone", zone.as_str())])
         .await;
 
     let queued = sending::queue_due(&app.db).await.unwrap();
@@ -372,7 +372,7 @@ async fn the_send_rate_caps_messages_per_second() {
     let app = spawn_app_for_sends(&[("PAPERBOY_SEND_RATE", "2")]).await;
     seed_papers(&app, &up).await;
     for i in 0..5 {
-        reader(&app, &format!("rate{i}@example.com"), &[]).await;
+        subscriber(&app, &format!("rate{i}@example.com"), &[]).await;
     }
     let started = std::time::Instant::now();
     let s = send(&app, "2025-11-06").await;

@@ -7,7 +7,7 @@ use std::process::Command;
 use chrono::NaiveDate;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{reader, seed_papers, spawn_app_for_sends};
+use crate::helpers::{seed_papers, spawn_app_for_sends, subscriber};
 use crate::upstream::Upstream;
 
 fn run(cmd: &mut Command) -> Vec<u8> {
@@ -79,7 +79,7 @@ async fn signed_digest_verifies(pkcs8: bool) {
     ])
     .await;
     seed_papers(&app, &up).await;
-    reader(&app, "signed@example.com", &[("topics", "diffusion")]).await;
+    subscriber(&app, "signed@example.com", &[("topics", "diffusion")]).await;
     let day = NaiveDate::from_ymd_opt(2025, 11, 6).unwrap();
     paperboy::sending::send(&app.db, &app.deliverer, Some(day), 1, CancellationToken::new())
         .await

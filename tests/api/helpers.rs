@@ -1,4 +1,4 @@
-//! Spawns paperboy as a reader meets it: a fresh database, a real port, a real SMTP server.
+//! Spawns paperboy as a subscriber meets it: a fresh database, a real port, a real SMTP server.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -229,9 +229,9 @@ pub async fn app_with_papers(extra: &[(&str, &str)]) -> (TestApp, crate::upstrea
     (app, up)
 }
 
-/// A confirmed reader with these preference fields (the rest as the form defaults them);
+/// A confirmed subscriber with these preference fields (the rest as the form defaults them);
 /// returns the path of their preferences page.
-pub async fn reader(app: &TestApp, email: &str, prefs: &[(&str, &str)]) -> String {
+pub async fn subscriber(app: &TestApp, email: &str, prefs: &[(&str, &str)]) -> String {
     let path = app.subscribe_and_confirm(email, "").await;
     if !prefs.is_empty() {
         let res = app.post_form(&path, prefs).await;

@@ -16,7 +16,7 @@ mod manage;
 mod pages;
 mod pg_restart;
 mod ratings;
-mod reader_web;
 mod smtp;
 mod subscribe;
+mod subscriber_web;
 mod upstream;

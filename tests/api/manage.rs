@@ -189,14 +189,14 @@ async fn unsubscribe_needs_a_post_works_with_one_click_and_can_be_undone() {
 }
 
 #[tokio::test]
-async fn an_unsubscribed_reader_can_sign_up_again_through_the_form() {
+async fn an_unsubscribed_subscriber_can_sign_up_again_through_the_form() {
     let app = spawn_app().await;
     let prefs = app.subscribe_and_confirm("ida@example.com", "").await;
     app.post_form(&prefs.replace("/preferences/", "/unsubscribe/"), &[]).await;
     assert_eq!(app.status_of("ida@example.com").await.as_deref(), Some("unsubscribed"));
 
     let again = app.subscribe_and_confirm("ida@example.com", "world models").await;
-    assert_eq!(again, prefs, "the same reader, the same manage link");
+    assert_eq!(again, prefs, "the same subscriber, the same manage link");
     assert_eq!(app.status_of("ida@example.com").await.as_deref(), Some("confirmed"));
     let topics: Vec<String> =
         sqlx::query_scalar("SELECT topics FROM subscribers").fetch_one(&app.db).await.unwrap();

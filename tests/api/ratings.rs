@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    TestApp, app_with_papers, digests_to, extract_path, paper_ids, reader, send_edition,
+    TestApp, app_with_papers, digests_to, extract_path, paper_ids, send_edition, subscriber,
 };
 use crate::smtp::{Received, url_path};
 use crate::upstream::Upstream;
@@ -48,7 +48,7 @@ async fn post(app: &TestApp, path: &str) -> reqwest::Response {
 #[tokio::test]
 async fn every_paper_carries_rating_links_and_following_one_changes_nothing() {
     let (app, _up) = setup().await;
-    reader(&app, "rater@example.com", &[("papers_per_email", "3")]).await;
+    subscriber(&app, "rater@example.com", &[("papers_per_email", "3")]).await;
     send_edition(&app, "2025-11-06").await;
     let digest = &digests_to(&app, "rater@example.com")[0];
     let links = rating_paths(digest);
@@ -61,7 +61,7 @@ async fn every_paper_carries_rating_links_and_following_one_changes_nothing() {
     }
     assert_eq!(html.matches("More like this").count(), 3);
 
-    // A mail scanner (or a reader) following the link: a page, nothing recorded.
+    // A mail scanner (or a subscriber) following the link: a page, nothing recorded.
     let (id, up, down) = &links[0];
     let page = app.get(up).await;
     assert_eq!(page.status(), StatusCode::OK);
@@ -97,8 +97,8 @@ async fn every_paper_carries_rating_links_and_following_one_changes_nothing() {
 async fn ratings_reorder_the_next_digest_name_the_liked_paper_and_a_paper_rated_down_never_comes() {
     let (app, _up) = setup().await;
     // No topics: until they rate, the most upvoted papers; the control never rates.
-    reader(&app, "video@example.com", &[("papers_per_email", "3")]).await;
-    reader(&app, "control@example.com", &[("papers_per_email", "3")]).await;
+    subscriber(&app, "video@example.com", &[("papers_per_email", "3")]).await;
+    subscriber(&app, "control@example.com", &[("papers_per_email", "3")]).await;
     send_edition(&app, "2025-11-06").await;
     let first = &digests_to(&app, "video@example.com")[0];
     let links = rating_paths(first);
@@ -131,7 +131,7 @@ async fn ratings_reorder_the_next_digest_name_the_liked_paper_and_a_paper_rated_
 #[tokio::test]
 async fn the_preferences_page_lists_sent_papers_to_rate_and_undo_and_its_preview_follows() {
     let (app, _up) = setup().await;
-    let prefs = reader(&app, "page@example.com", &[("papers_per_email", "3")]).await;
+    let prefs = subscriber(&app, "page@example.com", &[("papers_per_email", "3")]).await;
     let before = app.get(&prefs).await.text().await.unwrap();
     assert!(before.contains("Papers from your digests of the last 30 days appear here"));
     send_edition(&app, "2025-11-06").await;
@@ -165,7 +165,7 @@ async fn the_preferences_page_lists_sent_papers_to_rate_and_undo_and_its_preview
     assert!(page.contains("which you rated up"), "the live preview names the liked paper");
 
     // A rating form cannot be made to reveal a manage link: a forged `back` is ignored.
-    let other = reader(&app, "other@example.com", &[]).await;
+    let other = subscriber(&app, "other@example.com", &[]).await;
     let res = client
         .post(format!("{}{}", app.address, up.replace("/up", "/down")))
         .form(&[("back", other.rsplit('/').next().unwrap())])
@@ -192,7 +192,7 @@ async fn the_preferences_page_lists_sent_papers_to_rate_and_undo_and_its_preview
 #[tokio::test]
 async fn rating_links_are_bound_to_their_purpose_and_anything_else_is_not_found() {
     let (app, _up) = setup().await;
-    let prefs = reader(&app, "bound@example.com", &[("papers_per_email", "1")]).await;
+    let prefs = subscriber(&app, "bound@example.com", &[("papers_per_email", "1")]).await;
     send_edition(&app, "2025-11-06").await;
     let (id, up, _) = rating_paths(&digests_to(&app, "bound@example.com")[0]).remove(0);
     let rate_token = up.split('/').nth(2).unwrap().to_string();
@@ -244,13 +244,13 @@ async fn acronyms_learned_at_ingest_match_topics_both_ways() {
     .unwrap();
     assert_eq!(learned.first().map(String::as_str), Some("larg languag model"), "{learned:?}");
 
-    reader(
+    subscriber(
         &app,
         "long@example.com",
         &[("topics", "large language models"), ("papers_per_email", "50")],
     )
     .await;
-    reader(&app, "short@example.com", &[("topics", "LLM"), ("papers_per_email", "50")]).await;
+    subscriber(&app, "short@example.com", &[("topics", "LLM"), ("papers_per_email", "50")]).await;
     send_edition(&app, "2025-11-06").await;
     send_edition(&app, "2025-11-07").await;
     let long: Vec<String> =
@@ -270,7 +270,7 @@ async fn acronyms_learned_at_ingest_match_topics_both_ways() {
 #[tokio::test]
 async fn the_trend_knob_is_saved_and_checked() {
     let (app, _up) = setup().await;
-    let prefs = reader(&app, "knob@example.com", &[("trend_weight", "80")]).await;
+    let prefs = subscriber(&app, "knob@example.com", &[("trend_weight", "80")]).await;
     let page = app.get(&prefs).await.text().await.unwrap();
     assert!(page.contains(
         "name=\"trend_weight\" type=\"range\" min=\"0\" max=\"100\" step=\"5\" value=\"80\""
@@ -315,9 +315,10 @@ async fn papers_stored_before_the_lexicon_existed_are_read_once() {
 }
 
 #[tokio::test]
-async fn a_topic_whose_papers_are_rated_down_counts_less_and_the_reader_is_told() {
+async fn a_topic_whose_papers_are_rated_down_counts_less_and_the_subscriber_is_told() {
     let (app, _up) = setup().await;
-    reader(&app, "doubter@example.com", &[("topics", "tabular"), ("papers_per_email", "4")]).await;
+    subscriber(&app, "doubter@example.com", &[("topics", "tabular"), ("papers_per_email", "4")])
+        .await;
     send_edition(&app, "2025-11-06").await;
     let links = rating_paths(&digests_to(&app, "doubter@example.com")[0]);
     assert!(links.len() >= 2, "the topic finds papers: {links:?}");

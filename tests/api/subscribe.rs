@@ -5,7 +5,7 @@ use crate::helpers::{
 };
 
 #[tokio::test]
-async fn subscribing_records_a_pending_reader_and_mails_a_confirmation_link() {
+async fn subscribing_records_a_pending_subscriber_and_mails_a_confirmation_link() {
     let app = spawn_app().await;
     let res = app
         .post_form(
@@ -46,7 +46,7 @@ async fn subscribing_records_a_pending_reader_and_mails_a_confirmation_link() {
     assert!(mail.header("message-id").unwrap().ends_with("@paperboy.test>"));
     let token = link.rsplit('/').next().unwrap();
     assert!(token.len() >= 22, "token has at least 128 bits");
-    // Nothing but the confirmation until the reader confirms.
+    // Nothing but the confirmation until the subscriber confirms.
     assert_eq!(app.smtp.messages().len(), 1);
 }
 
@@ -101,7 +101,7 @@ async fn an_invalid_email_gets_422_with_the_form_and_nothing_is_stored() {
         assert_eq!(res.status(), 422, "{bad:?}");
         let body = res.text().await.unwrap();
         assert!(body.contains("Please enter a valid email address"), "{bad:?}");
-        assert!(body.contains("diffusion models"), "what the reader typed is kept");
+        assert!(body.contains("diffusion models"), "what the subscriber typed is kept");
         assert!(!body.contains("<script>@"), "input is escaped");
     }
     let count: i64 =
@@ -158,7 +158,7 @@ async fn the_answer_is_the_same_for_new_pending_confirmed_and_unsubscribed_addre
 }
 
 #[tokio::test]
-async fn a_confirmed_reader_who_subscribes_again_gets_their_preferences_link() {
+async fn a_confirmed_subscriber_who_subscribes_again_gets_their_preferences_link() {
     let app = spawn_app().await;
     let prefs = app.subscribe_and_confirm("carol@example.com", "agents").await;
     app.subscribe("Carol@Example.com", "").await;

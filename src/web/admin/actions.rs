@@ -21,7 +21,7 @@ pub async fn delete_subscriber(
 ) -> Result<impl IntoResponse, AppError> {
     admin.check(&form.csrf)?;
     let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
-    if !subscribers::erase(&app.db, id).await.context("erasing the reader")? {
+    if !subscribers::erase(&app.db, id).await.context("erasing the subscriber")? {
         return Err(AppError::NotFound);
     }
     tracing::info!(admin_id = admin.0.admin_id, "subscriber erased");

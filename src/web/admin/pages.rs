@@ -101,9 +101,9 @@ pub async fn overview(
             .collect(),
     };
     let charts = vec![
-        line_chart("Readers, last 30 days", &series30, &METRICS[..3]),
+        line_chart("Subscribers, last 30 days", &series30, &METRICS[..3]),
         line_chart("Digests, last 30 days", &series30, &METRICS[3..]),
-        line_chart("Readers, last 90 days", &series90, &METRICS[..3]),
+        line_chart("Subscribers, last 90 days", &series90, &METRICS[..3]),
         line_chart("Digests, last 90 days", &series90, &METRICS[3..]),
     ];
     Ok(OverviewPage {
@@ -181,7 +181,7 @@ pub async fn subscribers(
     let mut rows =
         subscribers::search(&app.db, &filter.q, status, &filter.topic, &filter.after, PAGE + 1)
             .await
-            .context("searching readers")?;
+            .context("searching subscribers")?;
     let next = (rows.len() as i64 > PAGE).then(|| {
         rows.truncate(PAGE as usize);
         rows.last().map(|r| r.email_key.clone()).unwrap_or_default()
@@ -192,7 +192,10 @@ pub async fn subscribers(
 /// The subscriber a path names; a malformed or unknown id is a 404.
 async fn subscriber_or_404(app: &AppState, raw: &str) -> Result<SubscriberDetail, AppError> {
     let id = Uuid::parse_str(raw).map_err(|_| AppError::NotFound)?;
-    subscribers::detail(&app.db, id).await.context("loading the reader")?.ok_or(AppError::NotFound)
+    subscribers::detail(&app.db, id)
+        .await
+        .context("loading the subscriber")?
+        .ok_or(AppError::NotFound)
 }
 
 #[derive(Template, WebTemplate)]
@@ -214,13 +217,13 @@ pub async fn subscriber(
     let id = s.id;
     Ok(SubscriberPage {
         chrome: Chrome::new(&admin, "subscribers"),
-        rows: deliveries::listed_for_reader(&app.db, id)
+        rows: deliveries::listed_for_subscriber(&app.db, id)
             .await
-            .context("loading the reader's deliveries")?,
+            .context("loading the subscriber's deliveries")?,
         events: subscribers::events(&app.db, id, Some(50)).await.context("loading the events")?,
-        bounces: crate::store::bounces::of_reader(&app.db, id)
+        bounces: crate::store::bounces::of_subscriber(&app.db, id)
             .await
-            .context("loading the reader's bounces")?,
+            .context("loading the subscriber's bounces")?,
         s,
     })
 }

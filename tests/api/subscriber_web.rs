@@ -1,11 +1,11 @@
-//! The reader's web: every digest online (`/d/{token}`), a private Atom feed, the public
+//! The subscriber's web: every digest online (`/d/{token}`), a private Atom feed, the public
 //! archive, the editions on the preferences page and the data export — through HTTP,
 //! SMTP and Postgres.
 
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    TestApp, app_with_papers, digests_to, extract_path, paper_ids, reader, send_edition,
+    TestApp, app_with_papers, digests_to, extract_path, paper_ids, send_edition, subscriber,
 };
 use crate::smtp::{Received, url_path};
 use crate::upstream::Upstream;
@@ -52,7 +52,7 @@ async fn feed_path(app: &TestApp, prefs: &str) -> String {
 #[tokio::test]
 async fn the_web_copy_shows_the_emails_papers_in_order_with_their_why_lines() {
     let (app, _up) = setup().await;
-    let prefs = reader(
+    let prefs = subscriber(
         &app,
         "web@example.com",
         &[("topics", "video generation\nagents"), ("papers_per_email", "6")],
@@ -80,7 +80,7 @@ async fn the_web_copy_shows_the_emails_papers_in_order_with_their_why_lines() {
         assert!(text.contains(&format!("Why: {why}")), "{why}");
     }
 
-    // Rating from the web copy: the buttons post to the reader's rating links.
+    // Rating from the web copy: the buttons post to the subscriber's rating links.
     let first = &paper_ids(digest)[0];
     let up = html
         .split("action=\"")
@@ -108,7 +108,7 @@ async fn the_web_copy_shows_the_emails_papers_in_order_with_their_why_lines() {
 #[tokio::test]
 async fn web_copy_and_feed_links_are_purpose_bound() {
     let (app, _up) = setup().await;
-    let prefs = reader(&app, "bound@example.com", &[("papers_per_email", "3")]).await;
+    let prefs = subscriber(&app, "bound@example.com", &[("papers_per_email", "3")]).await;
     send_edition(&app, "2025-11-06").await;
     let digest = &digests_to(&app, "bound@example.com")[0];
     let copy = web_copy_path(digest);
@@ -143,7 +143,7 @@ async fn web_copy_and_feed_links_are_purpose_bound() {
 #[tokio::test]
 async fn the_private_feed_is_valid_atom_answers_304_and_can_be_reset() {
     let (app, _up) = setup().await;
-    let prefs = reader(&app, "feed@example.com", &[("papers_per_email", "4")]).await;
+    let prefs = subscriber(&app, "feed@example.com", &[("papers_per_email", "4")]).await;
     let feed = feed_path(&app, &prefs).await;
 
     // No digest yet: a valid, empty feed.
@@ -234,9 +234,9 @@ async fn the_private_feed_is_valid_atom_answers_304_and_can_be_reset() {
 }
 
 #[tokio::test]
-async fn feed_only_readers_get_no_email_but_feed_entries_and_a_web_copy() {
+async fn feed_only_subscribers_get_no_email_but_feed_entries_and_a_web_copy() {
     let (app, _up) = setup().await;
-    let prefs = reader(&app, "feedonly@example.com", &[("frequency", "feed")]).await;
+    let prefs = subscriber(&app, "feedonly@example.com", &[("frequency", "feed")]).await;
     let page = app.get(&prefs).await.text().await.unwrap();
     assert!(page.contains("value=\"feed\" checked"), "the page shows the choice");
     let summary = send_edition(&app, "2025-11-06").await;
@@ -315,9 +315,9 @@ async fn the_archive_lists_days_and_walks_between_them() {
 }
 
 #[tokio::test]
-async fn a_reader_downloads_their_data_and_erasing_them_removes_it_everywhere() {
+async fn a_subscriber_downloads_their_data_and_erasing_them_removes_it_everywhere() {
     let (app, _up) = setup().await;
-    let prefs = reader(
+    let prefs = subscriber(
         &app,
         "mine@example.com",
         &[("topics", "video generation"), ("papers_per_email", "3")],

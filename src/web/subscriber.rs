@@ -1,4 +1,4 @@
-//! The reader's web: a digest's web copy, the private Atom feed, resetting the feed
+//! The subscriber's web: a digest's web copy, the private Atom feed, resetting the feed
 //! address and the data export. Each is reached through its own purpose-bound token.
 
 use anyhow::Context;
@@ -15,10 +15,10 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::client_ip::ClientIp;
-use super::manage::reader;
+use super::manage::subscriber;
 use super::{AppError, AppState};
 use crate::digest::DigestItem;
-use crate::reading::{self, ReaderFeed, WebCopy};
+use crate::reading::{self, SubscriberFeed, WebCopy};
 use crate::store::subscribers;
 
 #[derive(Template, WebTemplate)]
@@ -38,11 +38,11 @@ pub async fn web_copy(
         .await
         .context("loading the web copy")?
         .ok_or(AppError::NotFound)?;
-    let rate = app.links.rate_prefix(&copy.reader);
+    let rate = app.links.rate_prefix(&copy.subscriber);
     Ok(WebCopyPage { rate, copy })
 }
 
-/// `GET /feed/{token}`: the reader's Atom feed, answering 304 to a matching conditional GET.
+/// `GET /feed/{token}`: the subscriber's Atom feed, answering 304 to a matching conditional GET.
 pub async fn feed(
     State(app): State<AppState>,
     Path(token): Path<String>,
@@ -101,8 +101,8 @@ struct EntryHtml<'a> {
     edition: &'a str,
 }
 
-/// The Atom 1.0 document of a reader's feed: one entry per paper, newest first.
-fn atom(app: &AppState, feed: &ReaderFeed) -> String {
+/// The Atom 1.0 document of a subscriber's feed: one entry per paper, newest first.
+fn atom(app: &AppState, feed: &SubscriberFeed) -> String {
     let time = |t: DateTime<Utc>| -> FixedDateTime { t.fixed_offset() };
     let entries = feed.entries.iter().map(|e| {
         let item = &e.item;
@@ -151,23 +151,23 @@ pub async fn reset_feed(
     ClientIp(ip): ClientIp,
     Path(token): Path<String>,
 ) -> Result<Redirect, AppError> {
-    app.check_reader_rate(&ip)?;
-    let reader = reader(&app, &token).await?;
-    subscribers::reset_feed(&app.db, reader.row.id).await.context("resetting the feed link")?;
+    app.check_subscriber_rate(&ip)?;
+    let subscriber = subscriber(&app, &token).await?;
+    subscribers::reset_feed(&app.db, subscriber.row.id).await.context("resetting the feed link")?;
     tracing::info!("feed address reset");
-    Ok(Redirect::to(&format!("/preferences/{}#feed", reader.token)))
+    Ok(Redirect::to(&format!("/preferences/{}#feed", subscriber.token)))
 }
 
-/// `GET /preferences/{token}/export`: everything kept about the reader, as a JSON download
-/// (rate-limited like the other reader-page actions: it is the heaviest page).
+/// `GET /preferences/{token}/export`: everything kept about the subscriber, as a JSON download
+/// (rate-limited like the other subscriber-page actions: it is the heaviest page).
 pub async fn export(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    app.check_reader_rate(&ip)?;
-    let reader = reader(&app, &token).await?;
-    let data = reading::export(&app.db, &app.links, reader.row.id)
+    app.check_subscriber_rate(&ip)?;
+    let subscriber = subscriber(&app, &token).await?;
+    let data = reading::export(&app.db, &app.links, subscriber.row.id)
         .await
         .context("gathering the data export")?
         .ok_or(AppError::NotFound)?;
