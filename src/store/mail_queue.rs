@@ -182,7 +182,6 @@ pub async fn release(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// When the earliest pending message falls due, if any.
 /// A subscriber's transactional mail (confirmations, preference links) as their data export
 /// lists it: (kind, subject, status, created, sent), newest first. Bodies are not kept
 /// once sent.
@@ -200,6 +199,7 @@ pub async fn of_subscriber(
     Ok(rows.into_iter().map(|r| (r.kind, r.subject, r.status, r.created_at, r.sent_at)).collect())
 }
 
+/// When the earliest pending message falls due, if any.
 pub async fn next_due(db: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
     sqlx::query_scalar!("SELECT min(next_attempt_at) FROM outgoing_mail WHERE status = 'pending'",)
         .fetch_one(db)

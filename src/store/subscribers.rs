@@ -355,42 +355,42 @@ pub async fn update_preferences(db: &PgPool, id: Uuid, p: &Preferences) -> sqlx:
 /// Any status → unsubscribed; an outstanding confirmation link stops working.
 /// Returns false when the subscriber was already unsubscribed.
 pub async fn unsubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
-    let mut tx = db.begin().await?;
-    let done = sqlx::query!(
+    let change = sqlx::query!(
         "UPDATE subscribers
          SET status = 'unsubscribed', unsubscribed_at = now(), confirm_token_hash = NULL,
              confirm_expires_at = NULL, pending_topics = NULL, pending_categories = NULL,
              pending_frequency = NULL, updated_at = now()
          WHERE id = $1 AND status IN ('pending', 'confirmed')",
         id,
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if done {
-        record_event(&mut tx, id, EventKind::Unsubscribed).await?;
-    }
-    tx.commit().await?;
-    Ok(done)
+    );
+    change_status(db, id, change, EventKind::Unsubscribed).await
 }
 
 /// Undo of an unsubscribe from the subscriber's own manage link: they proved the address.
 pub async fn resubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
-    let mut tx = db.begin().await?;
-    let done = sqlx::query!(
+    let change = sqlx::query!(
         "UPDATE subscribers
          SET status = 'confirmed', confirmed_at = coalesce(confirmed_at, now()),
              unsubscribed_at = NULL, updated_at = now()
          WHERE id = $1 AND status = 'unsubscribed'",
         id,
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
+    );
+    change_status(db, id, change, EventKind::Resubscribed).await
+}
+
+/// Runs `change` (an update of subscriber `id` that matches only when the change applies)
+/// and, when it changed the row, records `event`, in one transaction. Returns whether it
+/// changed.
+async fn change_status(
+    db: &PgPool,
+    id: Uuid,
+    change: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    event: EventKind,
+) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let done = change.execute(&mut *tx).await?.rows_affected() == 1;
     if done {
-        record_event(&mut tx, id, EventKind::Resubscribed).await?;
+        record_event(&mut tx, id, event).await?;
     }
     tx.commit().await?;
     Ok(done)
