@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::ingest::{self, Sources, Trigger};
+use crate::ingest::{self, Selection, Sources, Trigger};
 use crate::startup::{self, Application};
 use chrono::NaiveDate;
 
@@ -28,8 +28,8 @@ pub enum Command {
     /// Ingest papers once and exit; prints one summary line per source.
     Ingest {
         /// Which source to read.
-        #[arg(long, value_enum, default_value_t = SourceArg::All)]
-        source: SourceArg,
+        #[arg(long, value_enum, default_value_t = Selection::All)]
+        source: Selection,
         /// The Hugging Face featured day (default: today, UTC). arXiv's feed only holds
         /// its latest announcement, whose own date is recorded.
         #[arg(long, value_name = "YYYY-MM-DD")]
@@ -62,23 +62,6 @@ pub enum AdminCommand {
     /// Create an admin, or set a new password for an existing one (signing it out
     /// everywhere). The password is read from standard input.
     Add { email: String },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum SourceArg {
-    Huggingface,
-    Arxiv,
-    All,
-}
-
-impl From<SourceArg> for ingest::Selection {
-    fn from(arg: SourceArg) -> Self {
-        match arg {
-            SourceArg::Huggingface => Self::Huggingface,
-            SourceArg::Arxiv => Self::Arxiv,
-            SourceArg::All => Self::All,
-        }
-    }
 }
 
 /// The error of a command that should be tried again later (exit code 75, EX_TEMPFAIL).
@@ -129,7 +112,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let sources = Sources::from_settings(&settings);
             let day = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
             let mut failures = Vec::new();
-            for outcome in ingest::selected(&db, &sources, source.into(), day, Trigger::Cli).await {
+            for outcome in ingest::selected(&db, &sources, source, day, Trigger::Cli).await {
                 match outcome {
                     Ok(summary) => println!("{summary}"),
                     Err(e) => failures.push(e.to_string()),

@@ -232,8 +232,8 @@ pub async fn arxiv(
     finish(db, run, Source::Arxiv, result).await
 }
 
-/// Which sources one ingest covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which sources one ingest covers (`paperboy ingest --source`, the dashboard's form).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Selection {
     Huggingface,
     Arxiv,

@@ -22,7 +22,7 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // One line: the error and its causes.
-            eprintln!("paperboy: {e:#}");
+            eprintln!("paperboy: {}", paperboy::telemetry::error_chain(&e));
             if e.downcast_ref::<paperboy::cli::RetryLater>().is_some() {
                 // EX_TEMPFAIL: a mail server piping a message to us tries again later.
                 return std::process::ExitCode::from(75);

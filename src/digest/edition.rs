@@ -33,7 +33,7 @@ impl Edition {
     }
 
     /// The frequencies of the subscribers who get this edition.
-    pub fn subscribers(&self) -> &'static [&'static str] {
+    pub fn frequencies(&self) -> &'static [&'static str] {
         match self.frequency {
             Frequency::Weekly => &["weekly"],
             Frequency::Daily | Frequency::Feed => &["daily", "feed"],

@@ -95,9 +95,9 @@ async fn deliver_one(
     let MailSender { links, confirm_ttl_hours, mailer, policy, .. } = sender;
     let draft = match mail.draft(links, *confirm_ttl_hours) {
         Ok(draft) => draft,
-        Err(e) => {
-            mail_queue::mark_failed(conn, mail.id, &format!("cannot render: {e}")).await?;
-            tracing::error!(error = %e, "cannot render the message");
+        Err(why) => {
+            mail_queue::mark_failed(conn, mail.id, &why).await?;
+            tracing::error!(error = ?why, "cannot write the message");
             return Ok(None);
         }
     };

@@ -54,7 +54,7 @@ pub async fn create_for_edition(
          INSERT INTO delivery_queue (delivery_id, edition_id) SELECT id, edition_id FROM new",
         edition_id,
         edition.label(),
-        &edition.subscribers() as &[&str],
+        &edition.frequencies() as &[&str],
         weekday,
     );
     queue_and_wake(db, insert).await
@@ -88,7 +88,7 @@ pub async fn create_due(db: &PgPool, edition_id: i64, edition: &Edition) -> sqlx
         edition_id,
         edition.label(),
         edition.frequency.as_str(),
-        &edition.subscribers() as &[&str],
+        &edition.frequencies() as &[&str],
     );
     queue_and_wake(db, insert).await
 }

@@ -1,6 +1,7 @@
 //! The queue of transactional mail (confirmations, preference links).
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -32,23 +33,28 @@ pub struct QueuedMail {
     pub kind: MailKind,
     pub recipient: String,
     pub subject: String,
-    /// What to render; `None` for a message queued before notices were rendered at send
-    /// time, which carries its rendered body instead.
-    pub notice: Option<Json<Notice>>,
+    /// What to render (a `Notice` as JSON, read per message so that one this version
+    /// cannot read fails alone); `None` for a message queued before notices were rendered
+    /// at send time, which carries its rendered body instead.
+    pub notice: Option<serde_json::Value>,
     pub body_text: String,
     pub body_html: String,
     pub attempts: i32,
 }
 
 impl QueuedMail {
-    /// The message as it goes out.
+    /// The message as it goes out, or why it cannot be written.
     pub fn draft(
         &self,
         links: &crate::domain::Links,
         confirm_ttl_hours: u64,
-    ) -> askama::Result<Draft> {
+    ) -> Result<Draft, String> {
         match &self.notice {
-            Some(Json(notice)) => notice.render(links, confirm_ttl_hours),
+            Some(json) => {
+                let notice =
+                    Notice::deserialize(json).map_err(|e| format!("unreadable notice: {e}"))?;
+                notice.render(links, confirm_ttl_hours).map_err(|e| format!("cannot render: {e}"))
+            }
             None => Ok(Draft {
                 subject: self.subject.clone(),
                 text: self.body_text.clone(),
@@ -114,7 +120,7 @@ pub async fn claim(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Queu
          UPDATE outgoing_mail m SET claimed_by = pg_backend_pid(), claimed_at = now()
          FROM picked WHERE m.id = picked.id
          RETURNING m.id, m.kind AS "kind: MailKind", m.recipient, m.subject,
-                   m.notice AS "notice: Json<Notice>", m.body_text, m.body_html, m.attempts"#,
+                   m.notice, m.body_text, m.body_html, m.attempts"#,
         limit,
     )
     .fetch_all(conn)

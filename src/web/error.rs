@@ -56,8 +56,8 @@ impl IntoResponse for AppError {
             ),
             Self::BadRequest(why) => ("That did not work", *why),
             Self::Internal(e) => {
-                // One line: the step that failed and its causes (`{:#}`), escaped.
-                tracing::error!(error = ?format!("{e:#}"), "request failed");
+                // One line: the step that failed and its causes, escaped.
+                tracing::error!(error = ?crate::telemetry::error_chain(e), "request failed");
                 (
                     "Something went wrong",
                     "Sorry, we could not do that just now. Please try again in a minute.",

@@ -98,7 +98,7 @@ pub struct ResubscribedPage {
 
 /// The subscriber behind a manage token, and the token their pages link to; anything
 /// else is a 404. Tokens from before links were derived (in old emails) still work.
-pub(super) async fn subscriber(app: &AppState, raw: &str) -> Result<Subscriber, AppError> {
+pub(super) async fn by_manage_link(app: &AppState, raw: &str) -> Result<Subscriber, AppError> {
     let row = match app.links.signer().verify(Purpose::Manage, raw) {
         Some(id) => subscribers::find_by_id(&app.db, id).await.context("loading the subscriber")?,
         None => {
@@ -161,7 +161,7 @@ pub async fn preferences(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<PreferencesPage, AppError> {
-    let subscriber = subscriber(&app, &token).await?;
+    let subscriber = by_manage_link(&app, &token).await?;
     let prefs = subscriber.row.preferences();
     let form = PreferencesForm::from_preferences(&prefs);
     page(&app, &subscriber, &prefs, form, PreferenceErrors::default(), false).await
@@ -175,7 +175,7 @@ pub async fn save_preferences(
     PageForm(form): PageForm<PreferencesForm>,
 ) -> Result<Response, AppError> {
     app.check_subscriber_rate(&ip)?;
-    let subscriber = subscriber(&app, &token).await?;
+    let subscriber = by_manage_link(&app, &token).await?;
     match form.parse() {
         Err(errors) => {
             let page =
@@ -205,7 +205,7 @@ pub async fn unsubscribe_page(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    let Subscriber { row, token } = subscriber(&app, &token).await?;
+    let Subscriber { row, token } = by_manage_link(&app, &token).await?;
     if row.status() == Status::Unsubscribed {
         return Ok(UnsubscribedPage { token }.into_response());
     }
@@ -219,7 +219,7 @@ pub async fn unsubscribe(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<UnsubscribedPage, AppError> {
-    let Subscriber { row, token } = subscriber(&app, &token).await?;
+    let Subscriber { row, token } = by_manage_link(&app, &token).await?;
     if subscribers::unsubscribe(&app.db, row.id).await.context("unsubscribing")? {
         tracing::info!("subscriber unsubscribed");
     }
@@ -231,7 +231,7 @@ pub async fn resubscribe(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<ResubscribedPage, AppError> {
-    let Subscriber { row, token } = subscriber(&app, &token).await?;
+    let Subscriber { row, token } = by_manage_link(&app, &token).await?;
     if subscribers::resubscribe(&app.db, row.id).await.context("resubscribing")? {
         tracing::info!("subscriber resubscribed");
     }

@@ -395,10 +395,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_slow_but_steady_subscriber_is_not_cut_off() {
+    async fn a_slow_but_steady_reader_is_not_cut_off() {
         let (server, mut client) = tokio::io::duplex(64);
         let mut socket = Socket::new(server, Arc::new(Clock::new()), Duration::from_millis(300));
-        let subscriber = tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             let mut got = Vec::new();
             let mut chunk = [0u8; 64];
             loop {
@@ -412,7 +412,7 @@ mod tests {
         // 1 KB at 64 bytes per 50 ms: ~800 ms in all, never 300 ms without progress.
         socket.write_all(&[b'x'; 1024]).await.unwrap();
         socket.shutdown().await.unwrap();
-        assert_eq!(subscriber.await.unwrap(), 1024);
+        assert_eq!(reader.await.unwrap(), 1024);
     }
 
     #[test]

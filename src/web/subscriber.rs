@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::client_ip::ClientIp;
-use super::manage::subscriber;
+use super::manage::by_manage_link;
 use super::{AppError, AppState};
 use crate::digest::DigestItem;
 use crate::reading::{self, SubscriberFeed, WebCopy};
@@ -152,7 +152,7 @@ pub async fn reset_feed(
     Path(token): Path<String>,
 ) -> Result<Redirect, AppError> {
     app.check_subscriber_rate(&ip)?;
-    let subscriber = subscriber(&app, &token).await?;
+    let subscriber = by_manage_link(&app, &token).await?;
     subscribers::reset_feed(&app.db, subscriber.row.id).await.context("resetting the feed link")?;
     tracing::info!("feed address reset");
     Ok(Redirect::to(&format!("/preferences/{}#feed", subscriber.token)))
@@ -166,7 +166,7 @@ pub async fn export(
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     app.check_subscriber_rate(&ip)?;
-    let subscriber = subscriber(&app, &token).await?;
+    let subscriber = by_manage_link(&app, &token).await?;
     let data = reading::export(&app.db, &app.links, subscriber.row.id)
         .await
         .context("gathering the data export")?

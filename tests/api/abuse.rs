@@ -155,6 +155,9 @@ async fn no_working_link_is_kept_in_the_database() {
     assert_eq!((kind.as_str(), status.as_str()), ("confirmation", "sent"));
     assert!(subject.contains("Confirm"));
     assert!(text.is_empty() && html.is_empty(), "the body with its link is blanked once sent");
+    let notice: Option<serde_json::Value> =
+        sqlx::query_scalar("SELECT notice FROM outgoing_mail").fetch_one(&app.db).await.unwrap();
+    assert_eq!(notice, None, "the notice with its token is dropped once sent");
 
     // Neither the manage token nor the confirmation token appears anywhere in the tables.
     let dump: String = sqlx::query_scalar(

@@ -192,6 +192,8 @@ async fn a_failing_request_gets_a_friendly_500_and_the_log_names_the_step() {
         log.lines().find(|l| l.contains("request failed")).unwrap_or_else(|| panic!("{log}"));
     assert!(line.contains("listing the featured days"), "the step is named: {line}");
     assert!(line.contains("papers"), "and the cause: {line}");
+    assert_eq!(line.matches("does not exist").count(), 1, "each cause once: {line}");
+    assert!(line.contains("SQLSTATE 42P01"), "with the database's code: {line}");
     let _ = std::fs::remove_dir_all(dir);
 }
 

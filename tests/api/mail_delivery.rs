@@ -111,3 +111,34 @@ async fn a_graceful_stop_finishes_the_send_in_flight() {
         sqlx::query_scalar("SELECT status FROM outgoing_mail").fetch_one(&db).await.unwrap();
     assert_eq!(status, "sent", "and recorded as sent before exit");
 }
+
+#[tokio::test]
+async fn a_queued_notice_this_version_cannot_read_fails_alone() {
+    let app = crate::helpers::spawn_app().await;
+    // Left in the queue by a later version (or a rollback), before a sign-up's confirmation.
+    sqlx::query(
+        "INSERT INTO outgoing_mail (kind, recipient, subject, notice)
+         VALUES ('confirmation', 'future@example.com', 'Confirm', '{\"kind\": \"from_later\"}')",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    app.subscribe("now@example.com", "agents").await;
+
+    // The readable one goes out; the other is given up, its notice dropped, nothing sent.
+    app.smtp.wait_for_mail_to("now@example.com", 1).await;
+    wait_until("the unreadable message given up", Duration::from_secs(10), || async {
+        mail_row(&app).await.0 == "failed"
+    })
+    .await;
+    let (_, _, error, _) = mail_row(&app).await;
+    assert!(error.unwrap_or_default().contains("unreadable notice"));
+    let kept: Option<serde_json::Value> = sqlx::query_scalar(
+        "SELECT notice FROM outgoing_mail WHERE recipient = 'future@example.com'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(kept, None);
+    assert!(app.smtp.messages().iter().all(|m| m.to.iter().all(|t| !t.contains("future"))));
+}
