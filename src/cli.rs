@@ -129,7 +129,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let secret = startup::secret(&db, &settings).await?;
             let mailer =
                 std::sync::Arc::new(crate::mail::Mailer::from_settings(&settings, &secret)?);
-            let deliverer = startup::deliverer(&db, &mailer, &settings, &secret);
+            let deliverer =
+                crate::delivery::Deliverer::from_settings(&db, &mailer, &settings, &secret);
             // Ctrl-C/SIGTERM: finish the message in flight, hand the rest back, exit.
             let shutdown = CancellationToken::new();
             startup::cancel_on_signal(shutdown.clone());

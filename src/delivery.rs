@@ -57,15 +57,22 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    pub fn new(
-        db: PgPool,
-        mailer: Arc<Mailer>,
-        links: Links,
-        policy: RetryPolicy,
-        inbound: Inbound,
-        editions: Arc<EditionCache>,
+    /// The deliverer `serve`, `send` and the admin pages share: links signed with `secret`,
+    /// the configured retries and bounce handling, and a fresh edition cache.
+    pub fn from_settings(
+        db: &PgPool,
+        mailer: &Arc<Mailer>,
+        settings: &crate::config::Settings,
+        secret: &[u8],
     ) -> Arc<Self> {
-        Arc::new(Self { db, mailer, links, policy, inbound, editions })
+        Arc::new(Self {
+            db: db.clone(),
+            mailer: mailer.clone(),
+            links: Links::new(settings.web.base_url.as_str(), secret),
+            policy: RetryPolicy::from_settings(settings),
+            inbound: Inbound::from_settings(settings, secret),
+            editions: EditionCache::new(db.clone()),
+        })
     }
 
     /// The edition cache the workers rank from (shared with the previews).

@@ -62,7 +62,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.web.bind))?;
         let sources = Sources::from_settings(&settings);
-        let deliverer = deliverer(&db, &mailer, &settings, &secret);
+        let deliverer = Deliverer::from_settings(&db, &mailer, &settings, &secret);
         let state = AppState::new(db, settings, secret, sources, deliverer);
         Ok(Self { listener, state, mailer, digest_worker: true })
     }
@@ -147,20 +147,6 @@ impl Application {
         tracing::info!("bye");
         Ok(())
     }
-}
-
-/// The digest delivery worker, shared by `serve`, `send` and the admin pages.
-pub fn deliverer(
-    db: &PgPool,
-    mailer: &Arc<Mailer>,
-    settings: &Settings,
-    secret: &[u8],
-) -> Arc<Deliverer> {
-    let policy = RetryPolicy::from_settings(settings);
-    let links = crate::domain::Links::new(settings.web.base_url.as_str(), secret);
-    let inbound = crate::bounces::Inbound::from_settings(settings, secret);
-    let editions = crate::digest::EditionCache::new(db.clone());
-    Deliverer::new(db.clone(), mailer.clone(), links, policy, inbound, editions)
 }
 
 /// The jobs `serve` runs on its own: ingests, on the configured schedules.
