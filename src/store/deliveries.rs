@@ -321,14 +321,25 @@ impl Record {
     }
 }
 
+/// `SELECT`s deliveries with their editions as `Record`s; the rest of the query (`WHERE …`)
+/// and its arguments follow.
+macro_rules! select_records {
+    ($rest:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            Record,
+            r#"SELECT d.id, d.subscriber_id AS "subscriber_id!", d.edition_label, e.frequency, e.day,
+                      d.status AS "status: DeliveryStatus", d.subject, d.paper_ids, d.why,
+                      d.last_error, d.created_at, d.sent_at
+               FROM deliveries d JOIN editions e ON e.id = d.edition_id "# + $rest,
+            $($arg),*
+        )
+    };
+}
+
 /// A delivered digest (sent or posted) of a subscriber who still exists.
 pub async fn delivered(db: &PgPool, id: i64) -> sqlx::Result<Option<Record>> {
-    sqlx::query_as!(
-        Record,
-        r#"SELECT d.id, d.subscriber_id AS "subscriber_id!", d.edition_label, e.frequency, e.day,
-                  d.status AS "status: DeliveryStatus", d.subject, d.paper_ids, d.why, d.last_error, d.created_at, d.sent_at
-           FROM deliveries d JOIN editions e ON e.id = d.edition_id
-           WHERE d.id = $1 AND d.subscriber_id IS NOT NULL AND d.status IN ('sent', 'posted')"#,
+    select_records!(
+        "WHERE d.id = $1 AND d.subscriber_id IS NOT NULL AND d.status IN ('sent', 'posted')",
         id,
     )
     .fetch_optional(db)
@@ -350,16 +361,12 @@ pub async fn of_subscriber(
     subscriber: Uuid,
     filter: Filter,
 ) -> sqlx::Result<Vec<Record>> {
-    sqlx::query_as!(
-        Record,
-        r#"SELECT d.id, d.subscriber_id AS "subscriber_id!", d.edition_label, e.frequency, e.day,
-                  d.status AS "status: DeliveryStatus", d.subject, d.paper_ids, d.why, d.last_error, d.created_at, d.sent_at
-           FROM deliveries d JOIN editions e ON e.id = d.edition_id
-           WHERE d.subscriber_id = $1
-             AND ($2::timestamptz IS NULL OR coalesce(d.sent_at, d.created_at) >= $2)
-             AND (NOT $3 OR d.status IN ('sent', 'posted'))
-           ORDER BY coalesce(d.sent_at, d.created_at) DESC, d.id DESC
-           LIMIT $4"#,
+    select_records!(
+        "WHERE d.subscriber_id = $1
+           AND ($2::timestamptz IS NULL OR coalesce(d.sent_at, d.created_at) >= $2)
+           AND (NOT $3 OR d.status IN ('sent', 'posted'))
+         ORDER BY coalesce(d.sent_at, d.created_at) DESC, d.id DESC
+         LIMIT $4",
         subscriber,
         filter.since,
         filter.delivered_only,
