@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::subscribers::{EventKind, record_event};
+use super::subscribers::{EventKind, Status, record_event};
 use crate::domain::Sent;
 
 /// The subscriber (and message) a report is about.
@@ -145,7 +145,7 @@ pub async fn mark_bounced(
         .execute(&mut *conn)
         .await?;
     }
-    let changed = leave(conn, subscriber, "bounced", "the address bounced").await?;
+    let changed = leave(conn, subscriber, Status::Bounced, "the address bounced").await?;
     if changed {
         record_event(conn, subscriber, EventKind::Bounced).await?;
     }
@@ -155,7 +155,8 @@ pub async fn mark_bounced(
 /// A complaint: unsubscribed at once, like one-click unsubscribe, with the reason kept.
 pub async fn mark_complained(conn: &mut PgConnection, subscriber: Uuid) -> sqlx::Result<bool> {
     let changed =
-        leave(conn, subscriber, "unsubscribed", "the subscriber reported our mail as spam").await?;
+        leave(conn, subscriber, Status::Unsubscribed, "the subscriber reported our mail as spam")
+            .await?;
     if changed {
         record_event(conn, subscriber, EventKind::Unsubscribed).await?;
     }
@@ -168,7 +169,7 @@ pub async fn mark_complained(conn: &mut PgConnection, subscriber: Uuid) -> sqlx:
 async fn leave(
     conn: &mut PgConnection,
     subscriber: Uuid,
-    status: &str,
+    status: Status,
     why: &str,
 ) -> sqlx::Result<bool> {
     let changed = sqlx::query!(
@@ -180,7 +181,7 @@ async fn leave(
            -- A feed-only subscriber reads on the web: a dead address stops their email only.
            AND NOT ($2 = 'bounced' AND frequency = 'feed')",
         subscriber,
-        status,
+        status as Status,
     )
     .execute(&mut *conn)
     .await?

@@ -306,7 +306,7 @@ pub async fn find_by_legacy_manage_hash(
 /// pending → confirmed, with the choices that waited for the link; the link is used up.
 /// Returns false when the subscriber was not pending.
 pub async fn confirm(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
-    let done = sqlx::query!(
+    let change = sqlx::query!(
         "UPDATE subscribers
          SET status = 'confirmed', confirmed_at = now(), unsubscribed_at = NULL,
              topics = coalesce(pending_topics, topics),
@@ -317,15 +317,8 @@ pub async fn confirm(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
              confirm_expires_at = NULL, updated_at = now()
          WHERE id = $1 AND status = 'pending'",
         id,
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    if done {
-        record_event(conn, id, EventKind::Confirmed).await?;
-    }
-    Ok(done)
+    );
+    change_status(conn, id, change, EventKind::Confirmed).await
 }
 
 pub async fn update_preferences(db: &PgPool, id: Uuid, p: &Preferences) -> sqlx::Result<()> {
@@ -363,7 +356,10 @@ pub async fn unsubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
          WHERE id = $1 AND status IN ('pending', 'confirmed')",
         id,
     );
-    change_status(db, id, change, EventKind::Unsubscribed).await
+    let mut tx = db.begin().await?;
+    let done = change_status(&mut tx, id, change, EventKind::Unsubscribed).await?;
+    tx.commit().await?;
+    Ok(done)
 }
 
 /// Undo of an unsubscribe from the subscriber's own manage link: they proved the address.
@@ -375,24 +371,25 @@ pub async fn resubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
          WHERE id = $1 AND status = 'unsubscribed'",
         id,
     );
-    change_status(db, id, change, EventKind::Resubscribed).await
+    let mut tx = db.begin().await?;
+    let done = change_status(&mut tx, id, change, EventKind::Resubscribed).await?;
+    tx.commit().await?;
+    Ok(done)
 }
 
 /// Runs `change` (an update of subscriber `id` that matches only when the change applies)
-/// and, when it changed the row, records `event`, in one transaction. Returns whether it
-/// changed.
+/// and, when it changed the row, records `event` on the same connection (the caller's
+/// transaction). Returns whether it changed.
 async fn change_status(
-    db: &PgPool,
+    conn: &mut PgConnection,
     id: Uuid,
     change: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
     event: EventKind,
 ) -> sqlx::Result<bool> {
-    let mut tx = db.begin().await?;
-    let done = change.execute(&mut *tx).await?.rows_affected() == 1;
+    let done = change.execute(&mut *conn).await?.rows_affected() == 1;
     if done {
-        record_event(&mut tx, id, event).await?;
+        record_event(conn, id, event).await?;
     }
-    tx.commit().await?;
     Ok(done)
 }
 
