@@ -7,6 +7,7 @@ pub mod config;
 pub mod delivery;
 pub mod digest;
 pub mod domain;
+pub mod embeddings;
 pub mod ingest;
 pub mod jobs;
 pub mod mail;

@@ -8,6 +8,7 @@ mod bounces;
 mod browser;
 mod digests;
 mod dkim;
+mod embeddings;
 mod front_door;
 mod helpers;
 mod ingest;
