@@ -63,7 +63,7 @@ pub struct Encoder {
 
 /// Texts per forward pass: enough to amortise the per-call cost, few enough that padding
 /// to the longest text of a batch stays cheap (texts are sorted by length first).
-const BATCH: usize = 16;
+const BATCH: usize = 4;
 
 fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, LoadError> {
     let raw = std::fs::read(file).map_err(|e| LoadError::file(file, e))?;
