@@ -86,13 +86,6 @@ pub struct Hub {
     pub home: Option<PathBuf>,
 }
 
-impl Hub {
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
-        let set = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        Self { endpoint: set("HF_ENDPOINT"), home: set("HF_HOME").map(PathBuf::from) }
-    }
-}
-
 /// The local folder of `source`: a folder as given, or a hub model's snapshot in the Hugging
 /// Face cache, downloaded when missing (a file already in the cache is not fetched again).
 /// Optional files the hub does not have are skipped.
