@@ -20,11 +20,14 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home /app paperboy \
-    && mkdir -p /app/outbox && chown paperboy /app/outbox
+    && mkdir -p /app/outbox /app/models && chown paperboy /app/outbox /app/models
 COPY --from=build /src/target/release/paperboy /usr/local/bin/paperboy
 USER paperboy
 WORKDIR /app
 ENV PAPERBOY_BIND=0.0.0.0:8080
+# The sentence-embedding model is downloaded once into the Hugging Face cache here (a
+# volume in docker-compose.yml, so a new container does not download it again).
+ENV HF_HOME=/app/models
 EXPOSE 8080
 # `paperboy healthcheck` asks /healthz on PAPERBOY_BIND (loopback for 0.0.0.0) and gives
 # up after 3 s with a one-line reason; the slim image has no curl, and its /bin/sh (dash)

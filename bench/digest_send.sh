@@ -16,6 +16,10 @@ CONCURRENCY=${PAPERBOY_SEND_CONCURRENCY:-8}
 SINK_PORT=25251
 HF_PORT=25252
 WORK=$(mktemp -d)
+# With the model loaded (ranking by meaning; the papers are embedded when seeded, the
+# subscribers' topics by the send itself), as `serve` and `send` run it. Set it to `off`
+# to measure literal ranking.
+export PAPERBOY_EMBEDDING_MODEL=${PAPERBOY_EMBEDDING_MODEL:-$PWD/.cache/models/all-MiniLM-L6-v2}
 
 command -v smtp-sink >/dev/null || { echo "needs smtp-sink: apt-get install postfix" >&2; exit 1; }
 cargo build --release --quiet
@@ -44,6 +48,9 @@ seed() {
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null
   DATABASE_URL="$PG/$db" PAPERBOY_HF_URL="http://127.0.0.1:$HF_PORT" RUST_LOG=warn \
     "$BIN" ingest --source huggingface --date "$DAY" >/dev/null
+  if [ "$PAPERBOY_EMBEDDING_MODEL" != off ]; then
+    DATABASE_URL="$PG/$db" RUST_LOG=warn "$BIN" embed >/dev/null
+  fi
   psql "$PG/$db" -qc "
     INSERT INTO subscribers (email, email_key, status, confirmed_at, topics, categories, authors, papers_per_email)
     SELECT 'subscriber' || i || '@bench.example', 'subscriber' || i || '@bench.example', 'confirmed',

@@ -10,6 +10,11 @@
 #   bash bench/signup.sh                 (needs Debian's wrk and postfix, for smtp-sink)
 #   PAPERBOY_BIN=path/to/paperboy DURATION=20 bash bench/signup.sh
 #
+# With the embedding model in .cache/models/all-MiniLM-L6-v2 (tests/fetch_model.sh), `serve`
+# ranks by meaning and its embedding worker works through a backlog of EMBED_BACKLOG papers
+# (default 2,000: copies of the day's papers) while the sign-ups go on; the report says how
+# many it embedded meanwhile. EMBED_BACKLOG=0, or no model folder: the model is off.
+#
 # Knobs: DURATION (default 30 s per wrk run), CONNECTIONS (64), THREADS (2),
 # DRAIN_TIMEOUT (900 s to wait for the confirmations), PAPERBOY_BENCH_LOG (the server's
 # log file; by default a temporary file whose tail is shown if the run fails).
@@ -24,6 +29,9 @@ DURATION=${DURATION:-30}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-900}
+EMBED_BACKLOG=${EMBED_BACKLOG:-2000}
+MODEL=${PAPERBOY_EMBEDDING_MODEL:-$PWD/.cache/models/all-MiniLM-L6-v2}
+if [ "$EMBED_BACKLOG" = 0 ] || ! [ -f "$MODEL/model.safetensors" ]; then MODEL=off; fi
 SINK_PORT=25261
 HF_PORT=25262
 PORT=25263
@@ -68,8 +76,17 @@ psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
 DATABASE_URL="$PG/$DB" PAPERBOY_HF_URL="http://127.0.0.1:$HF_PORT" RUST_LOG=warn \
   "$BIN" ingest --source huggingface --date "$DAY" >/dev/null
 
+if [ "$MODEL" != off ]; then
+  # The backlog: copies of the day's papers under new ids, with no vectors yet.
+  psql "$PG/$DB" -qc "INSERT INTO papers (arxiv_id, title, abstract, authors, featured_on, upvotes)
+    SELECT 'backlog.' || n || '.' || p.arxiv_id, p.title, p.abstract, p.authors, date '2025-01-01', 0
+    FROM papers p, generate_series(1, ceil($EMBED_BACKLOG::float / (SELECT count(*) FROM papers))::int) AS n
+    LIMIT $EMBED_BACKLOG"
+fi
+
 DATABASE_URL="$PG/$DB" PAPERBOY_BIND="127.0.0.1:$PORT" PAPERBOY_SMTP_URL="smtp://127.0.0.1:$SINK_PORT" \
   PAPERBOY_SUBSCRIBE_RATE=0 PAPERBOY_SCHEDULER=off RUST_LOG=warn \
+  PAPERBOY_EMBEDDING_MODEL="$MODEL" \
   "$BIN" serve >> "$LOG" 2>&1 &
 APP_PID=$!
 ready=
@@ -145,11 +162,20 @@ function done(summary, latency, requests)
 end
 LUA
 
-echo "== POST /subscribe: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s (binary: $BIN)"
+if [ "$MODEL" != off ]; then
+  # The model loads in the background: the load starts once the worker is embedding.
+  for _ in $(seq 1 300); do
+    [ "$(sql "SELECT count(*) FROM paper_vectors")" -gt 0 ] && break
+    sleep 0.2
+  done
+fi
+EMBEDDED_BEFORE=$(sql "SELECT count(*) FROM paper_vectors")
+echo "== POST /subscribe: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s (binary: $BIN, model: $MODEL)"
 WRK_START=$(date +%s.%N)
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/signup.lua" "$BASE/subscribe" \
   | tee "$WORK/wrk_signup.txt"
 WRK_END=$(date +%s.%N)
+EMBEDDED_DURING=$(( $(sql "SELECT count(*) FROM paper_vectors") - EMBEDDED_BEFORE ))
 
 echo "== waiting for the confirmation emails (up to $DRAIN_TIMEOUT s)"
 deadline=$(( $(date +%s) + DRAIN_TIMEOUT ))
@@ -219,6 +245,9 @@ awk -v rps="$SIGNUP_RPS" -v p50="$SIGNUP_P50" -v p99="$SIGNUP_P99" -v reqs="$SIG
   printf "GET /            %.0f req/s, p50 %.2f ms, p99 %.2f ms, page %d bytes, non-2xx %d, socket errors: %s\n", hrps, hp50, hp99, bytes, hnon2xx, hsockerr
   printf "paperboy log     %d lines at warn or above\n", loglines
 }'
+if [ "$MODEL" != off ]; then
+  echo "embedding        $EMBEDDED_DURING papers embedded by serve's worker during the sign-ups (backlog $EMBED_BACKLOG)"
+fi
 if [ "$LOG_LINES" -gt 0 ]; then
   echo "--- last lines of the paperboy log ---"
   tail -n 5 "$LOG" | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-300

@@ -1,5 +1,8 @@
 //! The pure core: rank and render one digest from 1,000 candidates for a subscriber with five
-//! topics and 50 ratings. Target: ≤ 100 µs. Run: `cargo bench --bench digest`.
+//! topics and 50 ratings, literally and by meaning (the candidates', topics' and ratings'
+//! sentence vectors from the test model, over the papers' titles to keep the set-up short).
+//! Target: ≤ 100 µs. Run: `bash tests/fetch_model.sh .cache/models/all-MiniLM-L6-v2`, then
+//! `cargo bench --bench digest`.
 
 use std::collections::HashSet;
 use std::hint::black_box;
@@ -9,8 +12,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use paperboy::digest::lexicon::read_paper;
 use paperboy::digest::taste::RatedPaper;
 use paperboy::digest::{
-    Candidate, CandidateSet, DigestLinks, Edition, Interests, Lexicon, Taste, render,
+    Candidate, CandidateSet, DigestLinks, Edition, Interests, Lexicon, MeaningTaste, Taste,
+    Vectors, render, topic_key,
 };
+use paperboy::embeddings::Encoder;
 
 /// Every paper of the November 2025 fixture days.
 fn fixture_papers() -> Vec<Candidate> {
@@ -81,6 +86,33 @@ fn bench(c: &mut Criterion) {
     let taste = Taste::train(&rated, &topics, &lexicon);
     let set = CandidateSet::new(candidates(&papers), &lexicon);
     let interests = Interests { topics, limit: 10, taste, ..Default::default() };
+
+    // By meaning: every candidate, topic and rated paper with a vector.
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/models/all-MiniLM-L6-v2");
+    let encoder = Encoder::load(std::path::Path::new(model)).expect("the test model");
+    let titles: Vec<&str> = papers.iter().map(|p| p.title.as_str()).collect();
+    let by_paper = encoder.embed(&titles).unwrap();
+    let rows = (0..1000).map(|i| Some(by_paper[i % papers.len()].clone())).collect();
+    let meaning_set = CandidateSet::new(candidates(&papers), &lexicon).with_vectors(Vectors::new(
+        "bench",
+        encoder.dim(),
+        rows,
+    ));
+    let topic_refs: Vec<&str> = interests.topics.iter().map(String::as_str).collect();
+    let topic_vectors: std::collections::HashMap<String, std::sync::Arc<[f32]>> = interests
+        .topics
+        .iter()
+        .map(|t| topic_key(t))
+        .zip(encoder.embed(&topic_refs).unwrap().into_iter().map(Into::into))
+        .collect();
+    let rated_vectors =
+        papers.iter().zip(&by_paper).map(|(p, v)| (p.arxiv_id.clone(), v.clone())).collect();
+    let mut meaning_taste = interests.taste.clone();
+    let topic_refs: Vec<&[f32]> = topic_vectors.values().map(|v| &v[..]).collect();
+    meaning_taste.meaning =
+        MeaningTaste::from_ratings("bench", &rated, &rated_vectors, &topic_refs);
+    let meaning =
+        Interests { taste: meaning_taste, ..interests.clone() }.with_topic_vectors(&topic_vectors);
     let edition = Edition::daily(NaiveDate::from_ymd_opt(2025, 11, 6).unwrap());
     let links = DigestLinks {
         preferences: "https://paperboy.example/preferences/t".into(),
@@ -94,6 +126,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let picks = set.rank(black_box(&interests), &exclude);
             let items = render::items(&set, &picks);
+            black_box(render::render(&edition, &items, &links).unwrap())
+        })
+    });
+    assert_eq!(meaning_set.rank(&meaning, &exclude).len(), 10);
+    c.bench_function("rank + render by meaning: 1,000 candidates, 5 topics, 50 ratings", |b| {
+        b.iter(|| {
+            let picks = meaning_set.rank(black_box(&meaning), &exclude);
+            let items = render::items(&meaning_set, &picks);
             black_box(render::render(&edition, &items, &links).unwrap())
         })
     });

@@ -10,7 +10,12 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use paperboy::embeddings::Encoder;
 
+// As in the binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
+    paperboy::embeddings::single_threaded_kernels();
     let root = env!("CARGO_MANIFEST_DIR");
     let model =
         std::env::args().nth(1).unwrap_or_else(|| format!("{root}/.cache/models/all-MiniLM-L6-v2"));

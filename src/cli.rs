@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::embeddings::{Embedder, ModelError, papers};
 use crate::ingest::{self, Selection, Sources, Trigger};
 use crate::startup::{self, Application};
 use chrono::NaiveDate;
@@ -46,6 +47,14 @@ pub enum Command {
         /// The paper day (default: the latest day with papers).
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
+    },
+    /// Compute the sentence-embedding vectors of papers that have none for the configured
+    /// model (PAPERBOY_EMBEDDING_MODEL): a progress bar on a terminal, one summary line
+    /// otherwise. Exits non-zero with a reason when no model can be loaded.
+    Embed {
+        /// Recompute every paper's vector, not only the missing ones.
+        #[arg(long)]
+        all: bool,
     },
     /// Read one RFC 5322 message on standard input (a bounce, a complaint report, an
     /// auto-reply, anything sent to the bounce address) and act on it: for a Postfix pipe
@@ -129,8 +138,17 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let secret = startup::secret(&db, &settings).await?;
             let mailer =
                 std::sync::Arc::new(crate::mail::Mailer::from_settings(&settings, &secret)?);
-            let deliverer =
-                crate::delivery::Deliverer::from_settings(&db, &mailer, &settings, &secret);
+            // With the model, the edition's papers are embedded before composing; without
+            // it, the send ranks literally and says why.
+            let embedder = Embedder::from_settings(&settings);
+            if let Err(e) = embedder.load().await
+                && !matches!(e, ModelError::Off)
+            {
+                tracing::warn!(error = %e, "ranking literally");
+            }
+            let deliverer = crate::delivery::Deliverer::from_settings(
+                &db, &mailer, &settings, &secret, &embedder,
+            );
             // Ctrl-C/SIGTERM: finish the message in flight, hand the rest back, exit.
             let shutdown = CancellationToken::new();
             startup::cancel_on_signal(shutdown.clone());
@@ -164,6 +182,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Embed { all } => embed(settings, all).await,
         Command::Migrate => {
             startup::database(&settings).await?;
             println!("database is up to date");
@@ -171,6 +190,45 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Healthcheck => healthcheck(settings.web.bind).await,
     }
+}
+
+/// `paperboy embed`: loads the model (downloading it if needed), drops other models'
+/// vectors, then embeds batch by batch; a kill loses at most the batch in flight.
+async fn embed(settings: Settings, all: bool) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let db = startup::database(&settings).await?;
+    let embedder = Embedder::from_settings(&settings);
+    let started = std::time::Instant::now();
+    embedder.load().await?;
+    let model = embedder.model_id();
+    crate::store::vectors::forget_other_models(&db, &model).await?;
+    let since = all.then(chrono::Utc::now);
+    let scope = papers::Scope { only: None, since };
+    let todo = crate::store::vectors::count_unembedded(&db, &model, since, None).await?;
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(todo.max(0) as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} papers, {per_sec}, {eta} left",
+        )
+        .expect("a valid template"),
+    );
+    let shutdown = CancellationToken::new();
+    startup::cancel_on_signal(shutdown.clone());
+    let done = papers::embed_all(&db, &embedder, scope, &shutdown, |n| bar.inc(n as u64)).await?;
+    bar.finish_and_clear();
+    let total = crate::store::vectors::count_papers(&db, &model).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "embed {model}: embedded {done} papers in {seconds:.1} s; {total} papers have vectors"
+    );
+    if shutdown.is_cancelled() {
+        anyhow::bail!("stopped before the end; run it again to embed the rest");
+    }
+    Ok(())
 }
 
 /// `paperboy healthcheck`: asks the server on `bind` (on loopback when it listens on

@@ -41,6 +41,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub sources: SourceSettings,
     pub jobs: JobSettings,
+    pub embeddings: EmbeddingSettings,
     /// Signs links and bounce addresses; unset, one is generated and kept in the database.
     pub secret: Option<SecretString>,
     pub log_format: LogFormat,
@@ -125,6 +126,15 @@ pub struct JobSettings {
     pub ingest_arxiv_cron: croner::Cron,
     /// How often `serve` looks for subscribers whose delivery hour has come.
     pub digest_cron: croner::Cron,
+}
+
+/// The sentence-embedding model that ranks by meaning.
+#[derive(Clone, Debug)]
+pub struct EmbeddingSettings {
+    /// `PAPERBOY_EMBEDDING_MODEL`: a hub id, a folder, or off.
+    pub model: crate::embeddings::ModelSource,
+    /// `HF_ENDPOINT` and `HF_HOME`, as the Hugging Face tools read them.
+    pub hub: crate::embeddings::Hub,
 }
 
 #[derive(Clone, Debug)]
@@ -302,6 +312,16 @@ impl Settings {
                 // arXiv announces Sunday–Thursday at 20:00 US Eastern: 01:30 UTC Monday–Friday.
                 ingest_arxiv_cron: cron("PAPERBOY_INGEST_ARXIV_CRON", "30 1 * * 1-5")?,
                 digest_cron: cron("PAPERBOY_DIGEST_CRON", "*/5 * * * *")?,
+            },
+            embeddings: EmbeddingSettings {
+                model: crate::embeddings::ModelSource::parse(&or(
+                    "PAPERBOY_EMBEDDING_MODEL",
+                    crate::embeddings::DEFAULT_MODEL,
+                )),
+                hub: crate::embeddings::Hub {
+                    endpoint: get("HF_ENDPOINT"),
+                    home: get("HF_HOME").map(Into::into),
+                },
             },
             secret: get("PAPERBOY_SECRET").map(Into::into),
             log_format,

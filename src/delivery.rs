@@ -18,6 +18,7 @@ use crate::bounces::{self, Inbound};
 use crate::digest::{DigestLinks, EditionCache, EditionData, Interests, Taste, render};
 use crate::domain::Sent;
 use crate::domain::{Links, redact_addresses};
+use crate::embeddings::{Embedder, topics};
 use crate::mail::{Mailer, RetryPolicy, SendError};
 use crate::store::deliveries::{self, Claimed, DeliveryStatus, Scope};
 use crate::store::subscribers::{self, Status, SubscriberRow};
@@ -64,6 +65,7 @@ impl Deliverer {
         mailer: &Arc<Mailer>,
         settings: &crate::config::Settings,
         secret: &[u8],
+        embedder: &Arc<Embedder>,
     ) -> Arc<Self> {
         Arc::new(Self {
             db: db.clone(),
@@ -71,7 +73,7 @@ impl Deliverer {
             links: Links::new(settings.web.base_url.as_str(), secret),
             policy: RetryPolicy::from_settings(settings),
             inbound: Inbound::from_settings(settings, secret),
-            editions: EditionCache::new(db.clone()),
+            editions: EditionCache::new(db.clone(), embedder.clone()),
         })
     }
 
@@ -148,6 +150,10 @@ impl Deliverer {
         let rows: HashMap<Uuid, SubscriberRow> =
             subscribers::find_many(conn, &ids).await?.into_iter().map(|r| (r.id, r)).collect();
         let mut tastes = ratings::tastes(conn, &ids).await?;
+        let batch_topics: Vec<String> =
+            rows.values().flat_map(|r| r.preferences().topics.items().to_vec()).collect();
+        let topic_vectors =
+            topics::stored(&self.db, self.editions.embedder(), &batch_topics).await?;
         let mut editions = HashMap::new();
         for c in &batch {
             if let std::collections::hash_map::Entry::Vacant(slot) = editions.entry(c.edition_id) {
@@ -171,7 +177,7 @@ impl Deliverer {
             let subscriber = claimed.subscriber_id.and_then(|id| rows.get(&id)).map(|row| {
                 let taste = tastes.remove(&row.id).unwrap_or_default();
                 let sent = sent.remove(&row.id).unwrap_or_default();
-                Recipient { row, taste, sent }
+                Recipient { row, taste, sent, topic_vectors: &topic_vectors }
             });
             let edition = editions.get(&claimed.edition_id).cloned().flatten();
             self.deliver(conn, claimed, subscriber, edition.as_deref(), tally).await?;
@@ -188,7 +194,7 @@ impl Deliverer {
         edition: Option<&EditionData>,
         tally: &Tally,
     ) -> anyhow::Result<()> {
-        let (Some(Recipient { row: subscriber, taste, sent }), Some(edition)) =
+        let (Some(Recipient { row: subscriber, taste, sent, topic_vectors }), Some(edition)) =
             (subscriber, edition)
         else {
             return cancel(conn, claimed.id, "subscriber or edition no longer exists", tally).await;
@@ -199,7 +205,7 @@ impl Deliverer {
         }
         let exclude: HashSet<&str> = sent.iter().map(String::as_str).collect();
         let prefs = subscriber.preferences();
-        let interests = Interests::for_subscriber(&prefs, taste);
+        let interests = Interests::for_subscriber(&prefs, taste).with_topic_vectors(topic_vectors);
         let picks = edition.set.rank(&interests, &exclude);
         if picks.is_empty() {
             deliveries::mark_closed(
@@ -272,6 +278,8 @@ struct Recipient<'a> {
     row: &'a SubscriberRow,
     taste: Taste,
     sent: HashSet<String>,
+    /// The vectors of the batch's topics.
+    topic_vectors: &'a HashMap<String, Arc<[f32]>>,
 }
 
 async fn cancel(conn: &mut PgConnection, id: i64, why: &str, tally: &Tally) -> anyhow::Result<()> {

@@ -7,8 +7,13 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+fn main() -> std::process::ExitCode {
+    paperboy::embeddings::single_threaded_kernels();
+    run()
+}
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn run() -> std::process::ExitCode {
     let cli = paperboy::cli::Cli::parse();
     let settings = match paperboy::config::Settings::from_env() {
         Ok(s) => s,

@@ -5,9 +5,11 @@ use std::collections::HashSet;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::digest::Taste;
 use crate::digest::lexicon::{read_paper, stems};
-use crate::store::{lexicon, ratings};
+use crate::digest::taste::{RatedPaper, TRAINED_RATINGS};
+use crate::digest::{MeaningTaste, Taste};
+use crate::embeddings::{Embedder, topics};
+use crate::store::{lexicon, ratings, vectors};
 
 /// What a subscriber can say about a paper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +51,7 @@ impl Rating {
 /// reflect it. Returns the new taste; None when there is no such paper.
 pub async fn rate(
     db: &PgPool,
+    embedder: &Embedder,
     subscriber: Uuid,
     topics: &[String],
     arxiv_id: &str,
@@ -57,11 +60,16 @@ pub async fn rate(
     if !ratings::set(db, subscriber, arxiv_id, rating.up()).await? {
         return Ok(None);
     }
-    retrain(db, subscriber, topics).await.map(Some)
+    retrain(db, embedder, subscriber, topics).await.map(Some)
 }
 
 /// Trains and stores the subscriber's taste from all their ratings and their topics.
-pub async fn retrain(db: &PgPool, subscriber: Uuid, topics: &[String]) -> sqlx::Result<Taste> {
+pub async fn retrain(
+    db: &PgPool,
+    embedder: &Embedder,
+    subscriber: Uuid,
+    topics: &[String],
+) -> sqlx::Result<Taste> {
     let rated = ratings::for_training(db, subscriber).await?;
     let taste = if rated.is_empty() {
         Taste::default()
@@ -71,8 +79,30 @@ pub async fn retrain(db: &PgPool, subscriber: Uuid, topics: &[String]) -> sqlx::
             needed.extend(read_paper(&r.title, &r.abstract_text, &r.keywords).terms);
         }
         let lexicon = lexicon::load(db, &needed.into_iter().collect::<Vec<_>>()).await?;
-        Taste::train(&rated, topics, &lexicon)
+        let mut taste = Taste::train(&rated, topics, &lexicon);
+        taste.meaning = train_meaning(db, embedder, &rated, topics).await?;
+        taste
     };
     ratings::save_taste(db, subscriber, &taste).await?;
     Ok(taste)
+}
+
+/// The taste in the embedding space, from the rated papers that have vectors of the ready
+/// model (none before it is ready).
+async fn train_meaning(
+    db: &PgPool,
+    embedder: &Embedder,
+    rated: &[RatedPaper],
+    topic_list: &[String],
+) -> sqlx::Result<Option<MeaningTaste>> {
+    let Some(model) = embedder.ready_model() else { return Ok(None) };
+    let training = &rated[..rated.len().min(TRAINED_RATINGS)];
+    let ids: Vec<String> = training.iter().map(|r| r.arxiv_id.clone()).collect();
+    let found = vectors::of_papers(db, &model, &ids).await?;
+    if let Err(e) = topics::ensure(db, embedder, topic_list).await {
+        tracing::warn!(error = %e, "could not embed the subscriber's topics");
+    }
+    let topic_vectors = topics::stored(db, embedder, topic_list).await?;
+    let topic_vectors: Vec<&[f32]> = topic_vectors.values().map(|v| &v[..]).collect();
+    Ok(MeaningTaste::from_ratings(&model, rated, &found, &topic_vectors))
 }

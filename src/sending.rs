@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::delivery::{Deliverer, Tally};
 use crate::digest::Edition;
 use crate::digest::EditionCache;
+use crate::embeddings::{Embedder, papers, topics};
 use crate::store::deliveries::{self, Scope};
 use crate::store::editions;
 
@@ -79,13 +80,49 @@ pub async fn send(
     let mut labels = Vec::new();
     for edition in [Edition::daily(day), Edition::weekly(day)] {
         let id = editions::ensure(db, &edition).await?;
-        deliveries::create_for_edition(db, id, &edition).await?;
+        let queued = deliveries::create_for_edition(db, id, &edition).await?;
+        // A week's papers are embedded only when weekly subscribers get it now.
+        if edition.frequency != crate::domain::Frequency::Weekly || queued > 0 {
+            embed_edition(db, deliverer.editions().embedder(), &edition, &shutdown).await?;
+        }
         ids.push(id);
         labels.push(edition.label());
     }
     let tally =
         deliverer.drain(Scope::Editions { ids, run_started }, concurrency, shutdown).await?;
     Ok(summarize(labels, &tally))
+}
+
+/// Computes the vectors the edition's papers and the subscribers' topics lack, when the
+/// model is ready, so that a send without `serve` running ranks by meaning too.
+async fn embed_edition(
+    db: &PgPool,
+    embedder: &Embedder,
+    edition: &Edition,
+    shutdown: &CancellationToken,
+) -> Result<(), PlanError> {
+    let Some(model) = embedder.ready_model() else { return Ok(()) };
+    let papers: Vec<String> =
+        editions::candidates(db, edition).await?.into_iter().map(|c| c.arxiv_id).collect();
+    let scope = papers::Scope { only: Some(&papers), since: None };
+    let embedded = papers::embed_all(db, embedder, scope, shutdown, |_| {})
+        .await
+        .map_err(|e| PlanError::Other(e.into()))?;
+    loop {
+        let missing = crate::store::vectors::unembedded_topics(db, &model, 256).await?;
+        if missing.is_empty() || shutdown.is_cancelled() {
+            break;
+        }
+        if topics::ensure(db, embedder, &missing).await.map_err(|e| PlanError::Other(e.into()))?
+            == 0
+        {
+            break;
+        }
+    }
+    if embedded > 0 {
+        tracing::info!(papers = embedded, edition = %edition, "embedded the edition's papers");
+    }
+    Ok(())
 }
 
 fn summarize(editions: Vec<String>, t: &Tally) -> SendSummary {
@@ -131,7 +168,9 @@ pub async fn preview(
     let Some(day) = editions::latest_paper_day(db, None).await? else { return Ok(None) };
     let edition = Edition::of(prefs.frequency, day);
     let data = editions_cache.get(edition).await?;
-    let interests = crate::digest::Interests::for_subscriber(prefs, taste);
+    let vectors = topics::stored(db, editions_cache.embedder(), prefs.topics.items()).await?;
+    let interests =
+        crate::digest::Interests::for_subscriber(prefs, taste).with_topic_vectors(&vectors);
     let picks = data.set.rank(&interests, &Default::default());
     Ok(Some((edition, crate::digest::render::items(&data.set, &picks))))
 }
@@ -160,7 +199,9 @@ pub async fn next_digest(
         .collect();
     let exclude = sent.iter().map(String::as_str).collect();
     let taste = crate::store::ratings::tastes(&mut conn, &[subscriber]).await?.remove(&subscriber);
-    let interests = crate::digest::Interests::for_subscriber(&prefs, taste.unwrap_or_default());
+    let vectors = topics::stored(db, editions_cache.embedder(), prefs.topics.items()).await?;
+    let interests = crate::digest::Interests::for_subscriber(&prefs, taste.unwrap_or_default())
+        .with_topic_vectors(&vectors);
     let picks = data.set.rank(&interests, &exclude);
     Ok(Some((edition, crate::digest::render::items(&data.set, &picks))))
 }

@@ -62,7 +62,8 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.web.bind))?;
         let sources = Sources::from_settings(&settings);
-        let deliverer = Deliverer::from_settings(&db, &mailer, &settings, &secret);
+        let embedder = crate::embeddings::Embedder::from_settings(&settings);
+        let deliverer = Deliverer::from_settings(&db, &mailer, &settings, &secret, &embedder);
         let state = AppState::new(db, settings, secret, sources, deliverer);
         Ok(Self { listener, state, mailer, digest_worker: true })
     }
@@ -126,6 +127,15 @@ impl Application {
             )
         });
         let upkeep = tokio::spawn(upkeep(self.state.clone(), shutdown.clone()));
+        // The model downloads and loads in the background: the service answers meanwhile
+        // and ranks literally until it is ready.
+        let model = tokio::spawn(self.state.embedder.clone().load_in_background(shutdown.clone()));
+        let embedding = crate::jobs::embedding::spawn(
+            self.state.db.clone(),
+            self.state.embedder.clone(),
+            self.state.health.clone(),
+            shutdown.clone(),
+        );
         let jobs =
             if settings.jobs.scheduler { scheduled_jobs(&self.state).await? } else { Vec::new() };
         let scheduler = tokio::spawn(scheduler::run(self.state.db.clone(), jobs, shutdown.clone()));
@@ -140,6 +150,8 @@ impl Application {
         self.state.tasks.wait().await;
         let _ = mail.await;
         let _ = upkeep.await;
+        let _ = model.await;
+        let _ = embedding.await;
         if let Some(d) = digests {
             let _ = d.await;
         }

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod edition;
 pub mod lexicon;
+pub mod meaning;
 pub mod rank;
 pub mod render;
 pub mod taste;
@@ -11,6 +12,7 @@ pub mod taste;
 pub use cache::{EditionCache, EditionData};
 pub use edition::Edition;
 pub use lexicon::Lexicon;
+pub use meaning::{MeaningTaste, Vectors, topic_key};
 pub use rank::{Candidate, CandidateSet, Interests, Pick, Reason};
 pub use render::{DigestItem, DigestLinks};
 pub use taste::Taste;
@@ -47,6 +49,23 @@ impl Interests {
             limit: p.papers_per_email.clamp(1, 50) as usize,
             trend: f64::from(p.trend_weight.clamp(0, 100)) / 100.0,
             taste,
+            topic_vectors: Default::default(),
         }
+    }
+
+    /// With the vectors of its topics, picked from `known` (by `topic_key`).
+    pub fn with_topic_vectors(
+        mut self,
+        known: &std::collections::HashMap<String, std::sync::Arc<[f32]>>,
+    ) -> Self {
+        self.topic_vectors = self
+            .topics
+            .iter()
+            .filter_map(|t| {
+                let key = topic_key(t);
+                known.get(&key).map(|v| (key, v.clone()))
+            })
+            .collect();
+        self
     }
 }

@@ -3,10 +3,12 @@
 //! is ranked against the index.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
 use super::lexicon::{Lexicon, keyword_features, read_paper, words};
+use super::meaning::{Vectors, topic_key};
 use super::taste::{MIN_IDF, Taste, weigh};
 use crate::domain::normalize_whitespace;
 
@@ -62,6 +64,8 @@ pub enum Reason {
         topic: String,
         field: Field,
     },
+    /// Close in meaning to a topic, without its words.
+    Close(String),
     Category(String),
     Author(String),
     /// Close to a paper the subscriber rated up (its title).
@@ -73,7 +77,8 @@ pub enum Reason {
 impl Reason {
     pub fn describe(&self, upvotes: i32) -> String {
         match self {
-            Reason::Topic { topic, field } => format!("'{topic}' in the {}", field.name()),
+            Reason::Topic { topic, .. } => format!("matches: {topic}"),
+            Reason::Close(topic) => format!("close to your topic “{topic}”"),
             Reason::Category(c) => format!("category {c}"),
             Reason::Author(a) => format!("by {a}"),
             Reason::Liked(title) => {
@@ -104,6 +109,9 @@ pub struct Interests {
     pub trend: f64,
     /// What the subscriber's ratings taught.
     pub taste: Taste,
+    /// Sentence-embedding vectors of the topics, by `topic_key`, under the edition's model
+    /// (none: the topics match by their words alone).
+    pub topic_vectors: HashMap<String, Arc<[f32]>>,
 }
 
 impl Default for Interests {
@@ -116,6 +124,7 @@ impl Default for Interests {
             limit: 10,
             trend: f64::from(crate::domain::DEFAULT_TREND_WEIGHT) / 100.0,
             taste: Taste::default(),
+            topic_vectors: HashMap::new(),
         }
     }
 }
@@ -150,6 +159,20 @@ const LOOSE_COVERAGE: f64 = 0.75;
 const TASTE_WEIGHT: f64 = 20.0;
 const TASTE_MIN: f64 = 0.05;
 const TASTE_REASON: f64 = 0.1;
+/// Ranking by meaning (cosine of unit sentence vectors, −1…1). A topic lends a candidate
+/// `MEANING_WEIGHT` per unit of closeness above `MEANING_FLOOR`; from `MEANING_MIN` a
+/// candidate is in the digest without sharing the topic's words, and its "why" says it is
+/// close. Below it, a reader whose topic the day lacks gets nothing rather than near-misses.
+/// Tuned on `examples/relevance.rs`.
+pub const MEANING_FLOOR: f32 = 0.0;
+pub const MEANING_WEIGHT: f64 = 10.0;
+pub const MEANING_MIN: f32 = 0.4;
+/// The taste in the same space: closeness to the centroid of what the subscriber rated up
+/// (`MeaningTaste`), weighed and thresholded the same way.
+const TASTE_MEANING_FLOOR: f32 = 0.0;
+const TASTE_MEANING_WEIGHT: f64 = 12.0;
+const TASTE_MEANING_MIN: f32 = 0.45;
+const TASTE_MEANING_REASON: f32 = 0.4;
 
 /// An edition's candidates with a positional index of stemmed words per field and each
 /// paper's TF-IDF vector (IDF from the lexicon of all stored papers).
@@ -176,6 +199,8 @@ pub struct CandidateSet {
     /// Phrase (as stems) → its acronym or long forms.
     variants: HashMap<Vec<String>, Vec<Vec<String>>>,
     authors_lower: Vec<Vec<String>>,
+    /// The candidates' sentence vectors, once the model has embedded them.
+    semantic: Option<Vectors>,
 }
 
 impl CandidateSet {
@@ -274,7 +299,20 @@ impl CandidateSet {
             by_id,
             popularity,
             authors_lower,
+            semantic: None,
         }
+    }
+
+    /// Ranks by meaning too, with these vectors (in the candidates' order).
+    pub fn with_vectors(mut self, vectors: Vectors) -> Self {
+        if vectors.len() == self.candidates.len() {
+            self.semantic = Some(vectors);
+        }
+        self
+    }
+
+    pub fn vectors(&self) -> Option<&Vectors> {
+        self.semantic.as_ref()
     }
 
     pub fn candidates(&self) -> &[Candidate] {
@@ -450,6 +488,28 @@ impl CandidateSet {
         Some(Reason::Liked(taste.liked[best].1.clone()))
     }
 
+    /// Each candidate's closeness to what the subscriber rated up, by meaning (when the
+    /// taste was trained under the edition's model).
+    fn taste_meaning(&self, taste: &Taste) -> Option<Vec<f32>> {
+        let vectors = self.semantic.as_ref()?;
+        let learned = taste.meaning.as_ref()?;
+        (learned.model == vectors.model() && learned.direction.len() == vectors.dim())
+            .then(|| vectors.similarities(&learned.direction.unpack()))
+    }
+
+    /// The liked paper closest in meaning to a candidate.
+    fn liked_by_meaning(&self, index: usize, taste: &Taste) -> Option<Reason> {
+        let row = self.semantic.as_ref()?.row(index)?;
+        let learned = taste.meaning.as_ref()?;
+        let (_, at) = learned
+            .liked
+            .iter()
+            .map(|(at, v)| (v.cosine(row), *at as usize))
+            .filter(|(sim, _)| *sim >= TASTE_MEANING_REASON)
+            .max_by(|a, b| a.0.total_cmp(&b.0))?;
+        taste.liked.get(at).map(|(_, title)| Reason::Liked(title.clone()))
+    }
+
     /// The subscriber's digest: matching papers not in `exclude` nor rated down, strongest
     /// first, at most `interests.limit`. A subscriber with no typed interests gets what their
     /// ratings point to, then the most upvoted papers.
@@ -495,16 +555,51 @@ impl CandidateSet {
                 }
             }
         }
+        // By meaning: each topic's closeness to every candidate (shared across subscribers).
+        let topic_sims: Vec<(usize, Arc<[f32]>)> = match &self.semantic {
+            Some(vectors) if typed => interests
+                .topics
+                .iter()
+                .enumerate()
+                .filter_map(|(ti, topic)| {
+                    let key = topic_key(topic);
+                    let query = interests.topic_vectors.get(&key)?;
+                    Some((ti, vectors.topic_similarities(&key, query)))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut meaning = vec![0.0f64; self.len()];
+        let mut nearest = vec![f32::MIN; self.len()];
+        for (ti, sims) in &topic_sims {
+            let trust = interests.taste.topic_trust(&interests.topics[*ti]);
+            for (i, &sim) in sims.iter().enumerate() {
+                nearest[i] = nearest[i].max(sim);
+                if sim > MEANING_FLOOR {
+                    meaning[i] += trust * MEANING_WEIGHT * f64::from(sim - MEANING_FLOOR);
+                }
+            }
+        }
+        let liked_sims = self.taste_meaning(&interests.taste);
         let terms = self.resolve(&interests.taste);
         let taste = if terms.is_empty() { None } else { Some(self.taste_scores(&terms)) };
-        let close = |i: usize| taste.as_ref().is_some_and(|t| t[i] >= TASTE_MIN);
+        let close = |i: usize| {
+            taste.as_ref().is_some_and(|t| t[i] >= TASTE_MIN)
+                || liked_sims.as_ref().is_some_and(|t| t[i] >= TASTE_MEANING_MIN)
+        };
         let trend = interests.trend.clamp(0.0, 1.0);
         let mut scored: Vec<(usize, f64)> = (0..self.len())
-            .filter(|&i| eligible(i) && (!typed || strength[i] > 0.0 || close(i)))
+            .filter(|&i| {
+                eligible(i)
+                    && (!typed || strength[i] > 0.0 || nearest[i] >= MEANING_MIN || close(i))
+            })
             .map(|i| {
                 let closeness = taste.as_ref().map_or(0.0, |t| t[i]);
-                let typed = strength[i];
-                (i, typed + TASTE_WEIGHT * closeness + trend * self.popularity[i])
+                let liked = liked_sims.as_ref().map_or(0.0, |t| {
+                    TASTE_MEANING_WEIGHT * f64::from((t[i] - TASTE_MEANING_FLOOR).max(0.0))
+                });
+                let typed = strength[i] + meaning[i];
+                (i, typed + TASTE_WEIGHT * closeness + liked + trend * self.popularity[i])
             })
             .collect();
         let order = |a: &(usize, f64), b: &(usize, f64)| {
@@ -532,11 +627,32 @@ impl CandidateSet {
                         Hit::Author(k) => Reason::Author(interests.authors[k].clone()),
                     })
                     .collect();
-                if taste.as_ref().is_some_and(|t| t[index] >= TASTE_REASON)
-                    && let Some(liked) = self.liked_reason(index, &terms, &interests.taste)
-                {
-                    reasons.push(liked);
-                }
+                let mut close: Vec<(f32, usize)> = topic_sims
+                    .iter()
+                    .filter(|(ti, sims)| {
+                        sims[index] >= MEANING_MIN
+                            && !reasons.iter().any(|r| {
+                                matches!(r, Reason::Topic { topic, .. } if *topic == interests.topics[*ti])
+                            })
+                    })
+                    .map(|(ti, sims)| (sims[index], *ti))
+                    .collect();
+                close.sort_by(|a, b| b.0.total_cmp(&a.0));
+                reasons.extend(
+                    close.into_iter().map(|(_, ti)| Reason::Close(interests.topics[ti].clone())),
+                );
+                let liked = if taste.as_ref().is_some_and(|t| t[index] >= TASTE_REASON) {
+                    self.liked_reason(index, &terms, &interests.taste)
+                } else {
+                    None
+                };
+                let liked = liked.or_else(|| {
+                    liked_sims
+                        .as_ref()
+                        .filter(|t| t[index] >= TASTE_MEANING_REASON)
+                        .and_then(|_| self.liked_by_meaning(index, &interests.taste))
+                });
+                reasons.extend(liked);
                 if reasons.is_empty() {
                     reasons.push(Reason::Trending);
                 }
@@ -674,7 +790,7 @@ mod tests {
             picks[0].reasons,
             [Reason::Topic { topic: "spiking neural networks".into(), field: Field::Title }]
         );
-        assert_eq!(picks[1].reasons[0].describe(2), "'spiking neural networks' in the abstract");
+        assert_eq!(picks[1].reasons[0].describe(2), "matches: spiking neural networks");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::hash::Hash;
 use serde::{Deserialize, Serialize};
 
 use super::lexicon::{Lexicon, keyword_features, stems};
+use super::meaning::MeaningTaste;
 use super::rank::{Candidate, CandidateSet};
 
 /// The stored model.
@@ -26,6 +27,9 @@ pub struct Taste {
     /// share of the rated papers the topic matches that were rated up, smoothed, at most 1.
     #[serde(default)]
     pub topic_trust: Vec<(String, f32)>,
+    /// The same ratings in the sentence-embedding space, when their papers had vectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meaning: Option<MeaningTaste>,
 }
 
 /// A rated paper as training reads it.
@@ -86,7 +90,7 @@ fn normalize<T>(v: &mut [(T, f64)]) {
 
 impl Taste {
     pub fn is_empty(&self) -> bool {
-        self.terms.is_empty() && self.rejected.is_empty()
+        self.terms.is_empty() && self.rejected.is_empty() && self.meaning.is_none()
     }
 
     /// How much a typed topic's matches count (1: as typed).
@@ -167,7 +171,7 @@ impl Taste {
             .into_iter()
             .map(|(s, w, src)| (s, if norm > 0.0 { (w / norm) as f32 } else { 0.0 }, src))
             .collect();
-        Taste { terms, liked, rejected, topic_trust }
+        Taste { terms, liked, rejected, topic_trust, meaning: None }
     }
 }
 

@@ -2,10 +2,19 @@
 //! Hugging Face cache, and running it in process (`encoder.rs`).
 
 pub mod encoder;
+pub mod model;
+pub mod papers;
+pub mod topics;
 
 use std::path::{Path, PathBuf};
 
-pub use encoder::{EmbedError, Encoder, LoadError, Pooling, cosine, unit};
+pub use encoder::{EmbedError, Encoder, LoadError, Pooling, cosine, single_threaded_kernels, unit};
+pub use model::{Embedder, ModelError, ModelState};
+
+/// What a paper's vector is computed from (the model truncates it at its maximum length).
+pub fn paper_text(title: &str, abstract_text: &str) -> String {
+    format!("{title}. {abstract_text}")
+}
 
 /// The default model: small (22M parameters, 384 dimensions) and good at short texts.
 pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";

@@ -1,6 +1,8 @@
-//! Background work that runs inside `serve`: workers (mail, digests) and the scheduler.
+//! Background work that runs inside `serve`: workers (mail, digests, embeddings) and the
+//! scheduler.
 
 pub mod delivery;
+pub mod embedding;
 pub mod mail_worker;
 pub mod scheduler;
 pub mod worker;

@@ -52,6 +52,7 @@ pub mod papers;
 pub mod ratings;
 pub mod scheduled_jobs;
 pub mod subscribers;
+pub mod vectors;
 
 /// Answers when the database does.
 pub async fn ping(db: &sqlx::PgPool) -> sqlx::Result<()> {

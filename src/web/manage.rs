@@ -14,6 +14,7 @@ use crate::digest::DigestItem;
 use crate::domain::{
     ARXIV_CATEGORIES, PreferenceErrors, Preferences, PreferencesForm, Purpose, Token, WEEKDAYS,
 };
+use crate::embeddings::topics;
 use crate::reading::{self, EditionSent};
 use crate::sending;
 use crate::store::ratings::{self, RatedRow};
@@ -186,11 +187,21 @@ pub async fn save_preferences(
             subscribers::update_preferences(&app.db, subscriber.row.id, &prefs)
                 .await
                 .context("saving the preferences")?;
+            // Topics are embedded once, when saved; without a ready model they match by
+            // their words until the worker catches up.
+            if let Err(e) = topics::ensure(&app.db, &app.embedder, prefs.topics.items()).await {
+                tracing::warn!(error = %e, "could not embed the topics");
+            }
             // Topics count as liked papers in a taste: retrain one that exists.
             if ratings::any(&app.db, subscriber.row.id).await.context("looking for ratings")? {
-                crate::ratings::retrain(&app.db, subscriber.row.id, prefs.topics.items())
-                    .await
-                    .context("retraining the taste")?;
+                crate::ratings::retrain(
+                    &app.db,
+                    &app.embedder,
+                    subscriber.row.id,
+                    prefs.topics.items(),
+                )
+                .await
+                .context("retraining the taste")?;
             }
             tracing::info!("preferences saved");
             let form = PreferencesForm::from_preferences(&prefs);

@@ -66,6 +66,8 @@ pub struct App {
     pub subscriber_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub sources: Arc<Sources>,
     pub deliverer: Arc<Deliverer>,
+    /// The sentence-embedding model (ranking by meaning once it is ready).
+    pub embedder: Arc<crate::embeddings::Embedder>,
     /// Recent editions' indexed candidates, shared with the delivery workers.
     pub editions: Arc<crate::digest::EditionCache>,
     pub today_stats: crate::stats::TodayCache,
@@ -113,6 +115,7 @@ impl AppState {
             ),
             sources,
             editions: deliverer.editions().clone(),
+            embedder: deliverer.editions().embedder().clone(),
             deliverer,
             today_stats: Default::default(),
             inbound,

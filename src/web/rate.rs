@@ -103,9 +103,10 @@ pub async fn rate(
     let (subscriber, paper) = target(&app, &token, &arxiv_id).await?;
     app.check_subscriber_rate(&ip)?;
     let topics = subscriber.preferences().topics.items().to_vec();
-    let Some(taste) = ratings::rate(&app.db, subscriber.id, &topics, &paper.arxiv_id, rating)
-        .await
-        .context("recording the rating")?
+    let Some(taste) =
+        ratings::rate(&app.db, &app.embedder, subscriber.id, &topics, &paper.arxiv_id, rating)
+            .await
+            .context("recording the rating")?
     else {
         return Err(AppError::NotFound);
     };

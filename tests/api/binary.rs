@@ -21,6 +21,8 @@ pub(crate) fn scratch_dir() -> PathBuf {
 pub(crate) fn paperboy(dir: &PathBuf, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_paperboy"));
     cmd.env_clear().current_dir(dir).env("PATH", std::env::var("PATH").unwrap_or_default());
+    // Literal ranking unless a test names a model: tests never reach the Hugging Face hub.
+    cmd.env("PAPERBOY_EMBEDDING_MODEL", "off");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -91,7 +91,7 @@ fn a_paraphrase_is_closer_than_an_unrelated_text() {
 }
 
 /// A copy of the test model with `edit` applied to it.
-fn broken_copy(edit: impl FnOnce(&Path)) -> tempdir::Dir {
+pub(crate) fn broken_copy(edit: impl FnOnce(&Path)) -> tempdir::Dir {
     let dir = tempdir::Dir::new();
     for file in embeddings::MODEL_FILES {
         let from = model_dir().join(file);
@@ -154,8 +154,8 @@ fn cls_pooling_is_read_from_the_pooling_config() {
 
 /// Serves the test model's folder as `{endpoint}/{org}/{name}/resolve/main/{file}`, with the
 /// headers hf-hub reads (ETag, X-Repo-Commit) and byte ranges; counts requests.
-struct FakeHub {
-    url: String,
+pub(crate) struct FakeHub {
+    pub(crate) url: String,
     requests: Arc<AtomicUsize>,
 }
 
@@ -191,7 +191,7 @@ async fn resolve(
         .into_response()
 }
 
-async fn fake_hub() -> FakeHub {
+pub(crate) async fn fake_hub() -> FakeHub {
     let requests = Arc::new(AtomicUsize::new(0));
     let app = axum::Router::new()
         .route("/{org}/{name}/resolve/main/{*file}", axum::routing::get(resolve))
@@ -243,7 +243,7 @@ async fn an_unreachable_hub_is_an_error_naming_the_model() {
 }
 
 /// A temporary folder, removed when dropped.
-mod tempdir {
+pub(crate) mod tempdir {
     use std::path::{Path, PathBuf};
 
     pub struct Dir(PathBuf);

@@ -76,6 +76,8 @@ pub fn test_settings(db: &TestDb, smtp_url: &str, extra: &[(&str, &str)]) -> Set
         ("PAPERBOY_MAIL_FROM".into(), "paperboy <digest@paperboy.test>".into()),
         ("PAPERBOY_RETRY_BASE_MS".into(), "200".into()),
         ("PAPERBOY_SCHEDULER".into(), "off".into()),
+        // Literal ranking unless a test names a model: tests never reach the hub.
+        ("PAPERBOY_EMBEDDING_MODEL".into(), "off".into()),
     ]);
     for (k, v) in extra {
         env.insert((*k).into(), (*v).into());

@@ -14,6 +14,7 @@ mod helpers;
 mod ingest;
 mod mail_delivery;
 mod manage;
+mod meaning;
 mod pages;
 mod pg_restart;
 mod ratings;

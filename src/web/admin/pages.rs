@@ -48,6 +48,15 @@ struct OverviewPage {
     recent: Vec<EditionBrief>,
     /// Bounce and complaint rates per digest sent, over 7 and 30 days.
     deliverability: Vec<Deliverability>,
+    model: ModelStatus,
+}
+
+/// The embedding model, as the overview shows it.
+struct ModelStatus {
+    id: String,
+    state: crate::embeddings::ModelState,
+    /// Papers with a vector of this model.
+    embedded: i64,
 }
 
 /// Gmail's and Yahoo's bulk-sender rules want complaints well under 0.3 %; warn early.
@@ -108,6 +117,13 @@ pub async fn overview(
     ];
     Ok(OverviewPage {
         chrome: Chrome::new(&admin, "overview"),
+        model: ModelStatus {
+            id: app.embedder.model_id(),
+            state: app.embedder.state(),
+            embedded: crate::store::vectors::count_papers(&app.db, &app.embedder.model_id())
+                .await
+                .context("counting the papers with vectors")?,
+        },
         totals: stats::totals(&app.db).await.context("loading the totals")?,
         sent_today,
         failed_today,

@@ -1,0 +1,47 @@
+//! The embedding worker of `serve`: once the model is ready, it drops the vectors of any
+//! other model, then embeds the topics and papers that lack vectors, a batch at a time, so
+//! ingest never waits for the model.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::worker::{self, Health, Step};
+use crate::embeddings::{Embedder, papers, topics};
+use crate::store::vectors;
+
+/// Topics embedded in one step (short texts: one forward pass).
+const TOPICS_PER_STEP: i64 = 64;
+
+pub fn spawn(
+    db: PgPool,
+    embedder: Arc<Embedder>,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let tidied = Arc::new(AtomicBool::new(false));
+    worker::spawn("embedding", 1, Arc::new(Notify::new()), health, shutdown, move || {
+        let (db, embedder, tidied) = (db.clone(), embedder.clone(), tidied.clone());
+        async move {
+            let Some(model) = embedder.ready_model() else { return Ok(Step::Idle(None)) };
+            if !tidied.load(Ordering::Relaxed) {
+                let gone = vectors::forget_other_models(&db, &model).await?;
+                if gone > 0 {
+                    tracing::info!(vectors = gone, %model, "deleted the vectors of an earlier model");
+                }
+                tidied.store(true, Ordering::Relaxed);
+            }
+            let missing = vectors::unembedded_topics(&db, &model, TOPICS_PER_STEP).await?;
+            if !missing.is_empty() && topics::ensure(&db, &embedder, &missing).await? > 0 {
+                return Ok(Step::Worked);
+            }
+            if papers::embed_batch(&db, &embedder, papers::Scope::missing()).await? > 0 {
+                return Ok(Step::Worked);
+            }
+            Ok(Step::Idle(None))
+        }
+    })
+}

@@ -1,0 +1,193 @@
+//! Sentence-embedding vectors of papers and topics, each stored under the model that
+//! computed it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+/// A paper waiting for its vector: what it is computed from.
+#[derive(Clone, Debug)]
+pub struct Unembedded {
+    pub arxiv_id: String,
+    pub title: String,
+    pub abstract_text: String,
+}
+
+/// Claims up to `limit` papers that have no vector of `model` computed at or after `since`
+/// (`None`: none at all), newest first, among `only` when given. Each claimed paper is
+/// held by a transaction-scoped advisory lock on `conn`, so that other embedders (another
+/// instance, `paperboy embed` beside `serve`) skip it until this transaction ends.
+pub async fn claim_unembedded(
+    conn: &mut PgConnection,
+    model: &str,
+    since: Option<DateTime<Utc>>,
+    only: Option<&[String]>,
+    limit: i64,
+) -> sqlx::Result<Vec<Unembedded>> {
+    // The inner query picks a few more than needed, in order; the lock is tried only on
+    // those (a lock in the same WHERE as the ORDER BY would be tried on every row).
+    sqlx::query_as!(
+        Unembedded,
+        r#"SELECT arxiv_id AS "arxiv_id!", title AS "title!", abstract_text AS "abstract_text!"
+           FROM (SELECT p.arxiv_id, p.title, p.abstract AS abstract_text,
+                        coalesce(p.featured_on, p.announced_on) AS day
+                 FROM papers p
+                 WHERE NOT EXISTS (SELECT 1 FROM paper_vectors v
+                                   WHERE v.arxiv_id = p.arxiv_id AND v.model = $1
+                                     AND ($2::timestamptz IS NULL OR v.embedded_at >= $2))
+                   AND ($3::text[] IS NULL OR p.arxiv_id = ANY($3))
+                 ORDER BY day DESC NULLS LAST, p.arxiv_id
+                 LIMIT $4::bigint * 4) c
+           WHERE pg_try_advisory_xact_lock(hashtextextended('paper_vectors:' || c.arxiv_id, 0))
+           ORDER BY day DESC NULLS LAST, arxiv_id
+           LIMIT $4::bigint"#,
+        model,
+        since,
+        only,
+        limit,
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// How many papers still lack a vector of `model` (computed at or after `since`), among
+/// `only` when given.
+pub async fn count_unembedded(
+    db: &PgPool,
+    model: &str,
+    since: Option<DateTime<Utc>>,
+    only: Option<&[String]>,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM papers p
+           WHERE NOT EXISTS (SELECT 1 FROM paper_vectors v
+                             WHERE v.arxiv_id = p.arxiv_id AND v.model = $1
+                               AND ($2::timestamptz IS NULL OR v.embedded_at >= $2))
+             AND ($3::text[] IS NULL OR p.arxiv_id = ANY($3))"#,
+        model,
+        since,
+        only,
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Stores papers' vectors of `model`, replacing any earlier vector of theirs.
+pub async fn save_papers(
+    conn: &mut PgConnection,
+    model: &str,
+    rows: &[(String, Vec<f32>)],
+) -> sqlx::Result<()> {
+    let ids: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+    // Postgres arrays of arrays must be rectangular: one flat array, cut by the dimension.
+    let dim = rows.first().map_or(0, |(_, v)| v.len()) as i64;
+    let flat: Vec<f32> = rows.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+    sqlx::query!(
+        "INSERT INTO paper_vectors (arxiv_id, model, vector)
+         SELECT id, $2, ($3::real[])[(n - 1) * $4 + 1 : n * $4]
+         FROM unnest($1::text[]) WITH ORDINALITY AS t(id, n)
+         WHERE EXISTS (SELECT 1 FROM papers WHERE arxiv_id = t.id)
+         ON CONFLICT (arxiv_id) DO UPDATE
+         SET model = EXCLUDED.model, vector = EXCLUDED.vector, embedded_at = now()",
+        &ids as &[&str],
+        model,
+        &flat,
+        dim,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes the vectors of every model but `model` (after a change of model).
+pub async fn forget_other_models(db: &PgPool, model: &str) -> sqlx::Result<u64> {
+    let papers = sqlx::query!("DELETE FROM paper_vectors WHERE model <> $1", model)
+        .execute(db)
+        .await?
+        .rows_affected();
+    let topics = sqlx::query!("DELETE FROM topic_vectors WHERE model <> $1", model)
+        .execute(db)
+        .await?
+        .rows_affected();
+    Ok(papers + topics)
+}
+
+/// The vectors of `model` these papers have.
+pub async fn of_papers(
+    db: &PgPool,
+    model: &str,
+    ids: &[String],
+) -> sqlx::Result<HashMap<String, Vec<f32>>> {
+    let rows = sqlx::query!(
+        "SELECT arxiv_id, vector FROM paper_vectors WHERE model = $1 AND arxiv_id = ANY($2)",
+        model,
+        ids,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.arxiv_id, r.vector)).collect())
+}
+
+/// How many papers have a vector of `model`.
+pub async fn count_papers(db: &PgPool, model: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM paper_vectors WHERE model = $1"#, model)
+        .fetch_one(db)
+        .await
+}
+
+/// The vectors of `model` these topics (keys) have.
+pub async fn of_topics(
+    db: &PgPool,
+    model: &str,
+    topics: &[String],
+) -> sqlx::Result<HashMap<String, Vec<f32>>> {
+    let rows = sqlx::query!(
+        "SELECT topic, vector FROM topic_vectors WHERE model = $1 AND topic = ANY($2)",
+        model,
+        topics,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.topic, r.vector)).collect())
+}
+
+/// Stores topics' vectors of `model` (a topic already stored keeps its vector).
+pub async fn save_topics(
+    db: &PgPool,
+    model: &str,
+    rows: &[(String, Vec<f32>)],
+) -> sqlx::Result<()> {
+    let topics: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
+    let dim = rows.first().map_or(0, |(_, v)| v.len()) as i64;
+    let flat: Vec<f32> = rows.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+    sqlx::query!(
+        "INSERT INTO topic_vectors (model, topic, vector)
+         SELECT $2, topic, ($3::real[])[(n - 1) * $4 + 1 : n * $4]
+         FROM unnest($1::text[]) WITH ORDINALITY AS t(topic, n)
+         ON CONFLICT (model, topic) DO NOTHING",
+        &topics as &[&str],
+        model,
+        &flat,
+        dim,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Topics of subscribers who may get digests that have no vector of `model`, at most `limit`.
+pub async fn unembedded_topics(db: &PgPool, model: &str, limit: i64) -> sqlx::Result<Vec<String>> {
+    let rows = sqlx::query_scalar!(
+        r#"SELECT DISTINCT lower(t) AS "topic!"
+           FROM subscribers s, unnest(s.topics) AS t
+           WHERE s.status IN ('pending', 'confirmed')
+             AND NOT EXISTS (SELECT 1 FROM topic_vectors v WHERE v.model = $1 AND v.topic = lower(t))
+           LIMIT $2"#,
+        model,
+        limit,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows)
+}

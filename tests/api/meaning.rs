@@ -1,0 +1,319 @@
+//! Ranking by meaning, as subscribers and operators meet it: a topic found by what it means,
+//! the "why" that says so, the preview that agrees with the digest, a model downloaded from
+//! the hub in the background, and a model that cannot be had, which blocks nothing.
+
+use std::time::Duration;
+
+use crate::embeddings::{fake_hub, model_dir};
+use crate::helpers::*;
+use crate::upstream::Upstream;
+
+/// A Friday (15 papers) whose papers include "Learning Vision-Driven Reactive Soccer Skills for Humanoid
+/// Robots" (2511.03996), which never says "football".
+const DAY: &str = "2025-11-07";
+const SOCCER: &str = "2511.03996";
+const TOPIC: &str = "robot football";
+
+fn model() -> String {
+    model_dir().display().to_string()
+}
+
+/// The Hugging Face papers of `DAY`.
+async fn ingest_day(app: &TestApp, up: &Upstream) {
+    use paperboy::ingest::{self, Sources, Trigger};
+    let mut settings = app.settings.clone();
+    settings.sources.hf_url = up.url.parse().unwrap();
+    let day = chrono::NaiveDate::parse_from_str(DAY, "%Y-%m-%d").unwrap();
+    ingest::huggingface(&app.db, &Sources::from_settings(&settings), day, Trigger::Cli)
+        .await
+        .unwrap();
+}
+
+/// (papers, papers with a vector).
+async fn embedded(db: &sqlx::PgPool) -> (i64, i64) {
+    sqlx::query_as("SELECT (SELECT count(*) FROM papers), (SELECT count(*) FROM paper_vectors)")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+async fn wait_for_vectors(app: &TestApp) {
+    wait_until("every paper has a vector", Duration::from_secs(180), || async {
+        let (papers, vectors) = embedded(&app.db).await;
+        papers > 0 && papers == vectors
+    })
+    .await;
+}
+
+/// The admin overview page's HTML.
+async fn overview(admin: &crate::admin::Admin<'_>) -> String {
+    admin.get("/admin").await.text().await.unwrap()
+}
+
+/// The app with an admin and these settings.
+async fn app_with(extra: &[(&str, &str)]) -> TestApp {
+    let mut env = crate::admin::admin_env();
+    env.extend_from_slice(extra);
+    spawn_app_for_sends(&env).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paraphrased_topic_finds_its_paper_by_meaning_and_the_preview_agrees() {
+    let up = Upstream::start().await;
+    let model = model();
+    let app = app_with(&[("PAPERBOY_EMBEDDING_MODEL", &model)]).await;
+    ingest_day(&app, &up).await;
+    // serve's worker embeds what was ingested, in the background.
+    wait_for_vectors(&app).await;
+
+    let prefs = subscriber(&app, "football@example.com", &[("topics", TOPIC)]).await;
+    let page = app.get(&prefs).await.text().await.unwrap();
+    assert!(page.contains("Reactive Soccer Skills"), "the preview finds it: {page}");
+    assert!(page.contains("close to your topic “robot football”"), "{page}");
+
+    let summary = send_edition(&app, DAY).await;
+    assert_eq!((summary.sent, summary.skipped), (1, 0));
+    let mail = &digests_to(&app, "football@example.com")[0];
+    let ids = paper_ids(mail);
+    assert_eq!(ids[0], SOCCER, "the paper about robot soccer leads");
+    assert!(mail.text().contains("Why: close to your topic “robot football”"), "{}", mail.text());
+    assert!(mail.html().contains("close to your topic “robot football”"));
+    let previewed: Vec<String> =
+        ids.iter().filter(|id| page.contains(id.as_str())).cloned().collect();
+    assert_eq!(previewed, ids, "the preview showed the digest's papers");
+
+    // A reader whose topic the day lacks gets nothing rather than near-misses.
+    subscriber(&app, "quantum@example.com", &[("topics", "quantum error correction")]).await;
+    assert_eq!(send_edition(&app, DAY).await.skipped, 1);
+
+    let admin = crate::admin::login(&app).await;
+    let dashboard = overview(&admin).await;
+    assert!(dashboard.contains(&model), "the dashboard names the model");
+    assert!(dashboard.contains("model-ready"));
+    assert!(dashboard.contains("15 of 15"), "papers with vectors: {dashboard}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_model_off_ranking_is_literal_as_before() {
+    let up = Upstream::start().await;
+    let app = app_with(&[("PAPERBOY_EMBEDDING_MODEL", "off")]).await;
+    ingest_day(&app, &up).await;
+    subscriber(&app, "football@example.com", &[("topics", TOPIC)]).await;
+    subscriber(&app, "video@example.com", &[("topics", "video generation")]).await;
+    let summary = send_edition(&app, DAY).await;
+    assert_eq!((summary.sent, summary.skipped), (1, 1), "no word of the topic, no paper");
+    let mail = &digests_to(&app, "video@example.com")[0];
+    assert!(mail.text().contains("Why: matches: video generation"));
+    assert!(!mail.text().contains("close to"));
+    assert_eq!(embedded(&app.db).await.1, 0, "nothing embedded");
+    let admin = crate::admin::login(&app).await;
+    assert!(overview(&admin).await.contains("PAPERBOY_EMBEDDING_MODEL=off"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_model_blocks_nothing_digests_go_out_literally_and_the_dashboard_says_why() {
+    let up = Upstream::start().await;
+    let broken =
+        crate::embeddings::broken_copy(|d| std::fs::remove_file(d.join("tokenizer.json")).unwrap());
+    let folder = broken.path().display().to_string();
+    let app = app_with(&[("PAPERBOY_EMBEDDING_MODEL", &folder)]).await;
+    let admin = crate::admin::login(&app).await;
+    assert_eq!(app.get("/readyz").await.status(), 200, "readiness does not wait for a model");
+    ingest_day(&app, &up).await;
+    wait_until("the model is given up", Duration::from_secs(60), || async {
+        overview(&admin).await.contains("model-unavailable")
+    })
+    .await;
+    let dashboard = overview(&admin).await;
+    assert!(dashboard.contains("tokenizer.json"), "the file at fault is named: {dashboard}");
+    assert!(dashboard.contains("0 of 15"), "{dashboard}");
+
+    subscriber(&app, "video@example.com", &[("topics", "video generation")]).await;
+    let summary = send_edition(&app, DAY).await;
+    assert_eq!(summary.sent, 1);
+    let mail = &digests_to(&app, "video@example.com")[0];
+    assert!(mail.text().contains("Why: matches: video generation"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_downloads_the_model_from_the_hub_in_the_background() {
+    let hub = fake_hub().await;
+    let home = crate::embeddings::tempdir::Dir::new();
+    let home_path = home.path().display().to_string();
+    let up = Upstream::start().await;
+    let app = app_with(&[
+        ("PAPERBOY_EMBEDDING_MODEL", "sentence-transformers/all-MiniLM-L6-v2"),
+        ("HF_ENDPOINT", &hub.url),
+        ("HF_HOME", &home_path),
+    ])
+    .await;
+    ingest_day(&app, &up).await;
+    wait_for_vectors(&app).await;
+    assert!(
+        home.path().join("hub/models--sentence-transformers--all-MiniLM-L6-v2").is_dir(),
+        "kept in the Hugging Face cache"
+    );
+    let admin = crate::admin::login(&app).await;
+    let dashboard = overview(&admin).await;
+    assert!(dashboard.contains("sentence-transformers/all-MiniLM-L6-v2"));
+    assert!(dashboard.contains("model-ready"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_hub_blocks_nothing() {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let home = crate::embeddings::tempdir::Dir::new();
+    let home_path = home.path().display().to_string();
+    let mut env = crate::admin::admin_env();
+    env.extend_from_slice(&[
+        ("PAPERBOY_EMBEDDING_MODEL", paperboy::embeddings::DEFAULT_MODEL),
+        ("HF_ENDPOINT", &endpoint),
+        ("HF_HOME", &home_path),
+    ]);
+    let app = spawn_app_with(&env).await;
+    let admin = crate::admin::login(&app).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    assert_eq!(app.subscribe("hub@example.com", "robot football").await.status(), 200);
+    wait_until("the download failed once", Duration::from_secs(30), || async {
+        overview(&admin).await.contains("model-downloading")
+            && overview(&admin).await.contains("config.json")
+    })
+    .await;
+    let dashboard = overview(&admin).await;
+    assert!(dashboard.contains(paperboy::embeddings::DEFAULT_MODEL));
+    app.smtp.wait_for_mail_to("hub@example.com", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embed_resumes_after_a_kill_does_nothing_twice_and_a_new_model_re_embeds() {
+    use crate::binary::{paperboy, scratch_dir};
+    let up = Upstream::start().await;
+    let db = TestDb::new();
+    let dir = scratch_dir();
+    let model = model();
+    let base = [("DATABASE_URL", db.url.as_str()), ("PAPERBOY_HF_URL", up.url.as_str())];
+    for day in ["2025-11-06", DAY] {
+        let out = paperboy(&dir, &base)
+            .args(["ingest", "--source", "huggingface", "--date", day])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+
+    let off = paperboy(&dir, &base).arg("embed").output().unwrap();
+    assert!(!off.status.success(), "no model, no embedding");
+    assert!(String::from_utf8_lossy(&off.stderr).contains("PAPERBOY_EMBEDDING_MODEL=off"));
+
+    let with_model = [base[0], ("PAPERBOY_EMBEDDING_MODEL", model.as_str())];
+    // Killed after its first batch: what was stored stays, nothing else is half-done.
+    let mut child = paperboy(&dir, &with_model)
+        .arg("embed")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("a first batch is stored", Duration::from_secs(120), || async {
+        embedded(&pool).await.1 > 0
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (papers, first) = embedded(&pool).await;
+    assert_eq!(papers, 28, "the papers of both days");
+    assert!(first < papers, "killed before the end");
+    let stamps: Vec<(String, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT arxiv_id, embedded_at FROM paper_vectors ORDER BY arxiv_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+
+    let out = paperboy(&dir, &with_model).arg("embed").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.starts_with(&format!("embed {model}: embedded {} papers in ", papers - first)),
+        "{line}"
+    );
+    assert!(line.trim_end().ends_with("28 papers have vectors"), "{line}");
+    for (id, at) in &stamps {
+        let now: chrono::DateTime<chrono::Utc> =
+            sqlx::query_scalar("SELECT embedded_at FROM paper_vectors WHERE arxiv_id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(&now, at, "{id} was embedded once");
+    }
+    let again = paperboy(&dir, &with_model).arg("embed").output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains(": embedded 0 papers"));
+
+    // Another model (the same files under another name): everything is embedded again and
+    // the old model's vectors go.
+    let other = dir.join("other-model");
+    std::os::unix::fs::symlink(model_dir(), &other).unwrap();
+    let other = other.display().to_string();
+    let out = paperboy(&dir, &[base[0], ("PAPERBOY_EMBEDDING_MODEL", other.as_str())])
+        .arg("embed")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": embedded 28 papers"));
+    let models: Vec<String> = sqlx::query_scalar("SELECT DISTINCT model FROM paper_vectors")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(models, [other]);
+
+    // A broken folder: a reason naming the file, non-zero.
+    let broken =
+        crate::embeddings::broken_copy(|d| std::fs::remove_file(d.join("tokenizer.json")).unwrap());
+    let folder = broken.path().display().to_string();
+    let out = paperboy(&dir, &[base[0], ("PAPERBOY_EMBEDDING_MODEL", folder.as_str())])
+        .arg("embed")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tokenizer.json"));
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_then_send_without_serve_ranks_by_meaning() {
+    use crate::binary::{paperboy, scratch_dir};
+    let up = Upstream::start().await;
+    let db = TestDb::new();
+    let dir = scratch_dir();
+    let smtp = crate::smtp::SmtpServer::start().await;
+    let smtp_url = smtp.url();
+    let model = model();
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("PAPERBOY_HF_URL", up.url.as_str()),
+        ("PAPERBOY_SMTP_URL", smtp_url.as_str()),
+        ("PAPERBOY_EMBEDDING_MODEL", model.as_str()),
+    ];
+    let out = paperboy(&dir, &env)
+        .args(["ingest", "--source", "huggingface", "--date", DAY])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO subscribers (email, email_key, status, confirmed_at, topics)
+         VALUES ('football@example.com', 'football@example.com', 'confirmed', now(), $1)",
+    )
+    .bind(vec![TOPIC.to_string()])
+    .execute(&pool)
+    .await
+    .unwrap();
+    let out = paperboy(&dir, &env).args(["send", "--date", DAY]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sent 1"));
+    let mail = smtp.wait_for_mail_to("football@example.com", 1).await;
+    assert!(mail.text().contains("close to your topic “robot football”"), "{}", mail.text());
+    assert_eq!(paper_ids(&mail)[0], SOCCER);
+    pool.close().await;
+}
