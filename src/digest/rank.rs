@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rust_stemmers::{Algorithm, Stemmer};
 
 use super::lexicon::{Lexicon, keyword_features, read_paper, words};
-use super::meaning::{Vectors, topic_key};
+use super::meaning::{Vectors, dot, topic_key};
 use super::taste::{MIN_IDF, Taste, weigh};
 use crate::domain::normalize_whitespace;
 
@@ -497,14 +497,18 @@ impl CandidateSet {
             .then(|| vectors.similarities(&learned.direction.unpack()))
     }
 
-    /// The liked paper closest in meaning to a candidate.
-    fn liked_by_meaning(&self, index: usize, taste: &Taste) -> Option<Reason> {
+    /// The liked paper closest in meaning to a candidate (`liked`: the taste's liked
+    /// vectors, unpacked once per ranking).
+    fn liked_by_meaning(
+        &self,
+        index: usize,
+        liked: &[(usize, Vec<f32>)],
+        taste: &Taste,
+    ) -> Option<Reason> {
         let row = self.semantic.as_ref()?.row(index)?;
-        let learned = taste.meaning.as_ref()?;
-        let (_, at) = learned
-            .liked
+        let (_, at) = liked
             .iter()
-            .map(|(at, v)| (v.cosine(row), *at as usize))
+            .map(|(at, v)| (dot(v, row), *at))
             .filter(|(sim, _)| *sim >= TASTE_MEANING_REASON)
             .max_by(|a, b| a.0.total_cmp(&b.0))?;
         taste.liked.get(at).map(|(_, title)| Reason::Liked(title.clone()))
@@ -581,6 +585,7 @@ impl CandidateSet {
             }
         }
         let liked_sims = self.taste_meaning(&interests.taste);
+        let liked_vectors = std::cell::OnceCell::new();
         let terms = self.resolve(&interests.taste);
         let taste = if terms.is_empty() { None } else { Some(self.taste_scores(&terms)) };
         let close = |i: usize| {
@@ -647,10 +652,15 @@ impl CandidateSet {
                     None
                 };
                 let liked = liked.or_else(|| {
+                    let liked_vectors = liked_vectors.get_or_init(|| {
+                        interests.taste.meaning.as_ref().map_or_else(Vec::new, |m| {
+                            m.liked.iter().map(|(at, v)| (usize::from(*at), v.unpack())).collect()
+                        })
+                    });
                     liked_sims
                         .as_ref()
                         .filter(|t| t[index] >= TASTE_MEANING_REASON)
-                        .and_then(|_| self.liked_by_meaning(index, &interests.taste))
+                        .and_then(|_| self.liked_by_meaning(index, liked_vectors, &interests.taste))
                 });
                 reasons.extend(liked);
                 if reasons.is_empty() {
