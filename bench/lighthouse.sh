@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PG=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
-FIXTURES=${PAPERBOY_FIXTURES:-../shared/fixtures}
+FIXTURES=${PAPERBOY_FIXTURES:-tests/fixtures}
 DAY=2025-11-26
 PORT=25261
 HF_PORT=25262

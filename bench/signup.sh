@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PG=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
-FIXTURES=${PAPERBOY_FIXTURES:-../shared/fixtures}
+FIXTURES=${PAPERBOY_FIXTURES:-tests/fixtures}
 DAY=2025-11-26
 DB=paperboy_bench_signup
 DURATION=${DURATION:-30}

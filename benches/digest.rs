@@ -20,7 +20,7 @@ use paperboy::embeddings::Encoder;
 /// Every paper of the November 2025 fixture days.
 fn fixture_papers() -> Vec<Candidate> {
     let dir = std::env::var("PAPERBOY_FIXTURES")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures").into());
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures").into());
     let mut files: Vec<_> = std::fs::read_dir(format!("{dir}/huggingface/daily_papers"))
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -14,7 +14,7 @@ const RUNS: usize = 5;
 
 fn fixture(name: &str) -> String {
     let dir = std::env::var("PAPERBOY_FIXTURES")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures").into());
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures").into());
     std::fs::read_to_string(format!("{dir}/{name}")).expect("fixture")
 }
 

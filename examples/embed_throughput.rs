@@ -20,7 +20,7 @@ fn main() {
     let model =
         std::env::args().nth(1).unwrap_or_else(|| format!("{root}/.cache/models/all-MiniLM-L6-v2"));
     let fixtures =
-        std::env::var("PAPERBOY_FIXTURES").unwrap_or_else(|_| format!("{root}/../shared/fixtures"));
+        std::env::var("PAPERBOY_FIXTURES").unwrap_or_else(|_| format!("{root}/tests/fixtures"));
     let dir = format!("{fixtures}/huggingface/daily_papers");
     let mut texts = Vec::new();
     let mut days: Vec<_> =

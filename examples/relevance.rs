@@ -168,7 +168,7 @@ fn main() {
     paperboy::embeddings::single_threaded_kernels();
     let root = env!("CARGO_MANIFEST_DIR");
     let dir =
-        std::env::var("PAPERBOY_FIXTURES").unwrap_or_else(|_| format!("{root}/../shared/fixtures"));
+        std::env::var("PAPERBOY_FIXTURES").unwrap_or_else(|_| format!("{root}/tests/fixtures"));
     let model_dir =
         std::env::args().nth(1).unwrap_or_else(|| format!("{root}/.cache/models/all-MiniLM-L6-v2"));
     let encoder = Encoder::load(std::path::Path::new(&model_dir)).expect("the model loads");

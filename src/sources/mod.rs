@@ -172,11 +172,12 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-/// A file from the shared fixtures (`../shared/fixtures`, or `PAPERBOY_FIXTURES`).
+/// A file from the fixtures (`tests/fixtures`, copied from the shared fixtures, or
+/// `PAPERBOY_FIXTURES`).
 #[cfg(test)]
 pub(crate) fn fixture(path: &str) -> Vec<u8> {
     let dir = std::env::var("PAPERBOY_FIXTURES")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures").into());
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures").into());
     let path = std::path::Path::new(&dir).join(path);
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }

@@ -15,7 +15,7 @@ use axum::routing::get;
 pub fn fixtures_dir() -> PathBuf {
     std::env::var("PAPERBOY_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"))
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
 }
 
 pub fn fixture(path: &str) -> Vec<u8> {
