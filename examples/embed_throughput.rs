@@ -15,7 +15,8 @@ use paperboy::embeddings::Encoder;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    paperboy::embeddings::single_threaded_kernels();
+    // SAFETY: first thing in main, before any other thread.
+    unsafe { paperboy::embeddings::single_threaded_kernels() };
     let root = env!("CARGO_MANIFEST_DIR");
     let model =
         std::env::args().nth(1).unwrap_or_else(|| format!("{root}/.cache/models/all-MiniLM-L6-v2"));

@@ -165,7 +165,8 @@ struct Totals {
 }
 
 fn main() {
-    paperboy::embeddings::single_threaded_kernels();
+    // SAFETY: first thing in main, before any other thread.
+    unsafe { paperboy::embeddings::single_threaded_kernels() };
     let root = env!("CARGO_MANIFEST_DIR");
     let dir =
         std::env::var("PAPERBOY_FIXTURES").unwrap_or_else(|_| format!("{root}/tests/fixtures"));

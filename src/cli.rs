@@ -78,6 +78,9 @@ pub enum AdminCommand {
 #[error("{0}; try again later")]
 pub struct RetryLater(pub String);
 
+/// How long `paperboy send` waits for the embedding model before ranking literally.
+const MODEL_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Largest message `paperboy inbound` reads (as `/inbound/mime`).
 pub const MAX_INBOUND_BYTES: usize = 10 * 1024 * 1024;
 
@@ -141,10 +144,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             // With the model, the edition's papers are embedded before composing; without
             // it, the send ranks literally and says why.
             let embedder = Embedder::from_settings(&settings);
-            if let Err(e) = embedder.load().await
-                && !matches!(e, ModelError::Off)
-            {
-                tracing::warn!(error = %e, "ranking literally");
+            match tokio::time::timeout(MODEL_WAIT, embedder.load()).await {
+                Ok(Ok(_)) | Ok(Err(ModelError::Off)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "ranking literally"),
+                Err(_) => tracing::warn!(
+                    wait = ?MODEL_WAIT,
+                    "the embedding model did not load in time; ranking literally"
+                ),
             }
             let deliverer = crate::delivery::Deliverer::from_settings(
                 &db, &mailer, &settings, &secret, &embedder,
@@ -202,7 +208,8 @@ async fn embed(settings: Settings, all: bool) -> anyhow::Result<()> {
     embedder.load().await?;
     let model = embedder.model_id();
     crate::store::vectors::forget_other_models(&db, &model).await?;
-    let since = all.then(chrono::Utc::now);
+    // embedded_at is the database's clock: `--all` redoes what is older than its start.
+    let since = if all { Some(crate::store::vectors::now(&db).await?) } else { None };
     let scope = papers::Scope { only: None, since };
     let todo = crate::store::vectors::count_unembedded(&db, &model, since, None).await?;
     let bar = if std::io::stderr().is_terminal() {

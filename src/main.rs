@@ -8,7 +8,8 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    paperboy::embeddings::single_threaded_kernels();
+    // SAFETY: first thing in main, before any other thread.
+    unsafe { paperboy::embeddings::single_threaded_kernels() };
     run()
 }
 

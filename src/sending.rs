@@ -82,8 +82,12 @@ pub async fn send(
         let id = editions::ensure(db, &edition).await?;
         let queued = deliveries::create_for_edition(db, id, &edition).await?;
         // A week's papers are embedded only when weekly subscribers get it now.
-        if edition.frequency != crate::domain::Frequency::Weekly || queued > 0 {
-            embed_edition(db, deliverer.editions().embedder(), &edition, &shutdown).await?;
+        if (edition.frequency != crate::domain::Frequency::Weekly || queued > 0)
+            && let Err(e) =
+                embed_edition(db, deliverer.editions().embedder(), &edition, &shutdown).await
+        {
+            // Vectors only sharpen the ranking: without them the edition goes out literally.
+            tracing::warn!(error = %e, edition = %edition, "could not embed the edition's papers; ranking them literally");
         }
         ids.push(id);
         labels.push(edition.label());

@@ -25,8 +25,8 @@ pub struct Vectors {
     by_topic: Mutex<HashMap<String, Arc<[f32]>>>,
 }
 
-/// Topics whose similarities an edition keeps; past this many the memo starts afresh.
-const MEMO_TOPICS: usize = 4096;
+/// Similarities an edition keeps (4 bytes each: 16 MB); past this the memo starts afresh.
+const MEMO_FLOATS: usize = 4 << 20;
 
 impl Vectors {
     /// `rows` in the candidates' order; a row of another length counts as missing.
@@ -87,7 +87,7 @@ impl Vectors {
         }
         let computed: Arc<[f32]> = self.similarities(query).into();
         let mut memo = self.by_topic.lock().expect("the topic memo");
-        if memo.len() >= MEMO_TOPICS {
+        if (memo.len() + 1) * self.present.len() > MEMO_FLOATS {
             memo.clear();
         }
         memo.insert(key.to_string(), computed.clone());

@@ -164,7 +164,7 @@ const TASTE_REASON: f64 = 0.1;
 /// candidate is in the digest without sharing the topic's words, and its "why" says it is
 /// close. Below it, a reader whose topic the day lacks gets nothing rather than near-misses.
 /// Tuned on `examples/relevance.rs`.
-pub const MEANING_FLOOR: f32 = 0.0;
+pub const MEANING_FLOOR: f32 = 0.15;
 pub const MEANING_WEIGHT: f64 = 10.0;
 pub const MEANING_MIN: f32 = 0.4;
 /// The taste in the same space: closeness to the centroid of what the subscriber rated up

@@ -84,11 +84,14 @@ fn workers() -> usize {
 }
 
 /// Makes candle run each matrix product on the calling thread (it reads `RAYON_NUM_THREADS`),
-/// as `Encoder::embed` wants: it runs one batch per core itself. Call it at the start of
-/// `main`, before any other thread exists; a value already set is kept.
-pub fn single_threaded_kernels() {
+/// as `Encoder::embed` wants: it runs one batch per core itself. A value already set is kept.
+///
+/// # Safety
+/// It sets an environment variable: call it first thing in `main`, while the process has a
+/// single thread.
+pub unsafe fn single_threaded_kernels() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        // SAFETY: called first thing in `main`, while the process has a single thread.
+        // SAFETY: the caller promises there is no other thread yet.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
     }
 }

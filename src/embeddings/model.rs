@@ -192,7 +192,12 @@ impl Embedder {
     pub async fn load_in_background(self: Arc<Self>, shutdown: CancellationToken) {
         let mut delay = RETRY_FIRST;
         loop {
-            match self.load().await {
+            let attempt = tokio::select! {
+                result = self.load() => result,
+                // A download in progress stops with the process.
+                _ = shutdown.cancelled() => return,
+            };
+            match attempt {
                 Ok(encoder) => {
                     tracing::info!(
                         model = %self.model_id(),

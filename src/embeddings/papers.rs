@@ -14,8 +14,8 @@ use crate::store::vectors;
 
 /// Papers per transaction: a few seconds of work on two cores.
 pub const BATCH: i64 = 16;
-/// How long a run waits for papers another embedder is working on.
-const WAIT_FOR_OTHERS: Duration = Duration::from_secs(300);
+/// How long a run waits for papers another embedder is working on (a few batches).
+const WAIT_FOR_OTHERS: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedPapersError {
@@ -52,7 +52,13 @@ pub async fn embed_batch(
 ) -> Result<usize, EmbedPapersError> {
     let model = embedder.ready_model().ok_or(EmbedPapersError::NotReady)?;
     let mut tx = db.begin().await?;
-    let papers = vectors::claim_unembedded(&mut tx, &model, scope.since, scope.only, BATCH).await?;
+    let mut papers =
+        vectors::claim_unembedded(&mut tx, &model, scope.since, scope.only, BATCH).await?;
+    // The claim's snapshot predates its locks: a paper another embedder stored (and let go
+    // of) meanwhile looks missing to it. A new statement sees that paper's vector.
+    let ids: Vec<String> = papers.iter().map(|p| p.arxiv_id.clone()).collect();
+    let done = vectors::embedded_among(&mut tx, &model, scope.since, &ids).await?;
+    papers.retain(|p| !done.contains(&p.arxiv_id));
     if papers.is_empty() {
         return Ok(0);
     }

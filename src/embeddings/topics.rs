@@ -45,8 +45,8 @@ pub async fn ensure(
     let texts = missing.iter().map(|t| text(t, &lexicon)).collect();
     let Some(computed) = embedder.embed(texts).await? else { return Ok(0) };
     let rows: Vec<(String, Vec<f32>)> = missing.into_iter().zip(computed).collect();
+    // Editions keep no topic vectors (ranking reads them per subscriber): nothing to refresh.
     vectors::save_topics(db, &model, &rows).await?;
-    embedder.vectors_changed();
     Ok(rows.len())
 }
 

@@ -38,10 +38,15 @@ pub fn spawn(
             if !missing.is_empty() && topics::ensure(&db, &embedder, &missing).await? > 0 {
                 return Ok(Step::Worked);
             }
-            if papers::embed_batch(&db, &embedder, papers::Scope::missing()).await? > 0 {
-                return Ok(Step::Worked);
+            match papers::embed_batch(&db, &embedder, papers::Scope::missing()).await {
+                Ok(0) => Ok(Step::Idle(None)),
+                Ok(_) => Ok(Step::Worked),
+                // Not every second on both cores: the next try waits for the next poll.
+                Err(e) => {
+                    tracing::warn!(error = %e, "embedding a batch of papers failed; trying again later");
+                    Ok(Step::Idle(None))
+                }
             }
-            Ok(Step::Idle(None))
         }
     })
 }

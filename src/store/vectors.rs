@@ -51,6 +51,30 @@ pub async fn claim_unembedded(
     .await
 }
 
+/// Which of `ids` have a vector of `model` computed at or after `since`.
+pub async fn embedded_among(
+    conn: &mut PgConnection,
+    model: &str,
+    since: Option<DateTime<Utc>>,
+    ids: &[String],
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        "SELECT arxiv_id FROM paper_vectors
+         WHERE model = $1 AND arxiv_id = ANY($3)
+           AND ($2::timestamptz IS NULL OR embedded_at >= $2)",
+        model,
+        since,
+        ids,
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The database's clock, which `embedded_at` is written by.
+pub async fn now(db: &PgPool) -> sqlx::Result<DateTime<Utc>> {
+    sqlx::query_scalar!(r#"SELECT now() AS "now!""#).fetch_one(db).await
+}
+
 /// How many papers still lack a vector of `model` (computed at or after `since`), among
 /// `only` when given.
 pub async fn count_unembedded(
@@ -81,7 +105,7 @@ pub async fn save_papers(
 ) -> sqlx::Result<()> {
     let ids: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
     // Postgres arrays of arrays must be rectangular: one flat array, cut by the dimension.
-    let dim = rows.first().map_or(0, |(_, v)| v.len()) as i64;
+    let dim = same_dimension(rows)?;
     let flat: Vec<f32> = rows.iter().flat_map(|(_, v)| v.iter().copied()).collect();
     sqlx::query!(
         "INSERT INTO paper_vectors (arxiv_id, model, vector)
@@ -98,6 +122,15 @@ pub async fn save_papers(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The rows' common length (a row of another length would shift every later one).
+fn same_dimension(rows: &[(String, Vec<f32>)]) -> sqlx::Result<i64> {
+    let dim = rows.first().map_or(0, |(_, v)| v.len());
+    if rows.iter().any(|(_, v)| v.len() != dim) {
+        return Err(sqlx::Error::Protocol("vectors of different lengths in one batch".into()));
+    }
+    Ok(dim as i64)
 }
 
 /// Deletes the vectors of every model but `model` (after a change of model).
@@ -159,7 +192,7 @@ pub async fn save_topics(
     rows: &[(String, Vec<f32>)],
 ) -> sqlx::Result<()> {
     let topics: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
-    let dim = rows.first().map_or(0, |(_, v)| v.len()) as i64;
+    let dim = same_dimension(rows)?;
     let flat: Vec<f32> = rows.iter().flat_map(|(_, v)| v.iter().copied()).collect();
     sqlx::query!(
         "INSERT INTO topic_vectors (model, topic, vector)
