@@ -66,6 +66,8 @@ pub struct Encoder {
     pooling: Pooling,
     max_tokens: usize,
     dim: usize,
+    /// Batches embedded side by side.
+    workers: usize,
 }
 
 /// Texts per forward pass: enough to amortise the per-call cost, few enough that padding
@@ -79,7 +81,7 @@ type Indexed = Vec<(usize, Vec<f32>)>;
 /// (softmax, GELU, layer norm) is single-threaded, so one batch at a time left a core idle
 /// for much of a forward pass (`examples/embed_throughput.rs`: 15-16 papers/s against 10.8
 /// with one batch on two threads). See `single_threaded_kernels`.
-fn workers() -> usize {
+fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
@@ -102,7 +104,7 @@ fn lower_priority() {
     // SAFETY: setpriority on the calling thread (tid from gettid), no pointers involved.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
     }
 }
 
@@ -150,10 +152,24 @@ impl Encoder {
             unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }
                 .map_err(|e| LoadError::file(&weights, e))?;
         let model = BertModel::load(vb, &config).map_err(|e| LoadError::file(&weights, e))?;
-        let encoder = Self { model, tokenizer, pooling, max_tokens, dim: config.hidden_size };
+        let encoder = Self {
+            model,
+            tokenizer,
+            pooling,
+            max_tokens,
+            dim: config.hidden_size,
+            workers: cores(),
+        };
         // Shapes that load may still not fit together: one tiny pass proves the model runs.
         encoder.embed(&["paperboy"]).map_err(|e| LoadError::file(&weights, e))?;
         Ok(encoder)
+    }
+
+    /// Leaves a core to the rest of the process (`serve`'s web server and senders): one
+    /// batch fewer side by side than there are cores, at least one.
+    pub fn in_background(mut self) -> Self {
+        self.workers = cores().saturating_sub(1).max(1);
+        self
     }
 
     pub fn dim(&self) -> usize {
@@ -174,7 +190,7 @@ impl Encoder {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
         let chunks: Vec<&[usize]> = order.chunks(BATCH).collect();
-        let workers = workers().min(chunks.len()).max(1);
+        let workers = self.workers.min(chunks.len()).max(1);
         let next = AtomicUsize::new(0);
         let work = || -> Result<Indexed, EmbedError> {
             let mut done = Vec::new();
@@ -184,7 +200,9 @@ impl Encoder {
             }
             Ok(done)
         };
-        let parts: Vec<Result<Indexed, EmbedError>> = if workers == 1 {
+        // One batch (a few topics, a request's worth) runs on the caller; more (the papers)
+        // on threads of their own at low priority, also when there is one worker.
+        let parts: Vec<Result<Indexed, EmbedError>> = if chunks.len() == 1 {
             vec![work()]
         } else {
             std::thread::scope(|scope| {

@@ -2,7 +2,7 @@
 //! `serve`, with backoff), its state for the dashboard, and inference on the blocking pool.
 //! Until it is ready, and whenever it cannot be had, ranking stays literal.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -72,6 +72,8 @@ pub struct Embedder {
     /// Bumped whenever the vectors that ranking reads may have changed (the model became
     /// ready, papers or topics were embedded): cached editions are re-read.
     generation: AtomicU64,
+    /// In `serve`: embed on one core fewer than there are, so requests keep one.
+    leave_a_core: AtomicBool,
 }
 
 /// Backoff between download attempts: 5 s, doubling, at most 10 minutes.
@@ -89,7 +91,13 @@ impl Embedder {
             hub,
             inner: RwLock::new(Inner { state, encoder: None }),
             generation: AtomicU64::new(0),
+            leave_a_core: AtomicBool::new(false),
         })
+    }
+
+    /// For `serve`: the model, once loaded, leaves a core to the web server and senders.
+    pub fn leave_a_core(&self) {
+        self.leave_a_core.store(true, Ordering::Relaxed);
     }
 
     /// The model of the settings (`PAPERBOY_EMBEDDING_MODEL`, `HF_ENDPOINT`, `HF_HOME`).
@@ -165,7 +173,11 @@ impl Embedder {
         let loaded = tokio::task::spawn_blocking(move || Encoder::load(&folder)).await;
         match loaded {
             Ok(Ok(encoder)) => {
-                let encoder = Arc::new(encoder);
+                let encoder = Arc::new(if self.leave_a_core.load(Ordering::Relaxed) {
+                    encoder.in_background()
+                } else {
+                    encoder
+                });
                 let mut inner = self.inner.write().expect("the model lock");
                 inner.encoder = Some(encoder.clone());
                 inner.state = ModelState::Ready;
