@@ -96,8 +96,8 @@ async fn train_meaning(
     topic_list: &[String],
 ) -> sqlx::Result<Option<MeaningTaste>> {
     let Some(model) = embedder.ready_model() else { return Ok(None) };
-    let training = &rated[..rated.len().min(TRAINED_RATINGS)];
-    let ids: Vec<String> = training.iter().map(|r| r.arxiv_id.clone()).collect();
+    // Only the papers training reads need their vectors.
+    let ids: Vec<String> = rated.iter().take(TRAINED_RATINGS).map(|r| r.arxiv_id.clone()).collect();
     let found = vectors::of_papers(db, &model, &ids).await?;
     if let Err(e) = topics::ensure(db, embedder, topic_list).await {
         tracing::warn!(error = %e, "could not embed the subscriber's topics");

@@ -105,24 +105,19 @@ async fn embed_edition(
     edition: &Edition,
     shutdown: &CancellationToken,
 ) -> Result<(), PlanError> {
-    let Some(model) = embedder.ready_model() else { return Ok(()) };
+    if embedder.ready_model().is_none() {
+        return Ok(());
+    }
     let papers: Vec<String> =
         editions::candidates(db, edition).await?.into_iter().map(|c| c.arxiv_id).collect();
     let scope = papers::Scope { only: Some(&papers), since: None };
     let embedded = papers::embed_all(db, embedder, scope, shutdown, |_| {})
         .await
         .map_err(|e| PlanError::Other(e.into()))?;
-    loop {
-        let missing = crate::store::vectors::unembedded_topics(db, &model, 256).await?;
-        if missing.is_empty() || shutdown.is_cancelled() {
-            break;
-        }
-        if topics::ensure(db, embedder, &missing).await.map_err(|e| PlanError::Other(e.into()))?
-            == 0
-        {
-            break;
-        }
-    }
+    while !shutdown.is_cancelled()
+        && topics::embed_missing(db, embedder, 256).await.map_err(|e| PlanError::Other(e.into()))?
+            > 0
+    {}
     if embedded > 0 {
         tracing::info!(papers = embedded, edition = %edition, "embedded the edition's papers");
     }

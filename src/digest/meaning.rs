@@ -263,12 +263,14 @@ impl MeaningTaste {
         topics: &[&[f32]],
     ) -> Option<Self> {
         let training = &rated[..rated.len().min(super::taste::TRAINED_RATINGS)];
+        // The liked list counts every paper rated up; training reads the most recent ones.
         let liked: Vec<(usize, &[f32])> = rated
             .iter()
-            .filter(|r| r.up)
             .enumerate()
-            .filter(|(_, r)| training.iter().any(|t| t.arxiv_id == r.arxiv_id))
-            .filter_map(|(i, r)| vectors.get(&r.arxiv_id).map(|v| (i, v.as_slice())))
+            .filter(|(_, r)| r.up)
+            .enumerate()
+            .filter(|(_, (at, _))| *at < training.len())
+            .filter_map(|(i, (_, r))| vectors.get(&r.arxiv_id).map(|v| (i, v.as_slice())))
             .collect();
         let disliked: Vec<&[f32]> = training
             .iter()

@@ -50,6 +50,21 @@ pub async fn ensure(
     Ok(rows.len())
 }
 
+/// Embeds up to `limit` of the topics subscribers use that the ready model has no vector
+/// for. Returns how many it embedded (0: none left, or no model ready).
+pub async fn embed_missing(
+    db: &PgPool,
+    embedder: &Embedder,
+    limit: i64,
+) -> Result<usize, EnsureError> {
+    let Some(model) = embedder.ready_model() else { return Ok(0) };
+    let missing = vectors::unembedded_topics(db, &model, limit).await?;
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    ensure(db, embedder, &missing).await
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EnsureError {
     #[error(transparent)]

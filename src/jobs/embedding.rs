@@ -34,8 +34,7 @@ pub fn spawn(
                 }
                 tidied.store(true, Ordering::Relaxed);
             }
-            let missing = vectors::unembedded_topics(&db, &model, TOPICS_PER_STEP).await?;
-            if !missing.is_empty() && topics::ensure(&db, &embedder, &missing).await? > 0 {
+            if topics::embed_missing(&db, &embedder, TOPICS_PER_STEP).await? > 0 {
                 return Ok(Step::Worked);
             }
             match papers::embed_batch(&db, &embedder, papers::Scope::missing()).await {
