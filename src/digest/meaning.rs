@@ -13,14 +13,17 @@ pub fn topic_key(topic: &str) -> String {
     topic.to_lowercase()
 }
 
-/// The candidates' unit vectors under one model; a candidate without a vector (not
-/// embedded yet) is close to nothing.
+/// The candidates' unit vectors under one model, each component a signed byte (as
+/// `PackedVector`: cosines within about 0.1 %, and a quarter of the memory, so a ranking's
+/// pass over every candidate reads 384 KB instead of 1.5 MB for 1,000 of them). A candidate
+/// without a vector (not embedded yet) is close to nothing.
 pub struct Vectors {
     model: String,
     dim: usize,
-    /// Row-major, `dim` floats a candidate; zeros where a candidate has no vector.
-    data: Vec<f32>,
-    present: Vec<bool>,
+    /// Row-major, `dim` bytes a candidate; zeros where a candidate has no vector.
+    data: Vec<i8>,
+    /// Per candidate: what a row's dot product is multiplied by (0 without a vector).
+    unscale: Vec<f32>,
     /// Topic key → similarity of every candidate to it.
     by_topic: Mutex<HashMap<String, Arc<[f32]>>>,
 }
@@ -31,15 +34,16 @@ const MEMO_FLOATS: usize = 4 << 20;
 impl Vectors {
     /// `rows` in the candidates' order; a row of another length counts as missing.
     pub fn new(model: impl Into<String>, dim: usize, rows: Vec<Option<Vec<f32>>>) -> Self {
-        let mut data = vec![0.0; rows.len() * dim];
-        let mut present = vec![false; rows.len()];
+        let mut data = vec![0i8; rows.len() * dim];
+        let mut unscale = vec![0.0; rows.len()];
         for (i, row) in rows.into_iter().enumerate() {
-            if let Some(v) = row.filter(|v| v.len() == dim) {
-                data[i * dim..(i + 1) * dim].copy_from_slice(&v);
-                present[i] = true;
+            if let Some(v) = row.filter(|v| v.len() == dim && dim > 0) {
+                let packed = PackedVector::pack(&v);
+                data[i * dim..(i + 1) * dim].copy_from_slice(&packed.values);
+                unscale[i] = 1.0 / packed.scale;
             }
         }
-        Self { model: model.into(), dim, data, present, by_topic: Default::default() }
+        Self { model: model.into(), dim, data, unscale, by_topic: Default::default() }
     }
 
     pub fn model(&self) -> &str {
@@ -51,31 +55,36 @@ impl Vectors {
     }
 
     pub fn len(&self) -> usize {
-        self.present.len()
+        self.unscale.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.present.is_empty()
+        self.unscale.is_empty()
     }
 
     /// How many candidates have a vector.
     pub fn embedded(&self) -> usize {
-        self.present.iter().filter(|p| **p).count()
+        self.unscale.iter().filter(|u| **u > 0.0).count()
     }
 
-    pub fn row(&self, i: usize) -> Option<&[f32]> {
-        self.present
-            .get(i)
-            .copied()
-            .unwrap_or(false)
-            .then(|| &self.data[i * self.dim..(i + 1) * self.dim])
+    /// Cosine of candidate `i` with the unit vector `query` (None: it has no vector).
+    pub fn similarity(&self, i: usize, query: &Query) -> Option<f32> {
+        let unscale = *self.unscale.get(i).filter(|u| **u > 0.0)?;
+        let row = &self.data[i * self.dim..(i + 1) * self.dim];
+        (query.values.len() == self.dim).then(|| {
+            let mut out = [0.0];
+            dots(row, self.dim, &query.values, &mut out);
+            out[0] * unscale * query.unscale
+        })
     }
 
     /// Cosine of every candidate with the unit vector `query` (0 for candidates without one).
     pub fn similarities(&self, query: &[f32]) -> Vec<f32> {
-        let mut out = vec![0.0; self.present.len()];
+        let mut out = vec![0.0; self.len()];
         if query.len() == self.dim && self.dim > 0 {
-            dots(&self.data, self.dim, query, &mut out);
+            let query = Query::new(query);
+            dots(&self.data, self.dim, &query.values, &mut out);
+            out.iter_mut().zip(&self.unscale).for_each(|(o, u)| *o *= u * query.unscale);
         }
         out
     }
@@ -87,7 +96,7 @@ impl Vectors {
         }
         let computed: Arc<[f32]> = self.similarities(query).into();
         let mut memo = self.by_topic.lock().expect("the topic memo");
-        if (memo.len() + 1) * self.present.len() > MEMO_FLOATS {
+        if (memo.len() + 1) * self.len() > MEMO_FLOATS {
             memo.clear();
         }
         memo.insert(key.to_string(), computed.clone());
@@ -114,8 +123,39 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_lanes(a, b)
 }
 
-/// `out[i]` = row `i` of `data` · `query`.
-fn dots(data: &[f32], dim: usize, query: &[f32], out: &mut [f32]) {
+/// A query as 16-bit integers, scaled so its largest component is ±32,767: its dot product
+/// with a row of bytes is exact integer arithmetic, and `unscale` turns it back.
+pub struct Query {
+    values: Vec<i16>,
+    unscale: f32,
+}
+
+impl Query {
+    pub fn new(v: &[f32]) -> Self {
+        let largest = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let scale = if largest > 0.0 { 32767.0 / largest } else { 1.0 };
+        // Truncated, not rounded (a libm call a component): off by less than 1 in 32,767.
+        let values = v.iter().map(|x| (x * scale) as i16);
+        Self { values: values.collect(), unscale: 1.0 / scale }
+    }
+}
+
+impl From<&PackedVector> for Query {
+    /// Its bytes as they are, without unpacking.
+    fn from(packed: &PackedVector) -> Self {
+        let values = packed.values.iter().map(|b| i16::from(*b)).collect();
+        Self { values, unscale: 1.0 / packed.scale }
+    }
+}
+
+/// Sum of a row's bytes times a query's integers. A row of 384 bytes stays far from
+/// overflow: |127 × 32,767 × 384| < 2³¹.
+fn dot_row(row: &[i8], query: &[i16]) -> i32 {
+    row.iter().zip(query).map(|(a, b)| i32::from(*a) * i32::from(*b)).sum()
+}
+
+/// `out[i]` = row `i` of `data` · `query`, unscaled.
+fn dots(data: &[i8], dim: usize, query: &[i16], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
@@ -123,16 +163,39 @@ fn dots(data: &[f32], dim: usize, query: &[f32], out: &mut [f32]) {
         return;
     }
     for (row, o) in data.chunks_exact(dim).zip(out.iter_mut()) {
-        *o = dot_lanes(row, query);
+        *o = dot_row(row, query) as f32;
     }
 }
 
-/// The same loop compiled for AVX2: eight lanes an instruction instead of four.
+/// Row by row with AVX2: sixteen bytes widened to 16-bit integers, multiplied with the
+/// query's and summed in pairs (`vpmaddwd`), two accumulators of eight 32-bit sums.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dots_avx2(data: &[f32], dim: usize, query: &[f32], out: &mut [f32]) {
+unsafe fn dots_avx2(data: &[i8], dim: usize, query: &[i16], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let wide = dim / 32 * 32;
     for (row, o) in data.chunks_exact(dim).zip(out.iter_mut()) {
-        *o = dot_lanes(row, query);
+        // SAFETY: each step reads 16 bytes of `row` and 16 integers of `query` at an offset
+        // below `wide` ≤ `dim`, the length of both.
+        unsafe {
+            let (r, q) = (row.as_ptr(), query.as_ptr());
+            let mut acc = [_mm256_setzero_si256(); 2];
+            let mut i = 0;
+            while i < wide {
+                for (k, a) in acc.iter_mut().enumerate() {
+                    let at = i + 16 * k;
+                    let x = _mm256_cvtepi8_epi16(_mm_loadu_si128(r.add(at).cast()));
+                    let y = _mm256_loadu_si256(q.add(at).cast());
+                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(x, y));
+                }
+                i += 32;
+            }
+            let sum = _mm256_add_epi32(acc[0], acc[1]);
+            let half = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+            let mut lanes = [0i32; 4];
+            _mm_storeu_si128(lanes.as_mut_ptr().cast(), half);
+            *o = (lanes.iter().sum::<i32>() + dot_row(&row[wide..], &query[wide..])) as f32;
+        }
     }
 }
 
@@ -298,7 +361,9 @@ mod tests {
         assert!((s[0] - 1.0).abs() < 1e-5 && s[1] == 0.0 && s[2] == 0.0);
         assert!((s[3] + 0.5).abs() < 1e-5);
         assert_eq!(&*v.topic_similarities("t", &q), &s[..]);
-        assert!(v.row(1).is_none() && v.row(9).is_none());
+        let query = Query::new(&q);
+        assert_eq!(v.similarity(0, &query), Some(s[0]));
+        assert!(v.similarity(1, &query).is_none() && v.similarity(9, &query).is_none());
         assert!((dot(&q, &q) - 0.2).abs() < 1e-6);
     }
 

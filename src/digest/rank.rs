@@ -3,12 +3,12 @@
 //! is ranked against the index.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rust_stemmers::{Algorithm, Stemmer};
 
 use super::lexicon::{Lexicon, keyword_features, read_paper, words};
-use super::meaning::{Vectors, dot, topic_key};
+use super::meaning::{Query, Vectors, topic_key};
 use super::taste::{MIN_IDF, Taste, weigh};
 use crate::domain::normalize_whitespace;
 
@@ -196,12 +196,30 @@ pub struct CandidateSet {
     by_id: HashMap<String, u32>,
     /// ln(1 + upvotes) per candidate, which the subscriber's trend knob scales.
     popularity: Vec<f64>,
+    /// Upvotes per candidate, beside each other for the ranking's scans.
+    upvotes: Vec<i32>,
     /// Phrase (as stems) → its acronym or long forms.
     variants: HashMap<Vec<String>, Vec<Vec<String>>>,
     authors_lower: Vec<Vec<String>>,
     /// The candidates' sentence vectors, once the model has embedded them.
     semantic: Option<Vectors>,
+    /// Topic → the candidates it matches literally, computed once per edition and topic
+    /// (many subscribers share a topic).
+    matched: Mutex<TopicMemo>,
 }
+
+/// A topic's literal matches: (candidate, value, field), strongest field per candidate.
+type TopicMatches = Arc<[(u32, f64, Field)]>;
+
+#[derive(Default)]
+struct TopicMemo {
+    by_topic: HashMap<String, TopicMatches>,
+    /// Matches held, across topics; past `MEMO_MATCHES` the memo starts afresh.
+    held: usize,
+}
+
+/// Matches the topic memo holds (24 bytes each: about 24 MB).
+const MEMO_MATCHES: usize = 1 << 20;
 
 impl CandidateSet {
     /// Indexes `candidates`. `lexicon` gives IDF and acronyms; when it knows fewer papers
@@ -285,6 +303,7 @@ impl CandidateSet {
         let by_id =
             candidates.iter().enumerate().map(|(i, c)| (c.arxiv_id.clone(), i as u32)).collect();
         let popularity = candidates.iter().map(|c| upvote_score(c.upvotes)).collect();
+        let upvotes = candidates.iter().map(|c| c.upvotes).collect();
         Self {
             candidates,
             stemmer,
@@ -298,8 +317,10 @@ impl CandidateSet {
             variants: lexicon.variants(),
             by_id,
             popularity,
+            upvotes,
             authors_lower,
             semantic: None,
+            matched: Default::default(),
         }
     }
 
@@ -364,8 +385,12 @@ impl CandidateSet {
         for &(ci, field, pos) in postings {
             let Some(start) = (pos as usize).checked_sub(anchor) else { continue };
             let words = &self.fields[ci as usize][field as usize];
-            if words.len() >= start + phrase.len() && words[start..start + phrase.len()] == *phrase
-            {
+            // Compared word by word: phrases are a few words, and a call to memcmp per
+            // posting costed more than the comparison itself.
+            let found = words
+                .get(start..start + phrase.len())
+                .is_some_and(|at| at.iter().zip(phrase).all(|(a, b)| a == b));
+            if found {
                 let slot = &mut best[ci as usize];
                 if *slot == NONE {
                     touched.push(ci);
@@ -463,6 +488,31 @@ impl CandidateSet {
         scratch.scored_list.iter().map(|&ci| ci as usize).collect()
     }
 
+    /// `topic_scores` of a topic, computed once per edition and topic (`scratch` is made
+    /// when a topic is not known yet, and reused for the next).
+    fn memoized_matches(&self, topic: &str, scratch: &mut Option<Scratch>) -> TopicMatches {
+        if let Some(found) = self.matched.lock().expect("the topic memo").by_topic.get(topic) {
+            return found.clone();
+        }
+        let scratch = scratch.get_or_insert_with(|| Scratch::new(self.len()));
+        self.topic_scores(topic, scratch);
+        let matches: TopicMatches = scratch
+            .scored_list
+            .iter()
+            .map(|&ci| {
+                let (value, field) = scratch.scored[ci as usize];
+                (ci, value, field)
+            })
+            .collect();
+        let mut memo = self.matched.lock().expect("the topic memo");
+        if memo.held + matches.len() > MEMO_MATCHES {
+            *memo = TopicMemo::default();
+        }
+        memo.held += matches.len();
+        memo.by_topic.insert(topic.to_string(), matches.clone());
+        matches
+    }
+
     /// The liked paper that explains most of a candidate's closeness to the taste.
     fn liked_reason(
         &self,
@@ -502,13 +552,13 @@ impl CandidateSet {
     fn liked_by_meaning(
         &self,
         index: usize,
-        liked: &[(usize, Vec<f32>)],
+        liked: &[(usize, Query)],
         taste: &Taste,
     ) -> Option<Reason> {
-        let row = self.semantic.as_ref()?.row(index)?;
+        let vectors = self.semantic.as_ref()?;
         let (_, at) = liked
             .iter()
-            .map(|(at, v)| (dot(v, row), *at))
+            .filter_map(|(at, v)| Some((vectors.similarity(index, v)?, *at)))
             .filter(|(sim, _)| *sim >= TASTE_MEANING_REASON)
             .max_by(|a, b| a.0.total_cmp(&b.0))?;
         taste.liked.get(at).map(|(_, title)| Reason::Liked(title.clone()))
@@ -525,18 +575,15 @@ impl CandidateSet {
                 blocked[i as usize] = true;
             }
         }
-        let eligible =
-            |i: usize| !blocked[i] && self.candidates[i].upvotes >= interests.min_upvotes;
+        let eligible = |i: usize| !blocked[i] && self.upvotes[i] >= interests.min_upvotes;
         let typed = interests.typed();
         let mut strength = vec![0.0f64; self.len()];
         let mut hits: Vec<(u32, Hit)> = Vec::new();
         if typed {
-            let mut scratch = Scratch::new(self.len());
+            let mut scratch = None;
             for (ti, topic) in interests.topics.iter().enumerate() {
-                self.topic_scores(topic, &mut scratch);
                 let trust = interests.taste.topic_trust(topic);
-                for &ci in &scratch.scored_list {
-                    let (value, field) = scratch.scored[ci as usize];
+                for &(ci, value, field) in self.memoized_matches(topic, &mut scratch).iter() {
                     strength[ci as usize] += trust * value / PHRASE_NORM;
                     hits.push((ci, Hit::Topic(ti, field)));
                 }
@@ -588,28 +635,25 @@ impl CandidateSet {
         let liked_vectors = std::cell::OnceCell::new();
         let terms = self.resolve(&interests.taste);
         let taste = if terms.is_empty() { None } else { Some(self.taste_scores(&terms)) };
-        let close = |i: usize| {
-            taste.as_ref().is_some_and(|t| t[i] >= TASTE_MIN)
-                || liked_sims.as_ref().is_some_and(|t| t[i] >= TASTE_MEANING_MIN)
-        };
         let trend = interests.trend.clamp(0.0, 1.0);
-        let mut scored: Vec<(usize, f64)> = (0..self.len())
-            .filter(|&i| {
-                eligible(i)
-                    && (!typed || strength[i] > 0.0 || nearest[i] >= MEANING_MIN || close(i))
-            })
-            .map(|i| {
-                let closeness = taste.as_ref().map_or(0.0, |t| t[i]);
-                let liked = liked_sims.as_ref().map_or(0.0, |t| {
-                    TASTE_MEANING_WEIGHT * f64::from((t[i] - TASTE_MEANING_FLOOR).max(0.0))
-                });
-                let typed = strength[i] + meaning[i];
-                (i, typed + TASTE_WEIGHT * closeness + liked + trend * self.popularity[i])
-            })
-            .collect();
+        let none = vec![];
+        let (taste_near, liked_near) =
+            (taste.as_deref().unwrap_or(&[]), liked_sims.as_deref().unwrap_or(&none));
+        let mut scored: Vec<(usize, f64)> = Vec::with_capacity(self.len());
+        for i in 0..self.len() {
+            let closeness = taste_near.get(i).copied().unwrap_or(0.0);
+            let liked = liked_near.get(i).copied().unwrap_or(f32::MIN);
+            let close = closeness >= TASTE_MIN || liked >= TASTE_MEANING_MIN;
+            if !eligible(i) || (typed && strength[i] <= 0.0 && nearest[i] < MEANING_MIN && !close) {
+                continue;
+            }
+            let liked = TASTE_MEANING_WEIGHT * f64::from((liked - TASTE_MEANING_FLOOR).max(0.0));
+            let typed = strength[i] + meaning[i];
+            scored.push((i, typed + TASTE_WEIGHT * closeness + liked + trend * self.popularity[i]));
+        }
         let order = |a: &(usize, f64), b: &(usize, f64)| {
             b.1.total_cmp(&a.1)
-                .then_with(|| self.candidates[b.0].upvotes.cmp(&self.candidates[a.0].upvotes))
+                .then_with(|| self.upvotes[b.0].cmp(&self.upvotes[a.0]))
                 // Candidates come ordered by upvotes and id: their index breaks the last ties.
                 .then_with(|| a.0.cmp(&b.0))
         };
@@ -618,13 +662,14 @@ impl CandidateSet {
             scored.truncate(interests.limit);
         }
         scored.sort_by(order);
+        let pick_hits = hits_of(&scored, &hits, self.len());
         scored
             .into_iter()
-            .map(|(index, score)| {
+            .zip(pick_hits)
+            .map(|((index, score), hits)| {
                 let mut reasons: Vec<Reason> = hits
-                    .iter()
-                    .filter(|(ci, _)| *ci as usize == index)
-                    .map(|(_, hit)| match *hit {
+                    .into_iter()
+                    .map(|hit| match hit {
                         Hit::Topic(t, field) => {
                             Reason::Topic { topic: interests.topics[t].clone(), field }
                         }
@@ -654,7 +699,7 @@ impl CandidateSet {
                 let liked = liked.or_else(|| {
                     let liked_vectors = liked_vectors.get_or_init(|| {
                         interests.taste.meaning.as_ref().map_or_else(Vec::new, |m| {
-                            m.liked.iter().map(|(at, v)| (usize::from(*at), v.unpack())).collect()
+                            m.liked.iter().map(|(at, v)| (usize::from(*at), Query::from(v))).collect()
                         })
                     });
                     liked_sims
@@ -730,6 +775,21 @@ fn own_lexicon(candidates: &[Candidate], stored: &Lexicon) -> Lexicon {
 }
 
 const NONE: u8 = u8::MAX;
+
+/// The hits of each pick, in the picks' order, from one pass over every hit.
+fn hits_of(picks: &[(usize, f64)], hits: &[(u32, Hit)], candidates: usize) -> Vec<Vec<Hit>> {
+    let mut slot = vec![u32::MAX; candidates];
+    for (at, (index, _)) in picks.iter().enumerate() {
+        slot[*index] = at as u32;
+    }
+    let mut by_pick = vec![Vec::new(); picks.len()];
+    for (ci, hit) in hits {
+        if let Some(list) = by_pick.get_mut(slot[*ci as usize] as usize) {
+            list.push(*hit);
+        }
+    }
+    by_pick
+}
 
 /// A match, by index into the subscriber's interests.
 #[derive(Clone, Copy)]
