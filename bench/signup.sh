@@ -212,6 +212,10 @@ SIGNUP_P50=$(percentile 50% "$WORK/wrk_signup.txt")
 SIGNUP_P99=$(percentile 99% "$WORK/wrk_signup.txt")
 SIGNUP_REQUESTS=$(awk '/requests in/ { print $1 }' "$WORK/wrk_signup.txt")
 
+# The backlog goes on once the requests stop (embedding waits while requests are answered).
+QUIET_SECS=$(awk -v t0="$WRK_END" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.0f", t1 - t0 }')
+EMBEDDED_AFTER=$(( $(sql "SELECT count(*) FROM paper_vectors") - EMBEDDED_BEFORE - EMBEDDED_DURING ))
+
 # --- GET / ----------------------------------------------------------------------------
 PAGE=$(curl -s -o "$WORK/index.html" -w '%{http_code} %{size_download}' "$BASE/")
 read -r PAGE_STATUS PAGE_BYTES <<< "$PAGE"
@@ -246,7 +250,8 @@ awk -v rps="$SIGNUP_RPS" -v p50="$SIGNUP_P50" -v p99="$SIGNUP_P99" -v reqs="$SIG
   printf "paperboy log     %d lines at warn or above\n", loglines
 }'
 if [ "$MODEL" != off ]; then
-  echo "embedding        $EMBEDDED_DURING papers embedded by serve's worker during the sign-ups (backlog $EMBED_BACKLOG)"
+  echo "embedding        $EMBEDDED_DURING papers embedded by serve's worker during the sign-ups (backlog $EMBED_BACKLOG; it waits while requests are answered),"
+  echo "                 $EMBEDDED_AFTER in the ${QUIET_SECS} s after them, while the confirmations drained"
 fi
 if [ "$LOG_LINES" -gt 0 ]; then
   echo "--- last lines of the paperboy log ---"

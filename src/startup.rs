@@ -63,9 +63,11 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.web.bind))?;
         let sources = Sources::from_settings(&settings);
         let embedder = crate::embeddings::Embedder::from_settings(&settings);
-        embedder.leave_a_core();
         let deliverer = Deliverer::from_settings(&db, &mailer, &settings, &secret, &embedder);
         let state = AppState::new(db, settings, secret, sources, deliverer);
+        // Embedding is background work: it leaves a core to the requests and the senders,
+        // and waits while requests are being answered.
+        embedder.yield_to(state.foreground.clone());
         Ok(Self { listener, state, mailer, digest_worker: true })
     }
 

@@ -2,6 +2,7 @@
 //! then the model's pooling (mean or CLS), then L2 normalisation.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use candle_core::{DType, Device, Tensor};
@@ -9,6 +10,8 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use serde::Deserialize;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use super::Foreground;
 
 /// Why a model folder cannot be used; every message names the file at fault.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +71,8 @@ pub struct Encoder {
     dim: usize,
     /// Batches embedded side by side.
     workers: usize,
+    /// In `serve`: the web server, which each batch waits for.
+    foreground: Option<Arc<Foreground>>,
 }
 
 /// Texts per forward pass: enough to amortise the per-call cost, few enough that padding
@@ -159,6 +164,7 @@ impl Encoder {
             max_tokens,
             dim: config.hidden_size,
             workers: cores(),
+            foreground: None,
         };
         // Shapes that load may still not fit together: one tiny pass proves the model runs.
         encoder.embed(&["paperboy"]).map_err(|e| LoadError::file(&weights, e))?;
@@ -166,9 +172,11 @@ impl Encoder {
     }
 
     /// Leaves a core to the rest of the process (`serve`'s web server and senders): one
-    /// batch fewer side by side than there are cores, at least one.
-    pub fn in_background(mut self) -> Self {
+    /// batch fewer side by side than there are cores, at least one, and each batch waits
+    /// while `foreground` is answering requests.
+    pub fn in_background(mut self, foreground: Arc<Foreground>) -> Self {
         self.workers = cores().saturating_sub(1).max(1);
+        self.foreground = Some(foreground);
         self
     }
 
@@ -186,15 +194,46 @@ impl Encoder {
 
     /// Unit vectors of `texts`, in order. CPU-bound: call it on the blocking pool.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.run(texts, None)
+    }
+
+    /// `embed` as background work: in `serve`, each batch first waits while the web server
+    /// is answering requests. Not for work a request waits on.
+    pub fn embed_in_background(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.run(texts, self.foreground.as_deref())
+    }
+
+    fn run(
+        &self,
+        texts: &[&str],
+        yield_to: Option<&Foreground>,
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
         // Similar lengths together, so a batch pads little.
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
-        let chunks: Vec<&[usize]> = order.chunks(BATCH).collect();
-        let workers = self.workers.min(chunks.len()).max(1);
+        let batches = texts.len().div_ceil(BATCH);
+        let workers = self.workers.min(batches).max(1);
         let next = AtomicUsize::new(0);
         let work = || -> Result<Indexed, EmbedError> {
             let mut done = Vec::new();
-            while let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
+            loop {
+                // Background work waits for the requests in flight, then embeds one text at
+                // a time until the web has been quiet for a while: a request that comes in
+                // meanwhile waits for one text's forward pass, not a batch's.
+                let size = match yield_to {
+                    Some(web) => {
+                        web.wait_until_quiet();
+                        if web.settled() { BATCH } else { 1 }
+                    }
+                    None => BATCH,
+                };
+                let start = next.fetch_add(size, Ordering::Relaxed);
+                let Some(chunk) = order.get(start..(start + size).min(order.len())) else {
+                    break;
+                };
+                if chunk.is_empty() {
+                    break;
+                }
                 let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
                 done.extend(chunk.iter().copied().zip(self.embed_batch(&batch)?));
             }
@@ -202,7 +241,7 @@ impl Encoder {
         };
         // One batch (a few topics, a request's worth) runs on the caller; more (the papers)
         // on threads of their own at low priority, also when there is one worker.
-        let parts: Vec<Result<Indexed, EmbedError>> = if chunks.len() == 1 {
+        let parts: Vec<Result<Indexed, EmbedError>> = if batches == 1 {
             vec![work()]
         } else {
             std::thread::scope(|scope| {

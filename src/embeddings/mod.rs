@@ -2,6 +2,7 @@
 //! Hugging Face cache, and running it in process (`encoder.rs`).
 
 pub mod encoder;
+pub mod foreground;
 pub mod model;
 pub mod papers;
 pub mod topics;
@@ -9,6 +10,7 @@ pub mod topics;
 use std::path::{Path, PathBuf};
 
 pub use encoder::{EmbedError, Encoder, LoadError, Pooling, cosine, single_threaded_kernels, unit};
+pub use foreground::Foreground;
 pub use model::{Embedder, ModelError, ModelState};
 
 /// What a paper's vector is computed from (the model truncates it at its maximum length).

@@ -2,13 +2,13 @@
 //! `serve`, with backoff), its state for the dashboard, and inference on the blocking pool.
 //! Until it is ready, and whenever it cannot be had, ranking stays literal.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{EmbedError, Encoder, Hub, ModelSource, fetch};
+use super::{EmbedError, Encoder, Foreground, Hub, ModelSource, fetch};
 
 /// Where the model is, as the dashboard shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,8 +72,9 @@ pub struct Embedder {
     /// Bumped whenever the vectors that ranking reads may have changed (the model became
     /// ready, papers or topics were embedded): cached editions are re-read.
     generation: AtomicU64,
-    /// In `serve`: embed on one core fewer than there are, so requests keep one.
-    leave_a_core: AtomicBool,
+    /// In `serve`: embed on one core fewer than there are, so requests keep one, and
+    /// wait for the requests in flight.
+    background: OnceLock<Arc<Foreground>>,
 }
 
 /// Backoff between download attempts: 5 s, doubling, at most 10 minutes.
@@ -91,13 +92,14 @@ impl Embedder {
             hub,
             inner: RwLock::new(Inner { state, encoder: None }),
             generation: AtomicU64::new(0),
-            leave_a_core: AtomicBool::new(false),
+            background: OnceLock::new(),
         })
     }
 
-    /// For `serve`: the model, once loaded, leaves a core to the web server and senders.
-    pub fn leave_a_core(&self) {
-        self.leave_a_core.store(true, Ordering::Relaxed);
+    /// For `serve`: the model, once loaded, leaves a core to the web server and senders,
+    /// and waits between batches while `web` answers requests.
+    pub fn yield_to(&self, web: Arc<Foreground>) {
+        let _ = self.background.set(web);
     }
 
     /// The model of the settings (`PAPERBOY_EMBEDDING_MODEL`, `HF_ENDPOINT`, `HF_HOME`).
@@ -173,10 +175,9 @@ impl Embedder {
         let loaded = tokio::task::spawn_blocking(move || Encoder::load(&folder)).await;
         match loaded {
             Ok(Ok(encoder)) => {
-                let encoder = Arc::new(if self.leave_a_core.load(Ordering::Relaxed) {
-                    encoder.in_background()
-                } else {
-                    encoder
+                let encoder = Arc::new(match self.background.get() {
+                    Some(web) => encoder.in_background(web.clone()),
+                    None => encoder,
                 });
                 let mut inner = self.inner.write().expect("the model lock");
                 inner.encoder = Some(encoder.clone());
@@ -238,10 +239,27 @@ impl Embedder {
 
     /// Unit vectors of `texts`, computed on the blocking pool. None when the model is not ready.
     pub async fn embed(&self, texts: Vec<String>) -> Result<Option<Vec<Vec<f32>>>, EmbedError> {
+        self.run(texts, false).await
+    }
+
+    /// `embed` as background work, which waits while the web server answers requests
+    /// (`yield_to`). For papers; not for what a request waits on.
+    pub async fn embed_in_background(
+        &self,
+        texts: Vec<String>,
+    ) -> Result<Option<Vec<Vec<f32>>>, EmbedError> {
+        self.run(texts, true).await
+    }
+
+    async fn run(
+        &self,
+        texts: Vec<String>,
+        background: bool,
+    ) -> Result<Option<Vec<Vec<f32>>>, EmbedError> {
         let Some(encoder) = self.encoder() else { return Ok(None) };
         tokio::task::spawn_blocking(move || {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            encoder.embed(&refs)
+            if background { encoder.embed_in_background(&refs) } else { encoder.embed(&refs) }
         })
         .await
         .map_err(|e| EmbedError::new(e.to_string()))?

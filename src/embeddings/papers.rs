@@ -63,7 +63,7 @@ pub async fn embed_batch(
         return Ok(0);
     }
     let texts = papers.iter().map(|p| paper_text(&p.title, &p.abstract_text)).collect();
-    let computed = embedder.embed(texts).await?.ok_or(EmbedPapersError::NotReady)?;
+    let computed = embedder.embed_in_background(texts).await?.ok_or(EmbedPapersError::NotReady)?;
     let rows: Vec<(String, Vec<f32>)> =
         papers.into_iter().map(|p| p.arxiv_id).zip(computed).collect();
     vectors::save_papers(&mut tx, &model, &rows).await?;

@@ -23,8 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{get, post};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sqlx::PgPool;
@@ -68,6 +70,8 @@ pub struct App {
     pub deliverer: Arc<Deliverer>,
     /// The sentence-embedding model (ranking by meaning once it is ready).
     pub embedder: Arc<crate::embeddings::Embedder>,
+    /// The requests being answered, which `serve`'s embedding waits for.
+    pub foreground: Arc<crate::embeddings::Foreground>,
     /// Recent editions' indexed candidates, shared with the delivery workers.
     pub editions: Arc<crate::digest::EditionCache>,
     pub today_stats: crate::stats::TodayCache,
@@ -125,6 +129,7 @@ impl AppState {
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             home: Default::default(),
+            foreground: Default::default(),
         }))
     }
 
@@ -159,6 +164,12 @@ impl Deref for AppState {
     fn deref(&self) -> &App {
         &self.0
     }
+}
+
+/// Counts the request as foreground work while it is answered.
+async fn count_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let _answering = state.foreground.begin();
+    next.run(req).await
 }
 
 /// The whole application router with its middleware.
@@ -204,6 +215,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
     // Reports may carry the whole returned message: their own, larger limit.
+    let counted = state.clone();
     let inbound = Router::new()
         .route("/inbound/mime", post(inbound::mime))
         .route("/inbound/ses", post(inbound::ses))
@@ -223,6 +235,7 @@ pub fn router(state: AppState) -> Router {
     // The span names the route pattern, never the raw path: paths carry tokens.
     app.layer(axum::middleware::from_fn(no_store_personal_pages))
         .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn_with_state(counted, count_request))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
         let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
         tracing::info_span!("request", method = %req.method(), route = route.as_deref().unwrap_or("unmatched"))
