@@ -125,6 +125,12 @@ pub struct NewPending {
 /// batch's addresses must be distinct. Returns the address keys that were new; the
 /// others are known already.
 pub async fn insert_pending(db: &PgPool, batch: &[&NewPending]) -> sqlx::Result<Vec<String>> {
+    // Rows are taken in one order, by address: two batches holding the same addresses
+    // in opposite orders would otherwise each wait for the other's row locks, and Postgres
+    // would abort one of them as a deadlock.
+    let mut batch = batch.to_vec();
+    batch.sort_unstable_by(|a, b| a.email_key.cmp(&b.email_key));
+    let batch = batch.as_slice();
     fn column<'a, T>(batch: &[&'a NewPending], f: impl Fn(&'a NewPending) -> T) -> Vec<T> {
         batch.iter().map(|r| f(r)).collect()
     }

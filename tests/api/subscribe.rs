@@ -240,3 +240,44 @@ async fn a_zero_rate_means_no_limit() {
         assert_eq!(app.subscribe(&format!("z{i}@example.com"), "").await.status(), 200);
     }
 }
+
+/// Two sign-up batches holding the same addresses in opposite orders (a burst of repeated
+/// sign-ups, written by the two batch writers at once) must not deadlock each other: no
+/// batch fails, and each address is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sign_up_batches_over_the_same_addresses_neither_deadlock_nor_repeat() {
+    use paperboy::store::subscribers::{NewPending, insert_pending};
+    let app = spawn_app().await;
+    let row = |key: String| NewPending {
+        email: key.clone(),
+        email_key: key,
+        topics: vec!["diffusion models".into()],
+        categories: vec![],
+        frequency: "daily",
+        confirm_hash: paperboy::domain::Token::generate().hash(),
+        confirm_expires_at: chrono::Utc::now() + chrono::Duration::hours(48),
+        confirmation: paperboy::mail::Notice::confirmation(
+            &paperboy::domain::Token::generate(),
+            None,
+        ),
+    };
+    for round in 0..5 {
+        let up: Vec<NewPending> =
+            (0..100).map(|i| row(format!("r{round}-{i:03}@example.com"))).collect();
+        let down: Vec<NewPending> =
+            (0..100).rev().map(|i| row(format!("r{round}-{i:03}@example.com"))).collect();
+        let (up, down): (Vec<&NewPending>, Vec<&NewPending>) =
+            (up.iter().collect(), down.iter().collect());
+        let (a, b) = tokio::join!(insert_pending(&app.db, &up), insert_pending(&app.db, &down));
+        let (a, b) = (a.expect("the first batch"), b.expect("the second batch"));
+        assert_eq!(a.len() + b.len(), 100, "round {round}: each address is new once");
+    }
+    let (stored, mails): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(DISTINCT email_key) FROM subscribers),
+                (SELECT count(*) FROM outgoing_mail)",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((stored, mails), (500, 500), "every address once, one confirmation each");
+}
