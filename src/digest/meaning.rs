@@ -104,23 +104,10 @@ impl Vectors {
     }
 }
 
-/// Dot product, written so the compiler keeps sixteen lanes in registers.
-#[inline(always)]
-fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for k in 0..16 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// Dot product of two vectors of the same length.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    dot_lanes(a, b)
+/// What `v` is multiplied by so that its largest component is ±`top` (1 for zeros).
+fn scale_to(v: &[f32], top: f32) -> f32 {
+    let largest = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    if largest > 0.0 { top / largest } else { 1.0 }
 }
 
 /// A query as 16-bit integers, scaled so its largest component is ±32,767: its dot product
@@ -132,8 +119,7 @@ pub struct Query {
 
 impl Query {
     pub fn new(v: &[f32]) -> Self {
-        let largest = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-        let scale = if largest > 0.0 { 32767.0 / largest } else { 1.0 };
+        let scale = scale_to(v, 32767.0);
         // Truncated, not rounded (a libm call a component): off by less than 1 in 32,767.
         let values = v.iter().map(|x| (x * scale) as i16);
         Self { values: values.collect(), unscale: 1.0 / scale }
@@ -211,8 +197,7 @@ pub struct PackedVector {
 
 impl PackedVector {
     pub fn pack(v: &[f32]) -> Self {
-        let largest = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-        let scale = if largest > 0.0 { 127.0 / largest } else { 1.0 };
+        let scale = scale_to(v, 127.0);
         let values = v.iter().map(|x| (x * scale).round().clamp(-127.0, 127.0) as i8).collect();
         Self { scale, values }
     }
@@ -364,7 +349,7 @@ mod tests {
         let query = Query::new(&q);
         assert_eq!(v.similarity(0, &query), Some(s[0]));
         assert!(v.similarity(1, &query).is_none() && v.similarity(9, &query).is_none());
-        assert!((dot(&q, &q) - 0.2).abs() < 1e-6);
+        assert!((crate::embeddings::cosine(&q, &q) - 0.2).abs() < 1e-6);
     }
 
     #[test]

@@ -636,9 +636,8 @@ impl CandidateSet {
         let terms = self.resolve(&interests.taste);
         let taste = if terms.is_empty() { None } else { Some(self.taste_scores(&terms)) };
         let trend = interests.trend.clamp(0.0, 1.0);
-        let none = vec![];
         let (taste_near, liked_near) =
-            (taste.as_deref().unwrap_or(&[]), liked_sims.as_deref().unwrap_or(&none));
+            (taste.as_deref().unwrap_or(&[]), liked_sims.as_deref().unwrap_or(&[]));
         let mut scored: Vec<(usize, f64)> = Vec::with_capacity(self.len());
         for i in 0..self.len() {
             let closeness = taste_near.get(i).copied().unwrap_or(0.0);

@@ -228,12 +228,10 @@ impl Encoder {
                     None => BATCH,
                 };
                 let start = next.fetch_add(size, Ordering::Relaxed);
-                let Some(chunk) = order.get(start..(start + size).min(order.len())) else {
-                    break;
-                };
-                if chunk.is_empty() {
+                if start >= order.len() {
                     break;
                 }
+                let chunk = &order[start..(start + size).min(order.len())];
                 let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
                 done.extend(chunk.iter().copied().zip(self.embed_batch(&batch)?));
             }

@@ -55,18 +55,21 @@ impl Foreground {
         Request(self)
     }
 
+    /// Whether no request is being answered and none was for `span`.
+    fn idle_for(&self, span: Duration) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0
+            && self.now_ms().saturating_sub(self.last.load(Ordering::Relaxed))
+                >= span.as_millis() as u64
+    }
+
     /// Whether requests are being answered, or one was a moment ago.
     pub fn busy(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) > 0
-            || self.now_ms().saturating_sub(self.last.load(Ordering::Relaxed))
-                < QUIET.as_millis() as u64
+        !self.idle_for(QUIET)
     }
 
     /// Whether the web has been idle for a while (`SETTLED`).
     pub fn settled(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) == 0
-            && self.now_ms().saturating_sub(self.last.load(Ordering::Relaxed))
-                >= SETTLED.as_millis() as u64
+        self.idle_for(SETTLED)
     }
 
     /// Blocks the calling (background) thread while the web is busy, at most `LONGEST_WAIT`.
