@@ -105,13 +105,7 @@ sql() { psql "$PG/$DB" -Atq -F ' ' -v ON_ERROR_STOP=1 -c "$1"; }
 sql "CHECKPOINT"
 sync
 
-# wrk prints latency percentiles as 812.00us, 3.21ms or 1.02s: this gives milliseconds.
-percentile() {
-  awk -v p="$1" '$1 == p {
-    v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
-    printf "%.2f", v * (u == "us" ? 0.001 : u == "s" ? 1000 : u == "m" ? 60000 : 1)
-  }' "$2"
-}
+source bench/lib.sh
 
 # --- POST /subscribe ------------------------------------------------------------------
 RUN_ID=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')

@@ -104,17 +104,14 @@ pub async fn process_mime(db: &PgPool, inbound: &Inbound, raw: &[u8]) -> sqlx::R
         return Ok(Outcome::Ignored("not a bounce or complaint"));
     };
     let addresses = report.addressed_to.iter().map(String::as_str);
-    let mut target =
+    let target =
         proven_target(db, inbound, addresses, report.original_message_id.as_deref()).await?;
-    // A tag or Message-ID proves the message was ours, not that the failure is the
-    // subscriber's: a subscriber who forwards to a dead address (without rewriting the envelope)
-    // would bounce on its behalf. The report must name the subscriber's address, if it names one.
-    if let (Some(t), Some(recipient)) = (&target, &report.recipient)
-        && t.email != recipient.to_lowercase()
-    {
-        tracing::warn!("report names another address than the message's subscriber; kept unproven");
-        target = None;
-    }
+    // Of the addresses a report names, the subscriber's when it is one of them.
+    let recipient = report
+        .named
+        .iter()
+        .find(|a| target.as_ref().is_some_and(|t| t.email == **a))
+        .or(report.named.first());
     apply(
         db,
         inbound,
@@ -125,7 +122,7 @@ pub async fn process_mime(db: &PgPool, inbound: &Inbound, raw: &[u8]) -> sqlx::R
             diagnostic: report.diagnostic.as_deref(),
             raw,
             target,
-            recipient: report.recipient.as_deref(),
+            recipient: recipient.map(String::as_str),
         },
     )
     .await
@@ -158,7 +155,18 @@ pub async fn apply(db: &PgPool, inbound: &Inbound, e: Evidence<'_>) -> sqlx::Res
     // Reports are anyone's text: no control characters (Postgres refuses NUL), bounded.
     let (status, diagnostic) = (e.status.map(clean), e.diagnostic.map(clean));
     let recipient = e.recipient.filter(|r| printable(r));
-    let (subscriber, proven) = match (&e.target, recipient) {
+    // A tag or Message-ID proves the message was ours, not that the failure is the
+    // subscriber's: a subscriber who forwards to a dead address (without rewriting the
+    // envelope) would bounce on its behalf. Whatever the format, a report that names an
+    // address must name the subscriber's.
+    let mut target = e.target;
+    if let (Some(t), Some(address)) = (&target, recipient)
+        && t.email != address.to_lowercase()
+    {
+        tracing::warn!("report names another address than the message's subscriber; kept unproven");
+        target = None;
+    }
+    let (subscriber, proven) = match (&target, recipient) {
         (Some(t), _) => (Some(t.subscriber), true),
         (None, Some(address)) => {
             (bounces::subscriber_by_address(db, address).await?.map(|t| t.subscriber), false)
@@ -174,7 +182,7 @@ pub async fn apply(db: &PgPool, inbound: &Inbound, e: Evidence<'_>) -> sqlx::Res
         return Ok(Outcome::Ignored("no known subscriber"));
     };
     let digest = Sha256::digest(e.raw);
-    let (delivery, mail) = match &e.target {
+    let (delivery, mail) = match &target {
         Some(t) => (t.delivery, t.mail),
         None => (None, None),
     };

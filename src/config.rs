@@ -44,6 +44,8 @@ pub struct Settings {
     pub embeddings: EmbeddingSettings,
     /// Signs links and bounce addresses; unset, one is generated and kept in the database.
     pub secret: Option<SecretString>,
+    /// Where the generated secret lives when `secret` is unset.
+    pub secret_file: PathBuf,
     pub log_format: LogFormat,
 }
 
@@ -94,6 +96,9 @@ pub struct MailSettings {
     pub retry_base: Duration,
     /// Attempts before a transiently failing email is given up.
     pub max_attempts: i32,
+    /// How long a worker's claim on queued mail lasts unless renewed (a worker renews its
+    /// claim while it works through the batch).
+    pub claim_lease: Duration,
     /// How long a confirmation link works.
     pub confirm_ttl: Duration,
     /// `bounces@news.example.com`: every message goes out with the envelope sender
@@ -291,6 +296,7 @@ impl Settings {
                 dkim,
                 retry_base: Duration::from_millis(number("PAPERBOY_RETRY_BASE_MS", 30_000)?),
                 max_attempts: number("PAPERBOY_MAX_ATTEMPTS", 8)?.clamp(1, 100) as i32,
+                claim_lease: Duration::from_secs(number("PAPERBOY_CLAIM_LEASE_SECS", 600)?.max(1)),
                 confirm_ttl: Duration::from_secs(48 * 3600),
                 bounce_address,
                 soft_bounce_limit: number("PAPERBOY_SOFT_BOUNCE_LIMIT", 5)?.max(1) as i64,
@@ -324,6 +330,7 @@ impl Settings {
                 },
             },
             secret: get("PAPERBOY_SECRET").map(Into::into),
+            secret_file: or("PAPERBOY_SECRET_FILE", "./.paperboy-secret").into(),
             log_format,
         })
     }

@@ -21,6 +21,7 @@ use crate::domain::{Links, redact_addresses};
 use crate::embeddings::{Embedder, topics};
 use crate::mail::{Mailer, RetryPolicy, SendError};
 use crate::store::deliveries::{self, Claimed, DeliveryStatus, Scope};
+use crate::store::leases::{self, Queue, Renewal};
 use crate::store::subscribers::{self, Status, SubscriberRow};
 use crate::store::{self, editions, ratings};
 
@@ -55,6 +56,8 @@ pub struct Deliverer {
     /// For refusals that are hard bounces.
     inbound: Inbound,
     editions: Arc<EditionCache>,
+    /// How long a claim lasts unless renewed.
+    lease: std::time::Duration,
 }
 
 impl Deliverer {
@@ -74,6 +77,7 @@ impl Deliverer {
             policy: RetryPolicy::from_settings(settings),
             inbound: Inbound::from_settings(settings, secret),
             editions: EditionCache::new(db.clone(), embedder.clone()),
+            lease: settings.mail.claim_lease,
         })
     }
 
@@ -142,10 +146,13 @@ impl Deliverer {
         tally: &Tally,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<usize> {
-        let batch = deliveries::claim(conn, scope, BATCH).await?;
+        let batch = deliveries::claim(conn, scope, BATCH, self.lease).await?;
         if batch.is_empty() {
             return Ok(0);
         }
+        let owner = leases::owner(conn).await?;
+        let ids = batch.iter().map(|c| c.id).collect();
+        let _renewal = Renewal::start(&self.db, Queue::Deliveries, owner, ids, self.lease);
         let ids: Vec<Uuid> = batch.iter().filter_map(|c| c.subscriber_id).collect();
         let rows: HashMap<Uuid, SubscriberRow> =
             subscribers::find_many(conn, &ids).await?.into_iter().map(|r| (r.id, r)).collect();
@@ -185,6 +192,8 @@ impl Deliverer {
         Ok(count)
     }
 
+    /// Delivers one claimed digest in a transaction that holds its queue row (`hold`), and
+    /// then acts on a refusal that says the address is dead.
     #[tracing::instrument(name = "deliver_digest", skip_all, fields(delivery = claimed.id, attempt = claimed.attempts))]
     async fn deliver(
         &self,
@@ -194,14 +203,45 @@ impl Deliverer {
         edition: Option<&EditionData>,
         tally: &Tally,
     ) -> anyhow::Result<()> {
-        let (Some(Recipient { row: subscriber, taste, sent, topic_vectors }), Some(edition)) =
-            (subscriber, edition)
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let Some(status) = deliveries::hold(&mut tx, claimed.id).await? else {
+            tracing::warn!("the claim ran out and another worker took the delivery; leaving it");
+            return Ok(());
+        };
+        let refused =
+            self.deliver_held(&mut tx, claimed, status, subscriber, edition, tally).await?;
+        tx.commit().await?;
+        if let Some(reply) = refused {
+            bounces::refused_at_send(&self.db, &self.inbound, Sent::Delivery(claimed.id), &reply)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Ranks, renders, sends and records one digest; returns the reply of a permanent
+    /// refusal.
+    async fn deliver_held(
+        &self,
+        conn: &mut PgConnection,
+        claimed: &Claimed,
+        status: Option<Status>,
+        subscriber: Option<Recipient<'_>>,
+        edition: Option<&EditionData>,
+        tally: &Tally,
+    ) -> anyhow::Result<Option<String>> {
+        let (
+            Some(status),
+            Some(Recipient { row: subscriber, taste, sent, topic_vectors }),
+            Some(edition),
+        ) = (status, subscriber, edition)
         else {
-            return cancel(conn, claimed.id, "subscriber or edition no longer exists", tally).await;
+            cancel(conn, claimed.id, "subscriber or edition no longer exists", tally).await?;
+            return Ok(None);
         };
         // An unsubscribe takes effect at once, also for digests already queued.
-        if subscriber.status() != Status::Confirmed {
-            return cancel(conn, claimed.id, "subscriber is no longer subscribed", tally).await;
+        if status != Status::Confirmed {
+            cancel(conn, claimed.id, "subscriber is no longer subscribed", tally).await?;
+            return Ok(None);
         }
         let exclude: HashSet<&str> = sent.iter().map(String::as_str).collect();
         let prefs = subscriber.preferences();
@@ -216,7 +256,7 @@ impl Deliverer {
             )
             .await?;
             Tally::add(&tally.skipped);
-            return Ok(());
+            return Ok(None);
         }
         let items = render::items(&edition.set, &picks);
         let links = DigestLinks::for_delivery(&self.links, &subscriber.id, claimed.id);
@@ -229,7 +269,7 @@ impl Deliverer {
             deliveries::mark_delivered(conn, claimed.id, None, &digest).await?;
             Tally::add(&tally.posted);
             tracing::info!(papers = papers.len(), "digest posted to the subscriber's feed");
-            return Ok(());
+            return Ok(None);
         }
         let headers = [
             ("List-Unsubscribe", format!("<{}>", links.unsubscribe)),
@@ -259,16 +299,15 @@ impl Deliverer {
             }
             Err(e) => {
                 deliveries::mark_failed(conn, claimed.id, &e.to_string()).await?;
-                if let SendError::Permanent(reply) = &e {
-                    let sent = Sent::Delivery(claimed.id);
-                    bounces::refused_at_send(&self.db, &self.inbound, sent, reply).await?;
-                }
                 Tally::add(&tally.failed);
                 metrics::counter!("paperboy_digests_failed_total").increment(1);
                 tracing::error!(error = ?redact_addresses(&e.to_string()), "digest failed for good");
+                if let SendError::Permanent(reply) = e {
+                    return Ok(Some(reply));
+                }
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 

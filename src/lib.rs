@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod mail;
 pub mod ratings;
 pub mod reading;
+pub mod secret;
 pub mod sending;
 pub mod sources;
 pub mod startup;

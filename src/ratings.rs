@@ -1,12 +1,13 @@
 //! Ratings: a subscriber's 👍/👎 on papers, and the taste trained from them.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::digest::lexicon::{read_paper, stems};
-use crate::digest::taste::{RatedPaper, TRAINED_RATINGS};
+use crate::digest::taste::{KEPT_RATINGS, RatedPaper, TRAINED_RATINGS};
 use crate::digest::{MeaningTaste, Taste};
 use crate::embeddings::{Embedder, topics};
 use crate::store::{lexicon, ratings, vectors};
@@ -70,21 +71,37 @@ pub async fn retrain(
     subscriber: Uuid,
     topics: &[String],
 ) -> sqlx::Result<Taste> {
-    let rated = ratings::for_training(db, subscriber).await?;
+    let rated = ratings::for_training(db, subscriber, KEPT_RATINGS, TRAINED_RATINGS).await?;
     let taste = if rated.is_empty() {
         Taste::default()
     } else {
-        let mut needed: HashSet<String> = topics.iter().flat_map(|t| stems(t)).collect();
-        for r in &rated {
-            needed.extend(read_paper(&r.title, &r.abstract_text, &r.keywords).terms);
-        }
-        let lexicon = lexicon::load(db, &needed.into_iter().collect::<Vec<_>>()).await?;
-        let mut taste = Taste::train(&rated, topics, &lexicon);
+        // Stemming and training are CPU work: off the async runtime, where they would hold
+        // up every request on this worker thread.
+        let (rated, topic_list) = (Arc::new(rated), topics.to_vec());
+        let (r, t) = (rated.clone(), topic_list.clone());
+        let needed = blocking(move || {
+            let mut needed: HashSet<String> = t.iter().flat_map(|t| stems(t)).collect();
+            for r in r.iter().take(TRAINED_RATINGS) {
+                needed.extend(read_paper(&r.title, &r.abstract_text, &r.keywords).terms);
+            }
+            needed.into_iter().collect::<Vec<_>>()
+        })
+        .await?;
+        let lexicon = lexicon::load(db, &needed).await?;
+        let (r, t) = (rated.clone(), topic_list.clone());
+        let mut taste = blocking(move || Taste::train(&r, &t, &lexicon)).await?;
         taste.meaning = train_meaning(db, embedder, &rated, topics).await?;
         taste
     };
     ratings::save_taste(db, subscriber, &taste).await?;
     Ok(taste)
+}
+
+/// Runs CPU-bound work on the blocking pool.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> sqlx::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("training stopped: {e}")))
 }
 
 /// The taste in the embedding space, from the rated papers that have vectors of the ready

@@ -30,11 +30,9 @@ pub async fn database(settings: &Settings) -> anyhow::Result<PgPool> {
     store::connect_and_migrate(settings.database.url.expose_secret(), max).await
 }
 
-/// The key for signed links and cookies: `PAPERBOY_SECRET`, else the one kept in the database.
+/// The key for signed links and cookies: `PAPERBOY_SECRET`, else the secret file's (`secret`).
 pub async fn secret(db: &PgPool, settings: &Settings) -> anyhow::Result<Vec<u8>> {
-    store::app_settings::signing_secret(db, settings.secret.as_ref().map(|s| s.expose_secret()))
-        .await
-        .context("cannot load the signing secret")
+    crate::secret::load(db, settings).await.context("cannot load the signing secret")
 }
 
 pub struct Application {
@@ -112,6 +110,7 @@ impl Application {
             mailer: self.mailer.clone(),
             policy,
             inbound: self.state.inbound.clone(),
+            lease: settings.mail.claim_lease,
         };
         let mail = mail_worker::spawn(
             self.state.db.clone(),

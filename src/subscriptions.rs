@@ -10,7 +10,9 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Settings;
-use crate::domain::{Categories, Frequency, PhraseList, PreferenceErrors, SubscriberEmail, Token};
+use crate::domain::{
+    Categories, Frequency, Links, PhraseList, PreferenceErrors, SubscriberEmail, Token,
+};
 use crate::mail;
 use crate::store::mail_queue;
 use crate::store::subscribers::{self, ConfirmRow, SignupChoices, Status, SubscriberRow};
@@ -175,14 +177,21 @@ fn confirm_expiry(settings: &Settings) -> DateTime<Utc> {
             .unwrap_or(chrono::Duration::hours(48))
 }
 
-/// The confirmation email for `token`, saying what confirming sets up when the sign-up
-/// form's choices are known.
-fn confirmation(token: &Token, signup: Option<&NewSignup>) -> mail::Notice {
+/// A new confirmation link: the seed its email is queued with and the token it carries.
+fn new_confirmation_link(links: &Links) -> (Token, Token) {
+    let seed = Token::generate();
+    let token = links.signer().confirmation_token(&seed);
+    (seed, token)
+}
+
+/// The confirmation email for the link made from `seed`, saying what confirming sets up
+/// when the sign-up form's choices are known.
+fn confirmation(seed: &Token, signup: Option<&NewSignup>) -> mail::Notice {
     let choices = signup.map(|s| mail::SignupSummary {
         topics: s.topics.items().to_vec(),
         frequency: s.frequency.as_str().to_string(),
     });
-    mail::Notice::confirmation(token, choices)
+    mail::Notice::confirmation(seed, choices)
 }
 
 /// Records the sign-up and queues the right email: a confirmation for a new, pending or
@@ -193,6 +202,7 @@ pub async fn subscribe(
     db: &PgPool,
     writer: &SignupWriter,
     settings: &Settings,
+    links: &Links,
     signup: &NewSignup,
 ) -> Result<bool, Error> {
     let choices = SignupChoices {
@@ -201,9 +211,9 @@ pub async fn subscribe(
         frequency: signup.frequency,
     };
     let key = signup.email.normalized();
-    let token = Token::generate();
+    let (seed, token) = new_confirmation_link(links);
     let expires = confirm_expiry(settings);
-    let confirmation = confirmation(&token, Some(signup));
+    let confirmation = confirmation(&seed, Some(signup));
 
     // The common case, a new address: subscriber, event and email in one batched statement.
     let written = writer
@@ -317,6 +327,7 @@ pub async fn confirm(db: &PgPool, raw: &str) -> Result<Option<ConfirmLink>, Erro
 pub async fn renew_confirmation(
     db: &PgPool,
     settings: &Settings,
+    links: &Links,
     raw: &str,
 ) -> Result<Option<bool>, Error> {
     let Some(old) = Token::parse(raw) else {
@@ -330,10 +341,10 @@ pub async fn renew_confirmation(
     };
     let mut queued = false;
     if within_mail_budget(&mut tx, row.id).await? {
-        let token = Token::generate();
+        let (seed, token) = new_confirmation_link(links);
         subscribers::renew_confirmation(&mut tx, row.id, &token.hash(), confirm_expiry(settings))
             .await?;
-        let notice = confirmation(&token, None);
+        let notice = confirmation(&seed, None);
         mail_queue::enqueue(&mut tx, row.id, &row.email, &notice).await?;
         queued = true;
     }

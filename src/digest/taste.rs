@@ -51,6 +51,10 @@ const DOWN_WEIGHT: f64 = 0.25;
 pub const MIN_IDF: f64 = 1.0;
 /// Ratings older than the most recent this many do not train (they still exclude).
 pub const TRAINED_RATINGS: usize = 200;
+/// Ratings read at all, the most recent: older ones neither train nor exclude (editions
+/// cover a week at most, so what was rated down long before cannot come back). Bounds the
+/// work of a rating however many one has made.
+pub const KEPT_RATINGS: usize = 2000;
 const KEPT_REJECTED: usize = 1000;
 /// A topic's trust starts as if this many of its matches had been rated up and as many
 /// down, so a couple of ratings move it little.
@@ -109,8 +113,13 @@ impl Taste {
             .take(KEPT_REJECTED)
             .map(|r| r.arxiv_id.clone())
             .collect();
-        let liked: Vec<(String, String)> =
-            rated.iter().filter(|r| r.up).map(|r| (r.arxiv_id.clone(), r.title.clone())).collect();
+        // The papers a why-line can name: those liked among the ratings that train.
+        let liked: Vec<(String, String)> = rated
+            .iter()
+            .take(TRAINED_RATINGS)
+            .filter(|r| r.up)
+            .map(|r| (r.arxiv_id.clone(), r.title.clone()))
+            .collect();
         if rated.is_empty() {
             return Taste::default();
         }

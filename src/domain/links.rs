@@ -93,6 +93,16 @@ impl Signer {
         same_secret(&self.mac(purpose, &id), &mac).then_some(id)
     }
 
+    /// The confirmation token a seed stands for. Only the seed waits in the mail queue and
+    /// only a hash of the token is stored, so no copy of the database confirms anyone.
+    pub fn confirmation_token(&self, seed: &crate::domain::Token) -> crate::domain::Token {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(b"confirm\0");
+        mac.update(seed.as_str().as_bytes());
+        let token = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        crate::domain::Token::parse(&token).expect("43 URL-safe characters")
+    }
+
     /// The id a well-formed token names, before any check: for purposes whose MAC covers
     /// something stored with that id (the feed's generation). `verify` must follow.
     pub fn claimed_id(raw: &str) -> Option<Uuid> {

@@ -35,8 +35,11 @@ pub struct Report {
     /// The enhanced status code, `5.1.1`.
     pub status: Option<String>,
     pub diagnostic: Option<String>,
-    /// The address that failed or complained, lower-cased.
+    /// The address that failed or complained, lower-cased (the first of `named`).
     pub recipient: Option<String>,
+    /// Every address the report says failed or complained, lower-cased: a prose bounce may
+    /// name several.
+    pub named: Vec<String>,
     /// The addresses this report was sent to (`To`, `Delivered-To`, `X-Original-To`, …):
     /// where a VERP tag is found.
     pub addressed_to: Vec<String>,
@@ -212,6 +215,7 @@ fn delivery_status(text: &str, report: &mut Report) {
         report.recipient = field(&group, "final-recipient")
             .or(field(&group, "original-recipient"))
             .and_then(typed_address);
+        report.named = report.recipient.iter().cloned().collect();
         return;
     }
 }
@@ -225,6 +229,7 @@ fn feedback(text: &str, report: &mut Report) {
         report.diagnostic = Some(format!("Feedback-Type: {kind}"));
         report.recipient =
             field(&fields, "original-rcpt-to").and_then(|v| addresses(v).into_iter().next());
+        report.named = report.recipient.iter().cloned().collect();
     }
 }
 
@@ -340,6 +345,8 @@ fn non_standard(text: &str, report: &mut Report) {
     };
     if let Some(kind) = kind {
         report.kind = Some(kind);
+        report.named = named_in_prose(text, &report.addressed_to);
+        report.recipient = report.named.first().cloned();
         report.status = status;
         report.diagnostic = lower
             .lines()
@@ -348,6 +355,31 @@ fn non_standard(text: &str, report: &mut Report) {
             })
             .map(clip);
     }
+}
+
+/// The addresses a prose bounce says failed: those in its text before the copy of the
+/// returned message (whose headers name our sender and the original recipient), other
+/// than the addresses the bounce itself was sent to.
+fn named_in_prose(text: &str, addressed_to: &[String]) -> Vec<String> {
+    let mut named: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let lower = line.trim().to_ascii_lowercase();
+        let copy_begins = lower.contains("copy of the message")
+            || lower.contains("original message")
+            || ["return-path:", "received:", "message-id:", "from:", "to:"]
+                .iter()
+                .any(|h| lower.starts_with(h));
+        if copy_begins {
+            break;
+        }
+        for a in addresses(&lower.replace(['(', ')', '[', ']', ':'], " ")) {
+            let a = a.trim_end_matches('.').to_string();
+            if !addressed_to.contains(&a) && !named.contains(&a) {
+                named.push(a);
+            }
+        }
+    }
+    named
 }
 
 /// Whether an SMTP refusal at send time says the address does not exist (5.1.x), which
@@ -455,6 +487,24 @@ Message-ID: <orig-9@news.example.com>\r\n";
         assert_eq!(read(policy.as_bytes()).unwrap().kind, None, "about us, not the address");
         let unknown = prose.replace("552 5.2.2 Mailbox full", "550 5.1.1 no such user");
         assert_eq!(read(unknown.as_bytes()).unwrap().kind, Some(ReportKind::Hard));
+        assert_eq!(r.named, ["subscriber@example.com"], "the failed address, not the copy's");
+    }
+
+    #[test]
+    fn a_qmail_bounce_names_the_failed_address_and_not_the_quoted_headers() {
+        let qmail = "From: MAILER-DAEMON@mx.example\r\nTo: bounces+d4-x@news.example.com\r\n\
+Subject: failure notice\r\n\r\nHi. This is the qmail-send program at mx.example.\r\n\
+I'm afraid I wasn't able to deliver your message to the following addresses.\r\n\
+This is a permanent error; I've given up. Sorry it didn't work out.\r\n\r\n\
+<forward@elsewhere.example>:\r\n192.0.2.1 does not like recipient.\r\n\
+Remote host said: 550 5.1.1 <forward@elsewhere.example>: user unknown\r\n\r\n\
+--- Below this line is a copy of the message.\r\n\r\n\
+Return-Path: <bounces+d4-x@news.example.com>\r\nTo: subscriber@example.com\r\n\
+Message-ID: <orig-4@news.example.com>\r\n";
+        let r = read(qmail.as_bytes()).unwrap();
+        assert_eq!(r.kind, Some(ReportKind::Hard));
+        assert_eq!(r.named, ["forward@elsewhere.example"]);
+        assert_eq!(r.recipient.as_deref(), Some("forward@elsewhere.example"));
     }
 
     #[test]

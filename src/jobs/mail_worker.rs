@@ -17,6 +17,7 @@ use crate::domain::Links;
 use crate::domain::Sent;
 use crate::domain::redact_addresses;
 use crate::mail::{Mailer, RetryPolicy, SendError};
+use crate::store::leases::{self, Queue, Renewal};
 use crate::store::{
     self,
     mail_queue::{self, QueuedMail},
@@ -34,6 +35,8 @@ pub struct MailSender {
     pub mailer: Arc<Mailer>,
     pub policy: RetryPolicy,
     pub inbound: Inbound,
+    /// How long a claim lasts unless renewed.
+    pub lease: std::time::Duration,
 }
 
 /// Runs `concurrency` supervised workers until `shutdown`; sends in progress finish
@@ -68,14 +71,27 @@ pub async fn deliver_batch(
     let mut conn = db.acquire().await?;
     store::relax_commits(&mut conn, true).await?;
     let result = async {
-        let batch = mail_queue::claim(&mut conn, BATCH).await?;
+        let batch = mail_queue::claim(&mut conn, BATCH, sender.lease).await?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let owner = leases::owner(&mut conn).await?;
+        let ids = batch.iter().map(|m| m.id).collect();
+        let _renewal = Renewal::start(db, Queue::Mail, owner, ids, sender.lease);
         for (i, mail) in batch.iter().enumerate() {
             if shutdown.is_cancelled() {
                 let rest: Vec<i64> = batch[i..].iter().map(|m| m.id).collect();
                 mail_queue::release(&mut conn, &rest).await?;
                 break;
             }
-            if let Some(reply) = deliver_one(&mut conn, sender, mail).await? {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            if !mail_queue::hold(&mut tx, mail.id).await? {
+                // Erased, or the claim ran out and another worker has the message.
+                continue;
+            }
+            let refused = deliver_one(&mut tx, sender, mail).await?;
+            tx.commit().await?;
+            if let Some(reply) = refused {
                 bounces::refused_at_send(db, &sender.inbound, Sent::Mail(mail.id), &reply).await?;
             }
         }

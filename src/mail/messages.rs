@@ -18,16 +18,24 @@ use crate::domain::{Links, Token};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Notice {
     /// "Please confirm": the `/confirm/{token}` link and, when the sign-up form's choices
-    /// are known, what confirming sets up.
-    Confirmation { token: String, choices: Option<SignupSummary> },
+    /// are known, what confirming sets up. The queue keeps the link's `seed`, from which
+    /// only the secret makes the token (`Signer::confirmation_token`); `token` is a raw
+    /// token queued by an older version.
+    Confirmation {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seed: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        choices: Option<SignupSummary>,
+    },
     /// Sent instead of a second confirmation to a subscriber who is already confirmed: their
     /// preferences and unsubscribe links.
     AlreadySubscribed { subscriber: Uuid },
 }
 
 impl Notice {
-    pub fn confirmation(token: &Token, choices: Option<SignupSummary>) -> Self {
-        Notice::Confirmation { token: token.as_str().to_string(), choices }
+    pub fn confirmation(seed: &Token, choices: Option<SignupSummary>) -> Self {
+        Notice::Confirmation { seed: Some(seed.as_str().to_string()), token: None, choices }
     }
 
     pub fn subject(&self) -> String {
@@ -43,8 +51,17 @@ impl Notice {
     pub fn render(&self, links: &Links, confirm_ttl_hours: u64) -> askama::Result<Draft> {
         let subject = self.subject();
         match self {
-            Notice::Confirmation { token, choices } => {
-                let confirm_url = &links.confirm(token);
+            Notice::Confirmation { seed, token, choices } => {
+                let token = match (seed.as_deref().and_then(Token::parse), token) {
+                    (Some(seed), _) => {
+                        links.signer().confirmation_token(&seed).as_str().to_string()
+                    }
+                    (None, Some(token)) => token.clone(),
+                    (None, None) => {
+                        return Err(askama::Error::custom("a confirmation without its link"));
+                    }
+                };
+                let confirm_url = &links.confirm(&token);
                 let choices = choices.as_ref();
                 let ttl_hours = confirm_ttl_hours;
                 Ok(Draft {
@@ -143,7 +160,8 @@ mod tests {
     fn confirmation_carries_the_link_in_both_parts() {
         let topics = vec!["diffusion models".to_string(), "<b>".to_string()];
         let choices = SignupSummary { topics, frequency: "weekly".into() };
-        let notice = Notice::Confirmation { token: "abc".into(), choices: Some(choices) };
+        let notice =
+            Notice::Confirmation { seed: None, token: Some("abc".into()), choices: Some(choices) };
         let d = notice.render(&Links::new("http://x.test/", b"secret"), 48).unwrap();
         assert!(d.text.contains("diffusion models, <b>") && d.text.contains("weekly"));
         assert!(d.html.contains("diffusion models, &#60;b&#62;"), "{}", d.html);
@@ -161,6 +179,20 @@ mod tests {
         assert_eq!(digest(0).line(), "paperboy · Nov 26: A & <B>");
         assert_eq!(digest(4).line(), "paperboy · Nov 26: A & <B> (+4 more)");
         assert_eq!(Subject::AlreadySubscribed.line(), "You're already subscribed to paperboy");
+    }
+
+    #[test]
+    fn a_queued_confirmation_holds_a_seed_that_only_the_secret_turns_into_the_link() {
+        let seed = Token::generate();
+        let notice = Notice::confirmation(&seed, None);
+        let stored = serde_json::to_string(&notice).unwrap();
+        let links = Links::new("http://x.test/", b"secret");
+        let token = links.signer().confirmation_token(&seed);
+        assert!(!stored.contains(token.as_str()), "{stored}");
+        let d = notice.render(&links, 48).unwrap();
+        assert!(d.text.contains(&format!("http://x.test/confirm/{}", token.as_str())));
+        let other = Links::new("http://x.test/", b"another secret");
+        assert_ne!(other.signer().confirmation_token(&seed), token);
     }
 
     #[test]

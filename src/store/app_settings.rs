@@ -1,26 +1,17 @@
-//! Values the service keeps for itself, such as the generated signing secret.
+//! Values the service keeps for itself. Versions before the secret file kept the generated
+//! signing secret here (`secret`); `secret::load` moves it out.
 
-use base64::Engine;
-use rand::RngCore;
 use sqlx::PgPool;
 
-/// The secret for signed cookies and tokens: the configured one, else one generated on
-/// first start and kept in the database so every process and restart shares it.
-pub async fn signing_secret(db: &PgPool, configured: Option<&str>) -> sqlx::Result<Vec<u8>> {
-    if let Some(s) = configured {
-        return Ok(s.as_bytes().to_vec());
-    }
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let fresh = base64::engine::general_purpose::STANDARD.encode(bytes);
-    sqlx::query!(
-        "INSERT INTO app_settings (key, value) VALUES ('secret', $1) ON CONFLICT (key) DO NOTHING",
-        fresh,
-    )
-    .execute(db)
-    .await?;
-    let stored = sqlx::query_scalar!("SELECT value FROM app_settings WHERE key = 'secret'")
-        .fetch_one(db)
-        .await?;
-    Ok(stored.into_bytes())
+/// The signing secret an older version generated and kept in the database, if any.
+pub async fn legacy_secret(db: &PgPool) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!("SELECT value FROM app_settings WHERE key = 'secret'")
+        .fetch_optional(db)
+        .await
+}
+
+/// Deletes the database-held signing secret (once it lives in the secret file).
+pub async fn forget_legacy_secret(db: &PgPool) -> sqlx::Result<()> {
+    sqlx::query!("DELETE FROM app_settings WHERE key = 'secret'").execute(db).await?;
+    Ok(())
 }

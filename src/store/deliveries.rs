@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::digest::Edition;
 use crate::domain::Frequency;
+use crate::store::subscribers::Status;
 
 text_enum! {
     /// What became of a delivery, as the `status` column stores it (`ALL` in the order the
@@ -127,12 +128,13 @@ pub struct Claimed {
 }
 
 /// Claims up to `limit` deliveries for the worker on this connection (its backend pid
-/// marks them), including rows left 'sending' by a worker that died: a claim whose worker
-/// connection is gone, or that has been held ten minutes, is free again.
+/// marks them), including rows left claimed by a worker that died: a claim whose worker
+/// connection is gone, or that was not renewed for `lease`, is free again (`leases`).
 pub async fn claim(
     conn: &mut PgConnection,
     scope: &Scope,
     limit: i64,
+    lease: std::time::Duration,
 ) -> sqlx::Result<Vec<Claimed>> {
     let (ids, run_started) = match scope {
         Scope::Due => (None, None),
@@ -147,7 +149,7 @@ pub async fn claim(
                      AND (CASE WHEN $3::timestamptz IS NULL THEN q.next_attempt_at <= now()
                                ELSE q.last_attempt_at IS NULL OR q.last_attempt_at < $3 END))
                     OR (q.claimed_by IS NOT NULL
-                        AND (q.claimed_at < now() - interval '10 minutes'
+                        AND (q.claimed_at < now() - make_interval(secs => $4)
                              OR q.claimed_by NOT IN (SELECT pid FROM pg_stat_activity
                                                      WHERE pid IS NOT NULL))))
              ORDER BY q.delivery_id LIMIT $1
@@ -162,9 +164,29 @@ pub async fn claim(
         limit,
         ids,
         run_started,
+        lease.as_secs_f64(),
     )
     .fetch_all(conn)
     .await
+}
+
+/// Whether a claimed delivery may go out now, asked in the transaction it is sent in:
+/// `None` when this worker no longer owns the claim (its lease ran out and another worker
+/// took it: that one sends it), else the subscriber's status (`None` when they were
+/// erased). The queue row stays locked, and the subscriber row cannot be deleted, until
+/// that transaction ends, so a GDPR erase waits for the message in flight and its outcome.
+pub async fn hold(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<Option<Status>>> {
+    let row = sqlx::query!(
+        r#"SELECT (SELECT s.status FROM subscribers s WHERE s.id = d.subscriber_id FOR KEY SHARE)
+                AS "status: Status"
+         FROM delivery_queue q JOIN deliveries d ON d.id = q.delivery_id
+         WHERE q.delivery_id = $1 AND q.claimed_by = pg_backend_pid()
+         FOR UPDATE OF q"#,
+        id,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| r.status))
 }
 
 /// A delivered digest as its record keeps it: the papers in order, each with its why-line.
@@ -183,12 +205,15 @@ pub async fn mark_delivered(
     digest: &Delivered<'_>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "WITH done AS (DELETE FROM delivery_queue WHERE delivery_id = $1 RETURNING attempts)
+        "WITH done AS (
+             DELETE FROM delivery_queue WHERE delivery_id = $1 AND claimed_by = pg_backend_pid()
+             RETURNING attempts
+         )
          UPDATE deliveries
          SET status = CASE WHEN $2::text IS NULL THEN 'posted' ELSE 'sent' END,
              message_id = $2, subject = $3, paper_ids = $4, why = $5, sent_at = now(),
-             last_error = NULL, attempts = coalesce((SELECT attempts FROM done), attempts)
-         WHERE id = $1",
+             last_error = NULL, attempts = (SELECT attempts FROM done)
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM done)",
         id,
         message_id,
         digest.subject,
@@ -209,10 +234,12 @@ pub async fn mark_closed(
     why: Option<&str>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "WITH done AS (DELETE FROM delivery_queue WHERE delivery_id = $1 RETURNING attempts)
-         UPDATE deliveries
-         SET status = $2, last_error = $3, attempts = coalesce((SELECT attempts FROM done), attempts)
-         WHERE id = $1",
+        "WITH done AS (
+             DELETE FROM delivery_queue WHERE delivery_id = $1 AND claimed_by = pg_backend_pid()
+             RETURNING attempts
+         )
+         UPDATE deliveries SET status = $2, last_error = $3, attempts = (SELECT attempts FROM done)
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM done)",
         id,
         status as DeliveryStatus,
         why,
@@ -232,10 +259,10 @@ pub async fn mark_retry(
     sqlx::query!(
         "WITH q AS (
              UPDATE delivery_queue SET claimed_by = NULL, next_attempt_at = $2
-             WHERE delivery_id = $1 RETURNING attempts
+             WHERE delivery_id = $1 AND claimed_by = pg_backend_pid() RETURNING attempts
          )
-         UPDATE deliveries SET last_error = $3, attempts = coalesce((SELECT attempts FROM q), attempts)
-         WHERE id = $1",
+         UPDATE deliveries SET last_error = $3, attempts = (SELECT attempts FROM q)
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM q)",
         id,
         next,
         error,

@@ -103,15 +103,20 @@ pub async fn count_since(
 
 /// Claims up to `limit` due messages for the worker on this connection (its backend pid
 /// marks them; other workers skip them), including messages whose worker died: a claim
-/// whose worker connection is gone, or that has been held ten minutes, is free again.
-pub async fn claim(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<QueuedMail>> {
+/// whose worker connection is gone, or that was not renewed for `lease`, is free again
+/// (`leases`).
+pub async fn claim(
+    conn: &mut PgConnection,
+    limit: i64,
+    lease: std::time::Duration,
+) -> sqlx::Result<Vec<QueuedMail>> {
     sqlx::query_as!(
         QueuedMail,
         r#"WITH picked AS (
              SELECT id FROM outgoing_mail
              WHERE status = 'pending' AND next_attempt_at <= now()
                AND (claimed_by IS NULL
-                    OR claimed_at < now() - interval '10 minutes'
+                    OR claimed_at < now() - make_interval(secs => $2)
                     OR claimed_by NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL))
              ORDER BY next_attempt_at, id
              LIMIT $1
@@ -122,9 +127,25 @@ pub async fn claim(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Queu
          RETURNING m.id, m.kind AS "kind: MailKind", m.recipient, m.subject,
                    m.notice, m.body_text, m.body_html, m.attempts"#,
         limit,
+        lease.as_secs_f64(),
     )
     .fetch_all(conn)
     .await
+}
+
+/// Whether this worker still owns its claim on a message that is still to be sent, asked
+/// in the transaction it is sent in. The row stays locked until that transaction ends, so
+/// neither another worker nor a GDPR erase (which deletes it) gets past it meanwhile.
+pub async fn hold(conn: &mut PgConnection, id: i64) -> sqlx::Result<bool> {
+    let held = sqlx::query_scalar!(
+        r#"SELECT 1 AS "one!" FROM outgoing_mail
+           WHERE id = $1 AND claimed_by = pg_backend_pid() AND status = 'pending'
+           FOR UPDATE"#,
+        id,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(held.is_some())
 }
 
 /// Sent: what carried the link goes (kind, subject and times stay for the record).
@@ -133,7 +154,7 @@ pub async fn mark_sent(conn: &mut PgConnection, id: i64, message_id: &str) -> sq
         "UPDATE outgoing_mail
          SET status = 'sent', attempts = attempts + 1, message_id = $2, sent_at = now(),
              last_error = NULL, notice = NULL, body_text = '', body_html = '', claimed_by = NULL
-         WHERE id = $1",
+         WHERE id = $1 AND claimed_by = pg_backend_pid()",
         id,
         message_id,
     )
@@ -151,7 +172,7 @@ pub async fn mark_retry(
     sqlx::query!(
         "UPDATE outgoing_mail
          SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, claimed_by = NULL
-         WHERE id = $1",
+         WHERE id = $1 AND claimed_by = pg_backend_pid()",
         id,
         next_attempt_at,
         error,
@@ -167,7 +188,7 @@ pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx:
         "UPDATE outgoing_mail
          SET status = 'failed', attempts = attempts + 1, last_error = $2, notice = NULL,
              body_text = '', body_html = '', claimed_by = NULL
-         WHERE id = $1",
+         WHERE id = $1 AND claimed_by = pg_backend_pid()",
         id,
         error,
     )

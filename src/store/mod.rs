@@ -46,6 +46,7 @@ pub mod daily_stats;
 pub mod deliveries;
 pub mod editions;
 pub mod ingest_runs;
+pub mod leases;
 pub mod lexicon;
 pub mod mail_queue;
 pub mod papers;

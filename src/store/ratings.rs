@@ -67,6 +67,8 @@ impl RatedRow {
     }
 }
 
+/// A paper the subscriber may rate, with their rating: one sent to them, one on the public
+/// archive's pages, or one they rated already (to change or clear it). None for any other.
 pub async fn paper(
     db: &PgPool,
     subscriber: Uuid,
@@ -78,7 +80,11 @@ pub async fn paper(
                   r.rating AS "rating?", NULL::timestamptz AS sent_at
            FROM papers p
            LEFT JOIN ratings r ON r.arxiv_id = p.arxiv_id AND r.subscriber_id = $1
-           WHERE p.arxiv_id = $2"#,
+           WHERE p.arxiv_id = $2
+             AND (p.featured_on IS NOT NULL OR r.rating IS NOT NULL
+                  OR EXISTS (SELECT 1 FROM deliveries d
+                             WHERE d.subscriber_id = $1 AND d.status IN ('sent', 'posted')
+                               AND d.paper_ids @> ARRAY[p.arxiv_id]))"#,
         subscriber,
         arxiv_id,
     )
@@ -134,14 +140,28 @@ pub async fn of_subscriber(
     Ok(rows.into_iter().map(|r| (r.arxiv_id, r.title, r.rating, r.rated_at)).collect())
 }
 
-/// Everything a subscriber rated, most recent first, as training reads it.
-pub async fn for_training(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<RatedPaper>> {
+/// A subscriber's latest `limit` ratings, most recent first, as training reads them: the
+/// first `with_text` with their abstracts and keywords, the rest by id and title only.
+pub async fn for_training(
+    db: &PgPool,
+    subscriber: Uuid,
+    limit: usize,
+    with_text: usize,
+) -> sqlx::Result<Vec<RatedPaper>> {
     let rows = sqlx::query!(
-        "SELECT p.arxiv_id, p.title, p.abstract, p.ai_keywords, r.rating
-         FROM ratings r JOIN papers p USING (arxiv_id)
-         WHERE r.subscriber_id = $1
-         ORDER BY r.rated_at DESC, p.arxiv_id",
+        r#"SELECT p.arxiv_id, p.title,
+                  CASE WHEN r.n <= $3 THEN p.abstract ELSE '' END AS "abstract!",
+                  CASE WHEN r.n <= $3 THEN p.ai_keywords ELSE '{}' END AS "ai_keywords!",
+                  r.rating
+           FROM (SELECT arxiv_id, rating, rated_at,
+                        row_number() OVER (ORDER BY rated_at DESC, arxiv_id) AS n
+                 FROM ratings WHERE subscriber_id = $1
+                 ORDER BY rated_at DESC, arxiv_id LIMIT $2) r
+           JOIN papers p USING (arxiv_id)
+           ORDER BY r.rated_at DESC, p.arxiv_id"#,
         subscriber,
+        limit as i64,
+        with_text as i64,
     )
     .fetch_all(db)
     .await?;

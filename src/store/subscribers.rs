@@ -368,13 +368,20 @@ pub async fn unsubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     Ok(done)
 }
 
-/// Undo of an unsubscribe from the subscriber's own manage link: they proved the address.
+/// Undo of an unsubscribe from the subscriber's own manage link. Only an unsubscribe is
+/// undone: an address that never completed the double opt-in, or that bounced or
+/// complained since it last did, comes back only through a new confirmation (a sign-up
+/// after a bounce leaves it pending, and unsubscribing from there is no way round).
+/// Returns false when nothing changed.
 pub async fn resubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     let change = sqlx::query!(
-        "UPDATE subscribers
-         SET status = 'confirmed', confirmed_at = coalesce(confirmed_at, now()),
-             unsubscribed_at = NULL, updated_at = now()
-         WHERE id = $1 AND status = 'unsubscribed'",
+        "UPDATE subscribers AS s
+         SET status = 'confirmed', unsubscribed_at = NULL, updated_at = now()
+         WHERE s.id = $1 AND s.status = 'unsubscribed' AND s.confirmed_at IS NOT NULL
+           AND (s.bounced_at IS NULL OR s.bounced_at < s.confirmed_at)
+           AND NOT EXISTS (SELECT 1 FROM subscriber_events e
+                           WHERE e.subscriber_id = s.id AND e.kind = 'complained'
+                             AND e.at >= s.confirmed_at)",
         id,
     );
     let mut tx = db.begin().await?;
@@ -570,8 +577,15 @@ pub async fn events(
 /// Erases a subscriber (GDPR): the row and their mail go; anonymous counts stay. Their
 /// deliveries are kept for the counts, with any address in an SMTP reply cut to its domain
 /// and the why-lines (which quote their topics) gone; web copies and feeds answer 404.
+///
+/// A digest or email being sent to them holds their row (`deliveries::hold`,
+/// `mail_queue::hold`): the erase waits for it and its record, then removes both, and
+/// nothing goes to them after it commits.
 pub async fn erase(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
+    sqlx::query!("SELECT id FROM subscribers WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *tx)
+        .await?;
     sqlx::query!(
         r#"UPDATE deliveries
          SET last_error = regexp_replace(last_error, '[^\s<>()\[\]"'',;:]+@', '…@', 'g'),

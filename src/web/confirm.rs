@@ -77,7 +77,7 @@ pub async fn renew(
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     app.check_subscriber_rate(&ip)?;
-    match subscriptions::renew_confirmation(&app.db, &app.settings, &token)
+    match subscriptions::renew_confirmation(&app.db, &app.settings, &app.links, &token)
         .await
         .context("sending a new confirmation link")?
     {

@@ -188,7 +188,7 @@ pub async fn subscribe(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Ok(signup) => {
-            if subscriptions::subscribe(&app.db, &app.signups, &app.settings, &signup)
+            if subscriptions::subscribe(&app.db, &app.signups, &app.settings, &app.links, &signup)
                 .await
                 .context("recording the sign-up")?
             {

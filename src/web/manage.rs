@@ -95,6 +95,9 @@ pub struct UnsubscribedPage {
 #[template(path = "pages/resubscribed.html")]
 pub struct ResubscribedPage {
     token: String,
+    /// Subscribed again; else the address must be confirmed anew (it bounced, complained or
+    /// never completed the double opt-in).
+    active: bool,
 }
 
 /// The subscriber behind a manage token, and the token their pages link to; anything
@@ -243,8 +246,14 @@ pub async fn resubscribe(
     Path(token): Path<String>,
 ) -> Result<ResubscribedPage, AppError> {
     let Subscriber { row, token } = by_manage_link(&app, &token).await?;
-    if subscribers::resubscribe(&app.db, row.id).await.context("resubscribing")? {
+    let active = if subscribers::resubscribe(&app.db, row.id).await.context("resubscribing")? {
         tracing::info!("subscriber resubscribed");
-    }
-    Ok(ResubscribedPage { token })
+        true
+    } else {
+        // Posted twice, or not an unsubscribe to undo: say which.
+        let now =
+            subscribers::find_by_id(&app.db, row.id).await.context("loading the subscriber")?;
+        now.is_some_and(|r| r.status() == Status::Confirmed)
+    };
+    Ok(ResubscribedPage { token, active })
 }

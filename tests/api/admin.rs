@@ -77,7 +77,7 @@ impl Admin<'_> {
             .unwrap()
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         let mut all = form.to_vec();
         all.push(("csrf", self.csrf.as_str()));
         self.post_raw(path, &all).await

@@ -600,3 +600,93 @@ async fn text_from_requests_cannot_forge_log_lines() {
     );
     assert!(log.contains("evil.example\\n2026"), "the newline is escaped: {log}");
 }
+
+/// `paperboy serve` on a free port in `dir`, scheduler off, mail to `smtp_url`.
+async fn serve_with_smtp(db: &TestDb, dir: &PathBuf, smtp_url: &str) -> Running {
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let cmd = paperboy(
+        dir,
+        &[
+            ("DATABASE_URL", &db.url),
+            ("PAPERBOY_BIND", &bind),
+            ("PAPERBOY_SMTP_URL", smtp_url),
+            ("PAPERBOY_SCHEDULER", "off"),
+            ("PAPERBOY_RETRY_BASE_MS", "200"),
+        ],
+    );
+    Running::start(cmd, port).await
+}
+
+#[tokio::test]
+async fn the_generated_secret_lives_in_a_private_file_and_nothing_in_the_database_confirms() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::new();
+    let dir = scratch_dir();
+    // The relay is down: the confirmation waits in the queue.
+    let port = free_port();
+    let smtp_url = format!("smtp://127.0.0.1:{port}");
+    let app = serve_with_smtp(&db, &dir, &smtp_url).await;
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("{}/subscribe", app.base))
+        .form(&[("email", "dump@example.com"), ("frequency", "daily")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let file = dir.join(".paperboy-secret");
+    let mode = std::fs::metadata(&file).expect("the secret file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let in_db: i64 = sqlx::query_scalar("SELECT count(*) FROM app_settings WHERE key = 'secret'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(in_db, 0, "the key is not in the database");
+    let queued: Vec<String> = sqlx::query_scalar(
+        "SELECT concat_ws(' ', notice::text, body_text, body_html) FROM outgoing_mail",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(queued.len(), 1);
+
+    // The relay comes back: the email carries a link that works, and that link was nowhere
+    // in the queue.
+    let smtp = SmtpServer::start_on(port).await;
+    let mail = smtp.wait_for_mail_to("dump@example.com", 1).await;
+    let link = mail.link("/confirm/").expect("a confirmation link");
+    let token = link.rsplit('/').next().unwrap().to_string();
+    assert!(!queued[0].contains(&token), "the queue held the confirming token: {}", queued[0]);
+    let page = client.post(format!("{}/confirm/{token}", app.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let prefs = crate::helpers::extract_path(&page.text().await.unwrap(), "/preferences/").unwrap();
+
+    // An older version kept the key in the database: a fresh start without the file moves
+    // it out once, and every link made with it keeps working.
+    let key = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    let (status, _) = app.terminate();
+    assert!(status.success());
+    sqlx::query("INSERT INTO app_settings (key, value) VALUES ('secret', $1)")
+        .bind(&key)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let elsewhere = scratch_dir();
+    let app = serve_with_smtp(&db, &elsewhere, &smtp.url()).await;
+    let moved = elsewhere.join(".paperboy-secret");
+    assert_eq!(std::fs::read_to_string(&moved).unwrap().trim(), key);
+    assert_eq!(std::fs::metadata(&moved).unwrap().permissions().mode() & 0o777, 0o600);
+    let in_db: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM app_settings").fetch_one(&pool).await.unwrap();
+    assert_eq!(in_db, 0, "the moved key is deleted from the database");
+    let page = client.get(format!("{}{prefs}", app.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200, "a link made with the moved key still opens");
+    let (status, _) = app.terminate();
+    assert!(status.success());
+    pool.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(elsewhere);
+}

@@ -523,6 +523,31 @@ async fn reports_about_someone_else_our_side_or_with_odd_bytes_change_nobody() {
     // The subscriber forwards to a dead address: the report names that address, not theirs.
     let forwarded = dsn(&digest.from, "dead-forward@example.net", "5.1.1", "<x@y>", "f");
     assert!(post_report(&app, forwarded).await.1.contains("no known subscriber"));
+    // The same in prose, as Exim and qmail write it, with our valid VERP tag.
+    let exim = format!(
+        "From: Mail Delivery System <Mailer-Daemon@mx.example.net>\r\nTo: {}\r\n\
+Subject: Mail delivery failed: returning message to sender\r\n\r\n\
+This message was created automatically by mail delivery software.\r\n\r\n\
+A message that you sent could not be delivered to one or more of its\r\n\
+recipients. This is a permanent error. The following address(es) failed:\r\n\r\n\
+  dead-forward@example.net\r\n    SMTP error from remote mail server after RCPT TO:<dead-forward@example.net>:\r\n\
+    550 5.1.1 User unknown\r\n\r\n------ This is a copy of the message, including all the headers. ------\r\n\
+Return-Path: <{}>\r\nTo: forwarder@example.org\r\nMessage-ID: {}\r\n",
+        digest.from,
+        digest.from,
+        message_id(digest)
+    );
+    assert!(post_report(&app, exim).await.1.contains("no known subscriber"));
+    let qmail = format!(
+        "From: MAILER-DAEMON@mx.example.net\r\nTo: {}\r\nSubject: failure notice\r\n\r\n\
+Hi. This is the qmail-send program at mx.example.net.\r\n\
+I'm afraid I wasn't able to deliver your message to the following addresses.\r\n\r\n\
+<dead-forward@example.net>:\r\nRemote host said: 550 5.1.1 user unknown\r\n\r\n\
+--- Below this line is a copy of the message.\r\n\r\nTo: forwarder@example.org\r\n",
+        digest.from
+    );
+    assert!(post_report(&app, qmail).await.1.contains("no known subscriber"));
+    assert_eq!(status_of(&app, "forwarder@example.org").await, "confirmed");
     // Our own DMARC or policy problem is not a dead address.
     let policy = dsn(&digest.from, "forwarder@example.org", "5.7.26", "<x@y>", "p");
     assert!(post_report(&app, policy).await.1.contains("not a bounce"));
@@ -549,4 +574,51 @@ async fn reports_about_someone_else_our_side_or_with_odd_bytes_change_nobody() {
     app.post_form(&format!("/unsubscribe/{token}"), &[]).await;
     app.post_form(&format!("/resubscribe/{token}"), &[]).await;
     assert_eq!(status_of(&app, "forwarder@example.org").await, "bounced");
+}
+
+#[tokio::test]
+async fn a_bounced_or_complaining_address_comes_back_only_through_a_new_confirmation() {
+    let (app, _up) = setup().await;
+    subscriber(&app, "gone@example.org", &[]).await;
+    subscriber(&app, "annoyed@example.org", &[]).await;
+    send_edition(&app, "2025-11-06").await;
+    let digest = &digests_to(&app, "gone@example.org")[0];
+    let prefs = crate::helpers::extract_path(&digest.text(), "/preferences/").unwrap();
+    let token = prefs.trim_start_matches("/preferences/").to_string();
+    post_report(&app, dsn(&digest.from, "gone@example.org", "5.1.1", "<x@y>", "d")).await;
+    assert_eq!(status_of(&app, "gone@example.org").await, "bounced");
+
+    // Someone posts the sign-up form for the dead address, then unsubscribes and
+    // resubscribes it with the old manage link: it stays off, and the page says why.
+    assert_eq!(app.subscribe("gone@example.org", "agents").await.status(), 200);
+    assert_eq!(status_of(&app, "gone@example.org").await, "pending");
+    app.post_form(&format!("/unsubscribe/{token}"), &[]).await;
+    let page = app.post_form(&format!("/resubscribe/{token}"), &[]).await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Confirm your address first"), "{page}");
+    assert!(!page.contains("Welcome back"));
+    assert_eq!(status_of(&app, "gone@example.org").await, "unsubscribed");
+    send_edition(&app, "2025-11-07").await;
+    assert_eq!(digests_to(&app, "gone@example.org").len(), 1, "nothing more to a dead address");
+
+    // A completed double opt-in proves the address again; from then on an unsubscribe
+    // can be undone.
+    crate::helpers::wait_for_empty_mail_queue(&app.db).await;
+    app.subscribe_and_confirm("gone@example.org", "").await;
+    assert_eq!(status_of(&app, "gone@example.org").await, "confirmed");
+    app.post_form(&format!("/unsubscribe/{token}"), &[]).await;
+    let page = app.post_form(&format!("/resubscribe/{token}"), &[]).await.text().await.unwrap();
+    assert!(page.contains("Welcome back"), "{page}");
+    assert_eq!(status_of(&app, "gone@example.org").await, "confirmed");
+
+    // A complaint is not undone by the resubscribe button either.
+    let digest = &digests_to(&app, "annoyed@example.org")[0];
+    let prefs = crate::helpers::extract_path(&digest.text(), "/preferences/").unwrap();
+    let token = prefs.trim_start_matches("/preferences/").to_string();
+    post_report(&app, arf("fbl@paperboy.test", "annoyed@example.org", &message_id(digest))).await;
+    assert_eq!(status_of(&app, "annoyed@example.org").await, "unsubscribed");
+    let page = app.post_form(&format!("/resubscribe/{token}"), &[]).await.text().await.unwrap();
+    assert!(page.contains("Confirm your address first"), "{page}");
+    assert_eq!(status_of(&app, "annoyed@example.org").await, "unsubscribed");
 }

@@ -30,10 +30,16 @@ impl TestDb {
         let url = format!("{}/{}", postgres_url(), name);
         Self { name, url }
     }
+
+    /// Where an app on this database keeps its generated secret.
+    pub fn secret_file(&self) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("{}.secret", self.name))
+    }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.secret_file());
         let name = self.name.clone();
         // Drop runs inside the test's runtime; use a thread with its own.
         let _ = std::thread::spawn(move || {
@@ -78,6 +84,7 @@ pub fn test_settings(db: &TestDb, smtp_url: &str, extra: &[(&str, &str)]) -> Set
         ("PAPERBOY_SCHEDULER".into(), "off".into()),
         // Literal ranking unless a test names a model: tests never reach the hub.
         ("PAPERBOY_EMBEDDING_MODEL".into(), "off".into()),
+        ("PAPERBOY_SECRET_FILE".into(), db.secret_file().display().to_string()),
     ]);
     for (k, v) in extra {
         env.insert((*k).into(), (*v).into());

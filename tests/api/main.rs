@@ -17,6 +17,7 @@ mod manage;
 mod meaning;
 mod pages;
 mod pg_restart;
+mod races;
 mod ratings;
 mod smtp;
 mod subscribe;

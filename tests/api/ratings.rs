@@ -350,3 +350,86 @@ async fn a_topic_whose_papers_are_rated_down_counts_less_and_the_subscriber_is_t
     let page = post(&app, &links[0].1).await.text().await.unwrap();
     assert!(!page.contains("counts less in your digests"), "{page}");
 }
+
+#[tokio::test]
+async fn only_papers_sent_to_the_reader_or_on_the_public_archive_can_be_rated() {
+    let (app, _up) = setup().await;
+    subscriber(&app, "picky@example.com", &[("papers_per_email", "1")]).await;
+    send_edition(&app, "2025-11-06").await;
+    let (sent, up, _) = rating_paths(&digests_to(&app, "picky@example.com")[0]).remove(0);
+    let token = up.split('/').nth(2).unwrap().to_string();
+    // An arXiv announcement that was never sent to this reader and is on no public page.
+    let unseen: String = sqlx::query_scalar(
+        "INSERT INTO papers (arxiv_id, title, abstract, authors, announced_on)
+         VALUES ('2511.00042', 'Unseen', 'Never sent.', ARRAY['A. Author'], date '2025-11-06')
+         RETURNING arxiv_id",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let path = format!("/rate/{token}/{unseen}/up");
+    assert_eq!(app.get(&path).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(post(&app, &path).await.status(), StatusCode::NOT_FOUND);
+    // A paper of the public archive (Nov 7, not sent) can be rated, as can the one sent.
+    let archived: String = sqlx::query_scalar(
+        "SELECT arxiv_id FROM papers WHERE featured_on = '2025-11-07' AND arxiv_id <> $1 LIMIT 1",
+    )
+    .bind(&sent)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let day = app.get("/days/2025-11-07").await.text().await.unwrap();
+    assert!(day.contains(&archived), "the paper is on the public archive");
+    assert_eq!(
+        post(&app, &format!("/rate/{token}/{archived}/down")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(post(&app, &format!("/rate/{token}/{sent}/up")).await.status(), StatusCode::OK);
+    let mut expected = vec![(archived, -1), (sent, 1)];
+    expected.sort();
+    assert_eq!(ratings_of(&app, "picky@example.com").await, expected);
+}
+
+#[tokio::test]
+async fn a_reader_with_thousands_of_ratings_still_rates_and_their_taste_stays_bounded() {
+    let (app, _up) = setup().await;
+    subscriber(&app, "heavy@example.com", &[("papers_per_email", "1")]).await;
+    send_edition(&app, "2025-11-06").await;
+    let (sent, up, _) = rating_paths(&digests_to(&app, "heavy@example.com")[0]).remove(0);
+    // 3,000 older ratings of papers on the archive.
+    sqlx::query(
+        "INSERT INTO papers (arxiv_id, title, abstract, authors, featured_on)
+         SELECT 'old.' || n, 'Old paper ' || n, 'An abstract about diffusion number ' || n,
+                ARRAY['A. Author'], date '2025-01-01'
+         FROM generate_series(1, 3000) n",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO ratings (subscriber_id, arxiv_id, rating, rated_at)
+         SELECT s.id, 'old.' || n, 1, now() - n * interval '1 minute'
+         FROM subscribers s, generate_series(1, 3000) n WHERE s.email = 'heavy@example.com'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let res = post(&app, &up).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let liked: i32 = sqlx::query_scalar(
+        "SELECT jsonb_array_length(t.model->'liked') FROM tastes t
+         JOIN subscribers s ON s.id = t.subscriber_id WHERE s.email = 'heavy@example.com'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(liked, 200, "the taste keeps the papers the latest 200 ratings liked");
+    let first: String = sqlx::query_scalar(
+        "SELECT t.model->'liked'->0->>0 FROM tastes t
+         JOIN subscribers s ON s.id = t.subscriber_id WHERE s.email = 'heavy@example.com'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(first, sent, "the newest rating is the first it names");
+}

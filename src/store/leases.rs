@@ -1,0 +1,74 @@
+//! Claims on queued mail. A worker claims a batch (digests in `delivery_queue`,
+//! transactional mail in `outgoing_mail`), marking the rows with its connection's backend
+//! pid, and renews the claim while it works through the batch. A claim not renewed for a
+//! lease (`PAPERBOY_CLAIM_LEASE_SECS`), or whose connection is gone, is free again. Each
+//! message is sent holding its row locked, and its outcome is written only by the claim's
+//! owner, so a stolen claim never sends twice.
+
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+
+/// The two queues of mail.
+#[derive(Clone, Copy, Debug)]
+pub enum Queue {
+    Deliveries,
+    Mail,
+}
+
+/// The backend pid that marks this connection's claims.
+pub async fn owner(conn: &mut PgConnection) -> sqlx::Result<i32> {
+    sqlx::query_scalar!(r#"SELECT pg_backend_pid() AS "pid!""#).fetch_one(conn).await
+}
+
+/// Renews `owner`'s claim on `ids` every third of `lease` until dropped (from the pool:
+/// the worker's own connection is busy sending).
+pub struct Renewal(tokio::task::JoinHandle<()>);
+
+impl Renewal {
+    pub fn start(db: &PgPool, queue: Queue, owner: i32, ids: Vec<i64>, lease: Duration) -> Self {
+        let db = db.clone();
+        Self(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(lease / 3);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = renew(&db, queue, owner, &ids).await {
+                    tracing::warn!(error = %e, ?queue, "could not renew a claim on queued mail");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn renew(db: &PgPool, queue: Queue, owner: i32, ids: &[i64]) -> sqlx::Result<()> {
+    match queue {
+        Queue::Deliveries => {
+            sqlx::query!(
+                "UPDATE delivery_queue SET claimed_at = now()
+             WHERE delivery_id = ANY($1) AND claimed_by = $2",
+                ids,
+                owner,
+            )
+            .execute(db)
+            .await?
+        }
+        Queue::Mail => {
+            sqlx::query!(
+                "UPDATE outgoing_mail SET claimed_at = now()
+             WHERE id = ANY($1) AND claimed_by = $2 AND status = 'pending'",
+                ids,
+                owner,
+            )
+            .execute(db)
+            .await?
+        }
+    };
+    Ok(())
+}
