@@ -20,7 +20,8 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home /app paperboy \
-    && mkdir -p /app/outbox /app/models && chown paperboy /app/outbox /app/models
+    && mkdir -p /app/outbox /app/models /app/secret \
+    && chown paperboy /app/outbox /app/models /app/secret && chmod 700 /app/secret
 COPY --from=build /src/target/release/paperboy /usr/local/bin/paperboy
 USER paperboy
 WORKDIR /app
@@ -28,6 +29,9 @@ ENV PAPERBOY_BIND=0.0.0.0:8080
 # The sentence-embedding model is downloaded once into the Hugging Face cache here (a
 # volume in docker-compose.yml, so a new container does not download it again).
 ENV HF_HOME=/app/models
+# The generated signing key (when PAPERBOY_SECRET is unset) outlives the container in a
+# volume here; losing it would void every link already mailed.
+ENV PAPERBOY_SECRET_FILE=/app/secret/paperboy-secret
 EXPOSE 8080
 # `paperboy healthcheck` asks /healthz on PAPERBOY_BIND (loopback for 0.0.0.0) and gives
 # up after 3 s with a one-line reason; the slim image has no curl, and its /bin/sh (dash)

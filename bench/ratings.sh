@@ -35,7 +35,7 @@ cleanup() {
   if [ "$rc" -ne 0 ] && [ -s "$LOG" ]; then tail -n 30 "$LOG" >&2; fi
   rm -rf "$WORK"
 }
-trap cleanup EXIT
+[ -n "${KEEP_DB:-}" ] || trap cleanup EXIT
 
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
 DATABASE_URL="$PG/$DB" RUST_LOG=warn "$BIN" migrate >/dev/null
@@ -46,8 +46,8 @@ sql "INSERT INTO papers (arxiv_id, title, abstract, authors, featured_on, upvote
             (SELECT string_agg(md5((n * 40 + k)::text), ' ') FROM generate_series(1, 34) k),
             ARRAY['A. Author'], date '2025-11-26', n % 50
      FROM generate_series(1, $RATINGS) n"
-SUBSCRIBER=$(sql "INSERT INTO subscribers (email, email_key, status, manage_token, topics, confirmed_at)
-     VALUES ('rater@bench.example', 'rater@bench.example', 'confirmed', 'bench', '{diffusion models}', now())
+SUBSCRIBER=$(sql "INSERT INTO subscribers (email, email_key, status, topics, confirmed_at)
+     VALUES ('rater@bench.example', 'rater@bench.example', 'confirmed', '{diffusion models}', now())
      RETURNING id")
 sql "INSERT INTO ratings (subscriber_id, arxiv_id, rating, rated_at)
      SELECT '$SUBSCRIBER', 'bench.' || n, CASE WHEN n % 3 = 0 THEN -1 ELSE 1 END,
@@ -73,7 +73,7 @@ for _ in $(seq 1 150); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz")" = 200 ] && break
   sleep 0.2
 done
-code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/rate/$TOKEN/bench.1/up")
+code=$(curl -s -o /dev/null -w '%{http_code}' -d '' "$BASE/rate/$TOKEN/bench.1/up")
 [ "$code" = 200 ] || { echo "a rating answered $code" >&2; exit 1; }
 
 cat > "$WORK/rate.lua" <<LUA

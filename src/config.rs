@@ -42,7 +42,7 @@ pub struct Settings {
     pub sources: SourceSettings,
     pub jobs: JobSettings,
     pub embeddings: EmbeddingSettings,
-    /// Signs links and bounce addresses; unset, one is generated and kept in the database.
+    /// Signs links and bounce addresses; unset, one is generated and kept in `secret_file`.
     pub secret: Option<SecretString>,
     /// Where the generated secret lives when `secret` is unset.
     pub secret_file: PathBuf,
