@@ -110,8 +110,9 @@ pub async fn process_mime(db: &PgPool, inbound: &Inbound, raw: &[u8]) -> sqlx::R
     let recipient = report
         .named
         .iter()
-        .find(|a| target.as_ref().is_some_and(|t| t.email == **a))
-        .or(report.named.first());
+        .map(String::as_str)
+        .find(|a| target.as_ref().is_some_and(|t| t.email == *a))
+        .or(report.recipient());
     apply(
         db,
         inbound,
@@ -122,7 +123,7 @@ pub async fn process_mime(db: &PgPool, inbound: &Inbound, raw: &[u8]) -> sqlx::R
             diagnostic: report.diagnostic.as_deref(),
             raw,
             target,
-            recipient: recipient.map(String::as_str),
+            recipient,
         },
     )
     .await

@@ -21,7 +21,7 @@ use crate::domain::{Links, redact_addresses};
 use crate::embeddings::{Embedder, topics};
 use crate::mail::{Mailer, RetryPolicy, SendError};
 use crate::store::deliveries::{self, Claimed, DeliveryStatus, Scope};
-use crate::store::leases::{self, Queue, Renewal};
+use crate::store::leases::{Queue, Renewal};
 use crate::store::subscribers::{self, Status, SubscriberRow};
 use crate::store::{self, editions, ratings};
 
@@ -150,9 +150,9 @@ impl Deliverer {
         if batch.is_empty() {
             return Ok(0);
         }
-        let owner = leases::owner(conn).await?;
-        let ids = batch.iter().map(|c| c.id).collect();
-        let _renewal = Renewal::start(&self.db, Queue::Deliveries, owner, ids, self.lease);
+        let claimed = batch.iter().map(|c| c.id).collect();
+        let _renewal =
+            Renewal::start(conn, &self.db, Queue::Deliveries, claimed, self.lease).await?;
         let ids: Vec<Uuid> = batch.iter().filter_map(|c| c.subscriber_id).collect();
         let rows: HashMap<Uuid, SubscriberRow> =
             subscribers::find_many(conn, &ids).await?.into_iter().map(|r| (r.id, r)).collect();

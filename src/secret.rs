@@ -10,6 +10,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use base64::Engine;
 use rand::RngCore;
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
 
 use crate::config::Settings;
@@ -18,7 +19,6 @@ use crate::store::app_settings;
 /// The signing key. Without `PAPERBOY_SECRET`: the file's; when the file does not exist
 /// yet, the key an older version kept in the database (moved out, once), else a new one.
 pub async fn load(db: &PgPool, settings: &Settings) -> anyhow::Result<Vec<u8>> {
-    use secrecy::ExposeSecret;
     if let Some(s) = &settings.secret {
         return Ok(s.expose_secret().as_bytes().to_vec());
     }

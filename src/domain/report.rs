@@ -35,8 +35,6 @@ pub struct Report {
     /// The enhanced status code, `5.1.1`.
     pub status: Option<String>,
     pub diagnostic: Option<String>,
-    /// The address that failed or complained, lower-cased (the first of `named`).
-    pub recipient: Option<String>,
     /// Every address the report says failed or complained, lower-cased: a prose bounce may
     /// name several.
     pub named: Vec<String>,
@@ -45,6 +43,13 @@ pub struct Report {
     pub addressed_to: Vec<String>,
     /// The `Message-ID` of our message, from the returned original.
     pub original_message_id: Option<String>,
+}
+
+impl Report {
+    /// The address that failed or complained (the first the report names).
+    pub fn recipient(&self) -> Option<&str> {
+        self.named.first().map(String::as_str)
+    }
 }
 
 /// Longest diagnostic kept.
@@ -212,10 +217,11 @@ fn delivery_status(text: &str, report: &mut Report) {
         };
         report.status = status;
         report.diagnostic = field(&group, "diagnostic-code").map(clip);
-        report.recipient = field(&group, "final-recipient")
+        report.named = field(&group, "final-recipient")
             .or(field(&group, "original-recipient"))
-            .and_then(typed_address);
-        report.named = report.recipient.iter().cloned().collect();
+            .and_then(typed_address)
+            .into_iter()
+            .collect();
         return;
     }
 }
@@ -227,9 +233,10 @@ fn feedback(text: &str, report: &mut Report) {
     if matches!(kind.as_str(), "abuse" | "fraud" | "virus") {
         report.kind = Some(ReportKind::Complaint);
         report.diagnostic = Some(format!("Feedback-Type: {kind}"));
-        report.recipient =
-            field(&fields, "original-rcpt-to").and_then(|v| addresses(v).into_iter().next());
-        report.named = report.recipient.iter().cloned().collect();
+        report.named = field(&fields, "original-rcpt-to")
+            .and_then(|v| addresses(v).into_iter().next())
+            .into_iter()
+            .collect();
     }
 }
 
@@ -346,7 +353,6 @@ fn non_standard(text: &str, report: &mut Report) {
     if let Some(kind) = kind {
         report.kind = Some(kind);
         report.named = named_in_prose(text, &report.addressed_to);
-        report.recipient = report.named.first().cloned();
         report.status = status;
         report.diagnostic = lower
             .lines()
@@ -440,7 +446,7 @@ X-Paperboy-Edition: 2025-11-06\r
         let r = read(DSN.as_bytes()).unwrap();
         assert_eq!(r.kind, Some(ReportKind::Hard));
         assert_eq!(r.status.as_deref(), Some("5.1.1"));
-        assert_eq!(r.recipient.as_deref(), Some("gone@example.org"));
+        assert_eq!(r.recipient(), Some("gone@example.org"));
         assert!(r.diagnostic.unwrap().contains("User unknown in virtual mailbox table"));
         assert_eq!(r.addressed_to, ["bounces+d7-abc@news.example.com"]);
         assert_eq!(r.original_message_id.as_deref(), Some("<abc-123@news.example.com>"));
@@ -462,7 +468,7 @@ Feedback-Type: abuse\r\nUser-Agent: FBL/1.0\r\nVersion: 1\r\nOriginal-Rcpt-To: <
 Subject: paperboy\r\n\r\nbody\r\n--X--\r\n";
         let r = read(arf.as_bytes()).unwrap();
         assert_eq!(r.kind, Some(ReportKind::Complaint));
-        assert_eq!(r.recipient.as_deref(), Some("subscriber@example.com"));
+        assert_eq!(r.recipient(), Some("subscriber@example.com"));
         assert_eq!(r.original_message_id.as_deref(), Some("<m-1@news.example.com>"));
         let not_spam = arf.replace("Feedback-Type: abuse", "Feedback-Type: not-spam");
         assert_eq!(read(not_spam.as_bytes()).unwrap().kind, None);
@@ -504,7 +510,7 @@ Message-ID: <orig-4@news.example.com>\r\n";
         let r = read(qmail.as_bytes()).unwrap();
         assert_eq!(r.kind, Some(ReportKind::Hard));
         assert_eq!(r.named, ["forward@elsewhere.example"]);
-        assert_eq!(r.recipient.as_deref(), Some("forward@elsewhere.example"));
+        assert_eq!(r.recipient(), Some("forward@elsewhere.example"));
     }
 
     #[test]
@@ -540,7 +546,7 @@ Message-ID: <orig-4@news.example.com>\r\n";
             .collect::<Vec<u8>>();
         let r = read(&latin1).unwrap();
         assert_eq!(r.kind, Some(ReportKind::Hard));
-        assert_eq!(r.recipient.as_deref(), Some("gone@example.org"));
+        assert_eq!(r.recipient(), Some("gone@example.org"));
     }
 
     proptest::proptest! {

@@ -17,7 +17,7 @@ use crate::domain::Links;
 use crate::domain::Sent;
 use crate::domain::redact_addresses;
 use crate::mail::{Mailer, RetryPolicy, SendError};
-use crate::store::leases::{self, Queue, Renewal};
+use crate::store::leases::{Queue, Renewal};
 use crate::store::{
     self,
     mail_queue::{self, QueuedMail},
@@ -75,9 +75,8 @@ pub async fn deliver_batch(
         if batch.is_empty() {
             return Ok(0);
         }
-        let owner = leases::owner(&mut conn).await?;
-        let ids = batch.iter().map(|m| m.id).collect();
-        let _renewal = Renewal::start(db, Queue::Mail, owner, ids, sender.lease);
+        let claimed = batch.iter().map(|m| m.id).collect();
+        let _renewal = Renewal::start(&mut conn, db, Queue::Mail, claimed, sender.lease).await?;
         for (i, mail) in batch.iter().enumerate() {
             if shutdown.is_cancelled() {
                 let rest: Vec<i64> = batch[i..].iter().map(|m| m.id).collect();

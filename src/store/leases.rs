@@ -16,19 +16,23 @@ pub enum Queue {
     Mail,
 }
 
-/// The backend pid that marks this connection's claims.
-pub async fn owner(conn: &mut PgConnection) -> sqlx::Result<i32> {
-    sqlx::query_scalar!(r#"SELECT pg_backend_pid() AS "pid!""#).fetch_one(conn).await
-}
-
-/// Renews `owner`'s claim on `ids` every third of `lease` until dropped (from the pool:
-/// the worker's own connection is busy sending).
+/// Renews the claim of the worker on a connection on `ids` every third of `lease` until
+/// dropped. The renewals go through the pool: the worker's own connection is busy sending.
 pub struct Renewal(tokio::task::JoinHandle<()>);
 
 impl Renewal {
-    pub fn start(db: &PgPool, queue: Queue, owner: i32, ids: Vec<i64>, lease: Duration) -> Self {
+    pub async fn start(
+        conn: &mut PgConnection,
+        db: &PgPool,
+        queue: Queue,
+        ids: Vec<i64>,
+        lease: Duration,
+    ) -> sqlx::Result<Self> {
+        // The backend pid that marks this connection's claims.
+        let owner =
+            sqlx::query_scalar!(r#"SELECT pg_backend_pid() AS "pid!""#).fetch_one(conn).await?;
         let db = db.clone();
-        Self(tokio::spawn(async move {
+        Ok(Self(tokio::spawn(async move {
             let mut tick = tokio::time::interval(lease / 3);
             tick.tick().await;
             loop {
@@ -37,7 +41,7 @@ impl Renewal {
                     tracing::warn!(error = %e, ?queue, "could not renew a claim on queued mail");
                 }
             }
-        }))
+        })))
     }
 }
 

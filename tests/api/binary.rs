@@ -58,15 +58,27 @@ impl Running {
     }
 }
 
-/// `paperboy serve` on a free port, scheduler off, mail to `dir`'s outbox.
-async fn serve_to_outbox(db: &TestDb, dir: &PathBuf) -> Running {
+/// `paperboy serve` in `dir` on a free port, scheduler off, with `extra` settings.
+async fn serve(db: &TestDb, dir: &PathBuf, extra: &[(&str, &str)]) -> Running {
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
-    let cmd = paperboy(
-        dir,
-        &[("DATABASE_URL", &db.url), ("PAPERBOY_BIND", &bind), ("PAPERBOY_SCHEDULER", "off")],
-    );
-    Running::start(cmd, port).await
+    let mut env = vec![
+        ("DATABASE_URL", db.url.as_str()),
+        ("PAPERBOY_BIND", bind.as_str()),
+        ("PAPERBOY_SCHEDULER", "off"),
+    ];
+    env.extend_from_slice(extra);
+    Running::start(paperboy(dir, &env), port).await
+}
+
+/// `paperboy serve` with mail to `dir`'s outbox.
+async fn serve_to_outbox(db: &TestDb, dir: &PathBuf) -> Running {
+    serve(db, dir, &[]).await
+}
+
+/// `paperboy serve` with mail to `smtp_url`, retrying soon.
+async fn serve_with_smtp(db: &TestDb, dir: &PathBuf, smtp_url: &str) -> Running {
+    serve(db, dir, &[("PAPERBOY_SMTP_URL", smtp_url), ("PAPERBOY_RETRY_BASE_MS", "200")]).await
 }
 
 impl Drop for Running {
@@ -154,19 +166,7 @@ async fn mail_queued_before_a_crash_is_delivered_after_restart() {
     pool.close().await;
 
     let smtp = SmtpServer::start().await;
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let smtp_url = smtp.url();
-    let cmd = paperboy(
-        &dir,
-        &[
-            ("DATABASE_URL", &db.url),
-            ("PAPERBOY_BIND", &bind),
-            ("PAPERBOY_SMTP_URL", &smtp_url),
-            ("PAPERBOY_SCHEDULER", "off"),
-        ],
-    );
-    let app = Running::start(cmd, port).await;
+    let app = serve(&db, &dir, &[("PAPERBOY_SMTP_URL", &smtp.url())]).await;
     let mail = smtp.wait_for_mail_to("late@example.com", 1).await;
     assert_eq!(mail.subject(), "Confirm your paperboy subscription");
     let (status, _) = app.terminate();
@@ -599,23 +599,6 @@ async fn text_from_requests_cannot_forge_log_lines() {
         "a request wrote a line of its own into the log:\n{log}"
     );
     assert!(log.contains("evil.example\\n2026"), "the newline is escaped: {log}");
-}
-
-/// `paperboy serve` on a free port in `dir`, scheduler off, mail to `smtp_url`.
-async fn serve_with_smtp(db: &TestDb, dir: &PathBuf, smtp_url: &str) -> Running {
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let cmd = paperboy(
-        dir,
-        &[
-            ("DATABASE_URL", &db.url),
-            ("PAPERBOY_BIND", &bind),
-            ("PAPERBOY_SMTP_URL", smtp_url),
-            ("PAPERBOY_SCHEDULER", "off"),
-            ("PAPERBOY_RETRY_BASE_MS", "200"),
-        ],
-    );
-    Running::start(cmd, port).await
 }
 
 #[tokio::test]

@@ -65,6 +65,12 @@ async fn scalar(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&app.db).await.unwrap()
 }
 
+/// The manage token of the preferences link in a digest.
+fn manage_token(mail: &Received) -> String {
+    let prefs = crate::helpers::extract_path(&mail.text(), "/preferences/").unwrap();
+    prefs.trim_start_matches("/preferences/").to_string()
+}
+
 fn message_id(mail: &Received) -> String {
     mail.header("message-id").unwrap()
 }
@@ -569,8 +575,7 @@ I'm afraid I wasn't able to deliver your message to the following addresses.\r\n
     let dead = dsn(&digest.from, "forwarder@example.org", "5.1.1", "<x@y>", "d");
     post_report(&app, dead).await;
     assert_eq!(status_of(&app, "forwarder@example.org").await, "bounced");
-    let prefs = crate::helpers::extract_path(&digest.text(), "/preferences/").unwrap();
-    let token = prefs.trim_start_matches("/preferences/");
+    let token = manage_token(digest);
     app.post_form(&format!("/unsubscribe/{token}"), &[]).await;
     app.post_form(&format!("/resubscribe/{token}"), &[]).await;
     assert_eq!(status_of(&app, "forwarder@example.org").await, "bounced");
@@ -583,8 +588,7 @@ async fn a_bounced_or_complaining_address_comes_back_only_through_a_new_confirma
     subscriber(&app, "annoyed@example.org", &[]).await;
     send_edition(&app, "2025-11-06").await;
     let digest = &digests_to(&app, "gone@example.org")[0];
-    let prefs = crate::helpers::extract_path(&digest.text(), "/preferences/").unwrap();
-    let token = prefs.trim_start_matches("/preferences/").to_string();
+    let token = manage_token(digest);
     post_report(&app, dsn(&digest.from, "gone@example.org", "5.1.1", "<x@y>", "d")).await;
     assert_eq!(status_of(&app, "gone@example.org").await, "bounced");
 
@@ -614,8 +618,7 @@ async fn a_bounced_or_complaining_address_comes_back_only_through_a_new_confirma
 
     // A complaint is not undone by the resubscribe button either.
     let digest = &digests_to(&app, "annoyed@example.org")[0];
-    let prefs = crate::helpers::extract_path(&digest.text(), "/preferences/").unwrap();
-    let token = prefs.trim_start_matches("/preferences/").to_string();
+    let token = manage_token(digest);
     post_report(&app, arf("fbl@paperboy.test", "annoyed@example.org", &message_id(digest))).await;
     assert_eq!(status_of(&app, "annoyed@example.org").await, "unsubscribed");
     let page = app.post_form(&format!("/resubscribe/{token}"), &[]).await.text().await.unwrap();

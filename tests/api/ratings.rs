@@ -416,20 +416,13 @@ async fn a_reader_with_thousands_of_ratings_still_rates_and_their_taste_stays_bo
     .unwrap();
     let res = post(&app, &up).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let liked: i32 = sqlx::query_scalar(
-        "SELECT jsonb_array_length(t.model->'liked') FROM tastes t
+    let (liked, first): (i32, String) = sqlx::query_as(
+        "SELECT jsonb_array_length(t.model->'liked'), t.model->'liked'->0->>0 FROM tastes t
          JOIN subscribers s ON s.id = t.subscriber_id WHERE s.email = 'heavy@example.com'",
     )
     .fetch_one(&app.db)
     .await
     .unwrap();
     assert_eq!(liked, 200, "the taste keeps the papers the latest 200 ratings liked");
-    let first: String = sqlx::query_scalar(
-        "SELECT t.model->'liked'->0->>0 FROM tastes t
-         JOIN subscribers s ON s.id = t.subscriber_id WHERE s.email = 'heavy@example.com'",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
     assert_eq!(first, sent, "the newest rating is the first it names");
 }
