@@ -83,14 +83,11 @@ pub async fn deliver_batch(
                 mail_queue::release(&mut conn, &rest).await?;
                 break;
             }
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            if !mail_queue::hold(&mut tx, mail.id).await? {
-                // Erased, or the claim ran out and another worker has the message.
+            if !mail_queue::still_ours(&mut conn, mail.id).await? {
+                // Erased since the claim, or the claim ran out and another worker has it.
                 continue;
             }
-            let refused = deliver_one(&mut tx, sender, mail).await?;
-            tx.commit().await?;
-            if let Some(reply) = refused {
+            if let Some(reply) = deliver_one(&mut conn, sender, mail).await? {
                 bounces::refused_at_send(db, &sender.inbound, Sent::Mail(mail.id), &reply).await?;
             }
         }

@@ -1,9 +1,9 @@
 //! Claims on queued mail. A worker claims a batch (digests in `delivery_queue`,
 //! transactional mail in `outgoing_mail`), marking the rows with its connection's backend
 //! pid, and renews the claim while it works through the batch. A claim not renewed for a
-//! lease (`PAPERBOY_CLAIM_LEASE_SECS`), or whose connection is gone, is free again. Each
-//! message is sent holding its row locked, and its outcome is written only by the claim's
-//! owner, so a stolen claim never sends twice.
+//! lease (`PAPERBOY_CLAIM_LEASE_SECS`), or whose connection is gone, is free again. A
+//! message's outcome is written only by the claim's owner, and a digest is sent holding its
+//! row locked, so a stolen claim never sends twice.
 
 use std::time::Duration;
 

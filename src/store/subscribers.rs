@@ -578,9 +578,10 @@ pub async fn events(
 /// deliveries are kept for the counts, with any address in an SMTP reply cut to its domain
 /// and the why-lines (which quote their topics) gone; web copies and feeds answer 404.
 ///
-/// A digest or email being sent to them holds their row (`deliveries::hold`,
-/// `mail_queue::hold`): the erase waits for it and its record, then removes both, and
-/// nothing goes to them after it commits.
+/// A digest being sent to them holds their row (`deliveries::hold`): the erase waits for
+/// it and its record, then removes both, and no digest goes to them after it commits. A
+/// queued email of theirs is deleted with them; the mail worker checks just before sending
+/// (`mail_queue::still_ours`).
 pub async fn erase(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
     sqlx::query!("SELECT id FROM subscribers WHERE id = $1 FOR UPDATE", id)
