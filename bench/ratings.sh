@@ -73,6 +73,11 @@ for _ in $(seq 1 150); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz")" = 200 ] && break
   sleep 0.2
 done
+# serve reads the seeded papers into the lexicon once, in the background: measure after.
+for _ in $(seq 1 600); do
+  [ "$(sql "SELECT count(*) FROM papers WHERE lexicon_at IS NULL")" = 0 ] && break
+  sleep 0.5
+done
 code=$(curl -s -o /dev/null -w '%{http_code}' -d '' "$BASE/rate/$TOKEN/bench.1/up")
 [ "$code" = 200 ] || { echo "a rating answered $code" >&2; exit 1; }
 
