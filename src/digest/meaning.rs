@@ -3,10 +3,12 @@
 //! by every subscriber with that topic) and to what they rated up. Pure.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+
+use super::memo::TopicMemo;
 
 /// Topics are embedded and looked up by their lower-cased text.
 pub fn topic_key(topic: &str) -> String {
@@ -25,7 +27,7 @@ pub struct Vectors {
     /// Per candidate: what a row's dot product is multiplied by (0 without a vector).
     unscale: Vec<f32>,
     /// Topic key → similarity of every candidate to it.
-    by_topic: Mutex<HashMap<String, Arc<[f32]>>>,
+    by_topic: TopicMemo<f32>,
 }
 
 /// Similarities an edition keeps (4 bytes each: 16 MB); past this the memo starts afresh.
@@ -43,7 +45,7 @@ impl Vectors {
                 unscale[i] = 1.0 / packed.scale;
             }
         }
-        Self { model: model.into(), dim, data, unscale, by_topic: Default::default() }
+        Self { model: model.into(), dim, data, unscale, by_topic: TopicMemo::new(MEMO_FLOATS) }
     }
 
     pub fn model(&self) -> &str {
@@ -91,16 +93,7 @@ impl Vectors {
 
     /// `similarities` of a topic's vector, computed once per edition and topic.
     pub fn topic_similarities(&self, key: &str, query: &[f32]) -> Arc<[f32]> {
-        if let Some(found) = self.by_topic.lock().expect("the topic memo").get(key) {
-            return found.clone();
-        }
-        let computed: Arc<[f32]> = self.similarities(query).into();
-        let mut memo = self.by_topic.lock().expect("the topic memo");
-        if (memo.len() + 1) * self.len() > MEMO_FLOATS {
-            memo.clear();
-        }
-        memo.insert(key.to_string(), computed.clone());
-        computed
+        self.by_topic.get_or_compute(key, || self.similarities(query).into())
     }
 }
 

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod edition;
 pub mod lexicon;
 pub mod meaning;
+mod memo;
 pub mod rank;
 pub mod render;
 pub mod taste;

@@ -3,12 +3,13 @@
 //! is ranked against the index.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
 use super::lexicon::{Lexicon, keyword_features, read_paper, words};
 use super::meaning::{Query, Vectors, topic_key};
+use super::memo::TopicMemo;
 use super::taste::{MIN_IDF, Taste, weigh};
 use crate::domain::normalize_whitespace;
 
@@ -205,18 +206,11 @@ pub struct CandidateSet {
     semantic: Option<Vectors>,
     /// Topic → the candidates it matches literally, computed once per edition and topic
     /// (many subscribers share a topic).
-    matched: Mutex<TopicMemo>,
+    matched: TopicMemo<(u32, f64, Field)>,
 }
 
 /// A topic's literal matches: (candidate, value, field), strongest field per candidate.
 type TopicMatches = Arc<[(u32, f64, Field)]>;
-
-#[derive(Default)]
-struct TopicMemo {
-    by_topic: HashMap<String, TopicMatches>,
-    /// Matches held, across topics; past `MEMO_MATCHES` the memo starts afresh.
-    held: usize,
-}
 
 /// Matches the topic memo holds (24 bytes each: about 24 MB).
 const MEMO_MATCHES: usize = 1 << 20;
@@ -320,7 +314,7 @@ impl CandidateSet {
             upvotes,
             authors_lower,
             semantic: None,
-            matched: Default::default(),
+            matched: TopicMemo::new(MEMO_MATCHES),
         }
     }
 
@@ -491,26 +485,15 @@ impl CandidateSet {
     /// `topic_scores` of a topic, computed once per edition and topic (`scratch` is made
     /// when a topic is not known yet, and reused for the next).
     fn memoized_matches(&self, topic: &str, scratch: &mut Option<Scratch>) -> TopicMatches {
-        if let Some(found) = self.matched.lock().expect("the topic memo").by_topic.get(topic) {
-            return found.clone();
-        }
-        let scratch = scratch.get_or_insert_with(|| Scratch::new(self.len()));
-        self.topic_scores(topic, scratch);
-        let matches: TopicMatches = scratch
-            .scored_list
-            .iter()
-            .map(|&ci| {
+        self.matched.get_or_compute(topic, || {
+            let scratch = scratch.get_or_insert_with(|| Scratch::new(self.len()));
+            self.topic_scores(topic, scratch);
+            let matches = scratch.scored_list.iter().map(|&ci| {
                 let (value, field) = scratch.scored[ci as usize];
                 (ci, value, field)
-            })
-            .collect();
-        let mut memo = self.matched.lock().expect("the topic memo");
-        if memo.held + matches.len() > MEMO_MATCHES {
-            *memo = TopicMemo::default();
-        }
-        memo.held += matches.len();
-        memo.by_topic.insert(topic.to_string(), matches.clone());
-        matches
+            });
+            matches.collect()
+        })
     }
 
     /// The liked paper that explains most of a candidate's closeness to the taste.
