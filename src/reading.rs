@@ -186,6 +186,8 @@ pub struct Export {
     pub preferences: ExportedPreferences,
     /// Choices made on the sign-up form that wait for the confirmation link.
     pub awaiting_confirmation: Option<AwaitingChoices>,
+    /// Earlier confirmation links still in force, each with the choices it was sent with.
+    pub earlier_confirmation_links: Vec<EarlierLink>,
     pub feed_url: String,
     pub events: Vec<ExportedEvent>,
     /// Confirmation and preference-link emails (their bodies are not kept once sent).
@@ -214,6 +216,13 @@ pub struct AwaitingChoices {
     pub topics: Option<Vec<String>>,
     pub categories: Option<Vec<String>>,
     pub frequency: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct EarlierLink {
+    #[serde(flatten)]
+    pub choices: AwaitingChoices,
+    pub expires_at: DateTime<Utc>,
 }
 
 #[derive(Serialize)]
@@ -343,6 +352,18 @@ pub async fn export(db: &PgPool, links: &Links, subscriber: Uuid) -> sqlx::Resul
         confirmed_at: record.confirmed_at,
         unsubscribed_at: record.unsubscribed_at,
         awaiting_confirmation: awaiting,
+        earlier_confirmation_links: subscribers::earlier_links(db, subscriber)
+            .await?
+            .into_iter()
+            .map(|l| EarlierLink {
+                choices: AwaitingChoices {
+                    topics: l.topics,
+                    categories: l.categories,
+                    frequency: l.frequency,
+                },
+                expires_at: l.expires_at,
+            })
+            .collect(),
         emails,
         learned_interests: taste
             .terms

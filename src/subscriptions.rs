@@ -15,7 +15,7 @@ use crate::domain::{
 };
 use crate::mail;
 use crate::store::mail_queue;
-use crate::store::subscribers::{self, ConfirmRow, SignupChoices, Status, SubscriberRow};
+use crate::store::subscribers::{self, ConfirmRow, LinkKind, SignupChoices, Status, SubscriberRow};
 
 /// At most this many emails to one address a day, whatever the form is sent.
 const MAX_MAILS_PER_DAY: i64 = 5;
@@ -289,18 +289,17 @@ pub async fn find_confirmation(db: &PgPool, raw: &str) -> Result<Option<ConfirmL
 }
 
 fn classify(found: ConfirmRow) -> Option<ConfirmLink> {
-    let ConfirmRow { row, outstanding } = found;
-    match row.status() {
-        Status::Confirmed if !outstanding => Some(ConfirmLink::AlreadyConfirmed),
-        Status::Pending if outstanding => {
-            if row.confirm_expires_at.is_some_and(|t| t < Utc::now()) {
-                Some(ConfirmLink::Expired(row))
-            } else {
-                Some(ConfirmLink::Valid(row))
-            }
-        }
+    let ConfirmRow { row, link } = found;
+    let expires_at = match (row.status(), link) {
+        (Status::Confirmed, LinkKind::Used) => return Some(ConfirmLink::AlreadyConfirmed),
+        (Status::Pending, LinkKind::Latest { expires_at }) => expires_at,
+        (Status::Pending, LinkKind::Earlier { expires_at }) => Some(expires_at),
         // A used link of a subscriber who left (or signed up again since): not theirs any more.
-        _ => None,
+        _ => return None,
+    };
+    match expires_at.is_some_and(|t| t < Utc::now()) {
+        true => Some(ConfirmLink::Expired(row)),
+        false => Some(ConfirmLink::Valid(row)),
     }
 }
 
@@ -311,9 +310,10 @@ pub async fn confirm(db: &PgPool, raw: &str) -> Result<Option<ConfirmLink>, Erro
         return Ok(None);
     };
     let mut tx = db.begin().await?;
-    let link = subscribers::lock_by_confirm_hash(&mut tx, &token.hash()).await?.and_then(classify);
+    let hash = token.hash();
+    let link = subscribers::lock_by_confirm_hash(&mut tx, &hash).await?.and_then(classify);
     if let Some(ConfirmLink::Valid(row)) = &link
-        && subscribers::confirm(&mut tx, row.id).await?
+        && subscribers::confirm(&mut tx, row.id, &hash).await?
     {
         tracing::info!("subscriber confirmed");
     }
@@ -342,7 +342,8 @@ pub async fn renew_confirmation(
     let mut queued = false;
     if within_mail_budget(&mut tx, row.id).await? {
         let (seed, token) = new_confirmation_link(links);
-        subscribers::renew_confirmation(&mut tx, row.id, &token.hash(), confirm_expiry(settings))
+        let expires = confirm_expiry(settings);
+        subscribers::renew_confirmation(&mut tx, row.id, &old.hash(), &token.hash(), expires)
             .await?;
         let notice = confirmation(&seed, None);
         mail_queue::enqueue(&mut tx, row.id, &row.email, &notice).await?;

@@ -188,6 +188,7 @@ async fn leave(
     .rows_affected()
         == 1;
     if changed {
+        super::subscribers::forget_earlier_links(conn, subscriber).await?;
         cancel_queued(conn, subscriber, why).await?;
     }
     Ok(changed)

@@ -176,7 +176,8 @@ pub async fn insert_pending(db: &PgPool, batch: &[&NewPending]) -> sqlx::Result<
 
 /// Puts a pending or unsubscribed subscriber (back) into pending with a new confirmation
 /// token. The choices from the form wait with the link: only confirming applies them, so
-/// whoever posts the form cannot change a subscriber's topics.
+/// whoever posts the form cannot change a subscriber's topics. A pending subscriber's
+/// earlier link keeps working with its own choices (someone else may have posted the form).
 pub async fn restart_confirmation(
     conn: &mut PgConnection,
     id: Uuid,
@@ -184,6 +185,21 @@ pub async fn restart_confirmation(
     confirm_hash: &[u8],
     confirm_expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
+    sqlx::query!(
+        "WITH stale AS (
+             -- An expired link is kept a week, so that it still offers a fresh one.
+             DELETE FROM pending_links WHERE subscriber_id = $1 AND expires_at < now() - interval '7 days'
+         )
+         INSERT INTO pending_links (hash, subscriber_id, topics, categories, frequency, expires_at)
+         SELECT confirm_token_hash, id, pending_topics, pending_categories, pending_frequency,
+                confirm_expires_at
+         FROM subscribers
+         WHERE id = $1 AND status = 'pending' AND confirm_token_hash IS NOT NULL
+           AND confirm_expires_at IS NOT NULL",
+        id,
+    )
+    .execute(&mut *conn)
+    .await?;
     let previous = sqlx::query_scalar!(
         r#"UPDATE subscribers AS s
          SET status = 'pending', pending_topics = $2, pending_categories = $3,
@@ -206,17 +222,29 @@ pub async fn restart_confirmation(
     Ok(())
 }
 
-/// A new confirmation token for a pending subscriber whose link expired.
+/// A new confirmation token in place of the expired link `old` of a pending subscriber;
+/// an earlier link keeps its choices.
 pub async fn renew_confirmation(
     conn: &mut PgConnection,
     id: Uuid,
+    old: &[u8],
     confirm_hash: &[u8],
     confirm_expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE subscribers SET confirm_token_hash = $2, confirm_expires_at = $3, updated_at = now()
-         WHERE id = $1 AND status = 'pending'",
+        "UPDATE subscribers SET confirm_token_hash = $3, confirm_expires_at = $4, updated_at = now()
+         WHERE id = $1 AND status = 'pending' AND confirm_token_hash = $2",
         id,
+        old,
+        confirm_hash,
+        confirm_expires_at,
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE pending_links SET hash = $3, expires_at = $4 WHERE subscriber_id = $1 AND hash = $2",
+        id,
+        old,
         confirm_hash,
         confirm_expires_at,
     )
@@ -225,41 +253,120 @@ pub async fn renew_confirmation(
     Ok(())
 }
 
-/// A subscriber found through a confirmation link, and whether that link is still the
-/// outstanding one (else it was used to confirm already).
+/// Which of a subscriber's confirmation links a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// The latest link sent, still unused.
+    Latest { expires_at: Option<DateTime<Utc>> },
+    /// An earlier link of a pending subscriber, sent with its own choices.
+    Earlier { expires_at: DateTime<Utc> },
+    /// The link that confirmed the subscriber.
+    Used,
+}
+
+/// A subscriber found through a confirmation link, and which of their links it is.
 #[derive(Debug)]
 pub struct ConfirmRow {
     pub row: SubscriberRow,
-    pub outstanding: bool,
+    pub link: LinkKind,
 }
 
-impl ConfirmRow {
-    fn found(row: Option<SubscriberRow>, hash: &[u8]) -> Option<Self> {
-        row.map(|row| {
-            let outstanding = row.confirm_token_hash.as_deref() == Some(hash);
-            ConfirmRow { row, outstanding }
-        })
+/// The subscriber a confirmation link belongs to (its latest, an earlier or the used link),
+/// locked for the rest of the transaction when `lock` is set.
+async fn by_confirm_hash(
+    conn: &mut PgConnection,
+    hash: &[u8],
+    lock: bool,
+) -> sqlx::Result<Option<ConfirmRow>> {
+    let row = match lock {
+        false => {
+            select_subscribers!("WHERE confirm_token_hash = $1 OR used_confirm_hash = $1", hash)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        true => {
+            select_subscribers!(
+                "WHERE confirm_token_hash = $1 OR used_confirm_hash = $1 FOR UPDATE",
+                hash
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+    };
+    if let Some(row) = row {
+        let link = match row.confirm_token_hash.as_deref() == Some(hash) {
+            true => LinkKind::Latest { expires_at: row.confirm_expires_at },
+            false => LinkKind::Used,
+        };
+        return Ok(Some(ConfirmRow { row, link }));
     }
+    let Some(found @ (id, _)) = earlier_link(conn, hash).await? else {
+        return Ok(None);
+    };
+    let row = match lock {
+        false => select_subscribers!("WHERE id = $1", id).fetch_optional(&mut *conn).await?,
+        true => {
+            select_subscribers!("WHERE id = $1 FOR UPDATE", id).fetch_optional(&mut *conn).await?
+        }
+    };
+    // Links change only under the subscriber's lock: read the link again once it is held.
+    let link = match lock {
+        true => earlier_link(conn, hash).await?.filter(|(owner, _)| *owner == id),
+        false => Some(found),
+    };
+    Ok(row
+        .zip(link)
+        .map(|(row, (_, expires_at))| ConfirmRow { row, link: LinkKind::Earlier { expires_at } }))
+}
+
+/// The subscriber and expiry of an earlier link.
+async fn earlier_link(
+    conn: &mut PgConnection,
+    hash: &[u8],
+) -> sqlx::Result<Option<(Uuid, DateTime<Utc>)>> {
+    let link =
+        sqlx::query!("SELECT subscriber_id, expires_at FROM pending_links WHERE hash = $1", hash)
+            .fetch_optional(conn)
+            .await?;
+    Ok(link.map(|l| (l.subscriber_id, l.expires_at)))
 }
 
 pub async fn find_by_confirm_hash(db: &PgPool, hash: &[u8]) -> sqlx::Result<Option<ConfirmRow>> {
-    let row = select_subscribers!("WHERE confirm_token_hash = $1 OR used_confirm_hash = $1", hash)
-        .fetch_optional(db)
-        .await?;
-    Ok(ConfirmRow::found(row, hash))
+    by_confirm_hash(&mut *db.acquire().await?, hash, false).await
 }
 
+/// As [`find_by_confirm_hash`], with the subscriber locked for the rest of the transaction.
 pub async fn lock_by_confirm_hash(
     conn: &mut PgConnection,
     hash: &[u8],
 ) -> sqlx::Result<Option<ConfirmRow>> {
-    let row = select_subscribers!(
-        "WHERE confirm_token_hash = $1 OR used_confirm_hash = $1 FOR UPDATE",
-        hash
+    by_confirm_hash(conn, hash, true).await
+}
+
+/// The choices an earlier confirmation link still waits with (for the data export).
+#[derive(Debug)]
+pub struct EarlierLink {
+    pub topics: Option<Vec<String>>,
+    pub categories: Option<Vec<String>>,
+    pub frequency: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn earlier_links(db: &PgPool, id: Uuid) -> sqlx::Result<Vec<EarlierLink>> {
+    sqlx::query_as!(
+        EarlierLink,
+        "SELECT topics, categories, frequency, expires_at FROM pending_links
+         WHERE subscriber_id = $1 ORDER BY created_at",
+        id,
     )
-    .fetch_optional(conn)
-    .await?;
-    Ok(ConfirmRow::found(row, hash))
+    .fetch_all(db)
+    .await
+}
+
+/// Voids every earlier confirmation link of a subscriber (they confirmed or left).
+pub(crate) async fn forget_earlier_links(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!("DELETE FROM pending_links WHERE subscriber_id = $1", id).execute(conn).await?;
+    Ok(())
 }
 
 /// What a subscriber's data export adds to their row: when they signed up, confirmed and
@@ -309,9 +416,23 @@ pub async fn find_by_legacy_manage_hash(
     select_subscribers!("WHERE legacy_manage_hash = $1", hash).fetch_optional(db).await
 }
 
-/// pending → confirmed, with the choices that waited for the link; the link is used up.
-/// Returns false when the subscriber was not pending.
-pub async fn confirm(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+/// pending → confirmed through the link `hash`, with the choices that waited for that link;
+/// the link is used up and every other one voided. Returns false when the subscriber was
+/// not pending.
+pub async fn confirm(conn: &mut PgConnection, id: Uuid, hash: &[u8]) -> sqlx::Result<bool> {
+    // An earlier link first becomes the latest one, with its own choices.
+    sqlx::query!(
+        "WITH links AS (DELETE FROM pending_links WHERE subscriber_id = $1 RETURNING *)
+         UPDATE subscribers AS s
+         SET pending_topics = l.topics, pending_categories = l.categories,
+             pending_frequency = l.frequency, confirm_token_hash = l.hash
+         FROM links AS l
+         WHERE s.id = $1 AND s.status = 'pending' AND l.hash = $2",
+        id,
+        hash,
+    )
+    .execute(&mut *conn)
+    .await?;
     let change = sqlx::query!(
         "UPDATE subscribers
          SET status = 'confirmed', confirmed_at = now(), unsubscribed_at = NULL,
@@ -364,6 +485,7 @@ pub async fn unsubscribe(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     );
     let mut tx = db.begin().await?;
     let done = change_status(&mut tx, id, change, EventKind::Unsubscribed).await?;
+    forget_earlier_links(&mut tx, id).await?;
     tx.commit().await?;
     Ok(done)
 }

@@ -136,6 +136,65 @@ async fn a_stranger_cannot_change_the_choices_of_a_pending_or_unsubscribed_addre
 }
 
 #[tokio::test]
+async fn a_strangers_sign_up_leaves_my_pending_link_working_with_my_choices() {
+    let app = spawn_app_with(&[("PAPERBOY_SUBSCRIBE_RATE", "0")]).await;
+    let choices = || async {
+        sqlx::query_as::<_, (String, Vec<String>, String)>(
+            "SELECT status, topics, frequency FROM subscribers WHERE email_key = 'me@example.com'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    let form = |topics: &'static str, frequency: &'static str| {
+        [("email", "me@example.com"), ("topics", topics), ("frequency", frequency)]
+    };
+    app.post_form("/subscribe", &form("diffusion", "daily")).await;
+    let mine = app.smtp.wait_for_mail_to("me@example.com", 1).await.link("/confirm/").unwrap();
+    // Someone else posts the form with my address and other choices, twice.
+    app.post_form("/subscribe", &form("spam", "weekly")).await;
+    app.post_form("/subscribe", &form("more spam", "weekly")).await;
+    let mails = app.smtp.wait_for_mail_to("me@example.com", 3).await;
+    let theirs = mails.link("/confirm/").unwrap();
+    assert_ne!(mine, theirs);
+
+    // Both links answer until one is used; mine applies what I chose.
+    assert_eq!(app.client.get(app.local(&mine)).send().await.unwrap().status(), 200);
+    assert_eq!(app.client.get(app.local(&theirs)).send().await.unwrap().status(), 200);
+    assert_eq!(app.client.post(app.local(&mine)).send().await.unwrap().status(), 200);
+    assert_eq!(choices().await, ("confirmed".into(), vec!["diffusion".into()], "daily".into()));
+    // The others are void once I confirmed: they neither answer nor change my choices.
+    assert_eq!(app.client.post(app.local(&theirs)).send().await.unwrap().status(), 404);
+    assert_eq!(choices().await.1, ["diffusion"]);
+    // Mine now says it was used.
+    let again = app.client.get(app.local(&mine)).send().await.unwrap();
+    assert!(again.text().await.unwrap().contains("Already confirmed"));
+
+    // An earlier link that expired offers a fresh one, which keeps that link's choices.
+    app.post_form("/subscribe", &[("email", "you@example.com"), ("topics", "graphs")]).await;
+    let yours = app.smtp.wait_for_mail_to("you@example.com", 1).await.link("/confirm/").unwrap();
+    app.post_form("/subscribe", &[("email", "you@example.com"), ("topics", "spam")]).await;
+    app.smtp.wait_for_mail_to("you@example.com", 2).await;
+    sqlx::query("UPDATE pending_links SET expires_at = now() - interval '1 minute'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let expired = app.client.get(app.local(&yours)).send().await.unwrap();
+    assert!(expired.text().await.unwrap().contains("expired"));
+    let renew = format!("{yours}/renew");
+    assert_eq!(app.client.post(app.local(&renew)).send().await.unwrap().status(), 200);
+    let fresh = app.smtp.wait_for_mail_to("you@example.com", 3).await.link("/confirm/").unwrap();
+    assert_eq!(app.client.post(app.local(&fresh)).send().await.unwrap().status(), 200);
+    let (status, topics): (String, Vec<String>) = sqlx::query_as(
+        "SELECT status, topics FROM subscribers WHERE email_key = 'you@example.com'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), topics), ("confirmed", vec!["graphs".to_string()]));
+}
+
+#[tokio::test]
 async fn no_working_link_is_kept_in_the_database() {
     let app = spawn_app().await;
     let prefs = app.subscribe_and_confirm("keep@example.com", "agents").await;
