@@ -1,14 +1,15 @@
 //! Ratings: a subscriber's 👍/👎 on papers, and the taste trained from them.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::digest::lexicon::{read_paper, stems};
 use crate::digest::taste::{KEPT_RATINGS, RatedPaper, TRAINED_RATINGS};
-use crate::digest::{MeaningTaste, Taste};
+use crate::digest::{Lexicon, MeaningTaste, Taste};
 use crate::embeddings::{Embedder, topics};
 use crate::store::{lexicon, ratings, vectors};
 
@@ -48,53 +49,119 @@ impl Rating {
     }
 }
 
-/// Records a rating and retrains the subscriber's taste, so the next digest and the preview
-/// reflect it. Returns the new taste; None when there is no such paper.
-pub async fn rate(
-    db: &PgPool,
-    embedder: &Embedder,
-    subscriber: Uuid,
-    topics: &[String],
-    arxiv_id: &str,
-    rating: Rating,
-) -> sqlx::Result<Option<Taste>> {
-    if !ratings::set(db, subscriber, arxiv_id, rating.up()).await? {
-        return Ok(None);
-    }
-    retrain(db, embedder, subscriber, topics).await.map(Some)
+/// What retraining a taste needs: the database, the model, and this process's memory of
+/// the lexicon's document frequencies.
+#[derive(Clone)]
+pub struct Trainer {
+    pub db: PgPool,
+    pub embedder: Arc<Embedder>,
+    frequencies: Arc<Frequencies>,
 }
 
-/// Trains and stores the subscriber's taste from all their ratings and their topics.
-pub async fn retrain(
-    db: &PgPool,
-    embedder: &Embedder,
-    subscriber: Uuid,
-    topics: &[String],
-) -> sqlx::Result<Taste> {
-    let rated = ratings::for_training(db, subscriber, KEPT_RATINGS, TRAINED_RATINGS).await?;
-    let taste = if rated.is_empty() {
-        Taste::default()
-    } else {
-        // Stemming and training are CPU work: off the async runtime, where they would hold
-        // up every request on this worker thread.
-        let (rated, topic_list) = (Arc::new(rated), topics.to_vec());
-        let (r, t) = (rated.clone(), topic_list.clone());
-        let needed = blocking(move || {
-            let mut needed: HashSet<String> = t.iter().flat_map(|t| stems(t)).collect();
-            for r in r.iter().take(TRAINED_RATINGS) {
-                needed.extend(read_paper(&r.title, &r.abstract_text, &r.keywords).terms);
+impl Trainer {
+    pub fn new(db: PgPool, embedder: Arc<Embedder>) -> Self {
+        Self { db, embedder, frequencies: Arc::new(Frequencies::default()) }
+    }
+
+    /// Records a rating and retrains the subscriber's taste, so the next digest and the
+    /// preview reflect it. Returns the new taste; None when there is no such paper.
+    pub async fn rate(
+        &self,
+        subscriber: Uuid,
+        topics: &[String],
+        arxiv_id: &str,
+        rating: Rating,
+    ) -> sqlx::Result<Option<Taste>> {
+        if !ratings::set(&self.db, subscriber, arxiv_id, rating.up()).await? {
+            return Ok(None);
+        }
+        self.retrain(subscriber, topics).await.map(Some)
+    }
+
+    /// Trains and stores the subscriber's taste from their latest ratings and their topics.
+    pub async fn retrain(&self, subscriber: Uuid, topics: &[String]) -> sqlx::Result<Taste> {
+        let db = &self.db;
+        let rated = ratings::for_training(db, subscriber, KEPT_RATINGS, TRAINED_RATINGS).await?;
+        let taste = if rated.is_empty() {
+            Taste::default()
+        } else {
+            // Stemming and training are CPU work: off the async runtime, where they would
+            // hold up every request on this worker thread.
+            let (rated, topic_list) = (Arc::new(rated), topics.to_vec());
+            let (r, t) = (rated.clone(), topic_list.clone());
+            let needed = blocking(move || {
+                let mut needed: HashSet<String> = t.iter().flat_map(|t| stems(t)).collect();
+                for r in r.iter().take(TRAINED_RATINGS) {
+                    needed.extend(read_paper(&r.title, &r.abstract_text, &r.keywords).terms);
+                }
+                needed.into_iter().collect::<Vec<_>>()
+            })
+            .await?;
+            let lexicon = self.frequencies.lexicon(db, needed).await?;
+            let (r, t) = (rated.clone(), topic_list.clone());
+            let mut taste = blocking(move || Taste::train(&r, &t, &lexicon)).await?;
+            taste.meaning = train_meaning(db, &self.embedder, &rated, topics).await?;
+            taste
+        };
+        ratings::save_taste(db, subscriber, &taste).await?;
+        Ok(taste)
+    }
+}
+
+/// Document frequencies read from the lexicon, remembered for a while: a subscriber who
+/// rates one paper after another retrains on mostly the same words, and the frequencies
+/// of thousands of papers hardly move between two ingests.
+#[derive(Default)]
+struct Frequencies {
+    memory: Mutex<Remembered>,
+}
+
+#[derive(Default)]
+struct Remembered {
+    since: Option<Instant>,
+    docs: u32,
+    /// Stem → papers with it (0: looked up, never seen).
+    df: HashMap<String, u32>,
+}
+
+/// How long frequencies are remembered before they are read again.
+const FREQUENCIES_KEPT: Duration = Duration::from_secs(600);
+/// Stems remembered at most; beyond it the memory starts afresh.
+const FREQUENCIES_MAX: usize = 200_000;
+
+impl Frequencies {
+    /// The lexicon as far as training on `stems` needs it (no acronyms).
+    async fn lexicon(&self, db: &PgPool, stems: Vec<String>) -> sqlx::Result<Lexicon> {
+        let (docs, missing) = {
+            let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+            let fresh = memory.since.is_some_and(|t| t.elapsed() < FREQUENCIES_KEPT);
+            if !fresh || memory.df.len() > FREQUENCIES_MAX {
+                *memory = Remembered::default();
             }
-            needed.into_iter().collect::<Vec<_>>()
-        })
-        .await?;
-        let lexicon = lexicon::load(db, &needed).await?;
-        let (r, t) = (rated.clone(), topic_list.clone());
-        let mut taste = blocking(move || Taste::train(&r, &t, &lexicon)).await?;
-        taste.meaning = train_meaning(db, embedder, &rated, topics).await?;
-        taste
-    };
-    ratings::save_taste(db, subscriber, &taste).await?;
-    Ok(taste)
+            let missing: Vec<String> =
+                stems.iter().filter(|s| !memory.df.contains_key(*s)).cloned().collect();
+            (memory.since.map(|_| memory.docs), missing)
+        };
+        let docs = match docs {
+            Some(docs) => docs,
+            None => lexicon::documents(db).await?,
+        };
+        let found = match missing.is_empty() {
+            true => Vec::new(),
+            false => lexicon::frequencies(db, &missing).await?,
+        };
+        let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        if memory.since.is_none() {
+            *memory = Remembered { since: Some(Instant::now()), docs, df: HashMap::new() };
+        }
+        memory.df.extend(missing.into_iter().map(|s| (s, 0)));
+        memory.df.extend(found);
+        let df = stems
+            .into_iter()
+            .filter_map(|s| memory.df.get(&s).copied().filter(|&n| n > 0).map(|n| (s, n)))
+            .collect();
+        Ok(Lexicon { docs: memory.docs, df, acronyms: HashMap::new() })
+    }
 }
 
 /// Runs CPU-bound work on the blocking pool.

@@ -92,13 +92,6 @@ pub async fn count(conn: &mut PgConnection, papers: &[PaperTerms]) -> sqlx::Resu
 /// The lexicon as far as these stems need it: their frequencies, the number of papers
 /// read, and the acronyms.
 pub async fn load(db: &PgPool, stems: &[String]) -> sqlx::Result<Lexicon> {
-    let docs =
-        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM papers WHERE lexicon_at IS NOT NULL"#)
-            .fetch_one(db)
-            .await?;
-    let df = sqlx::query!("SELECT term, df FROM lexicon_terms WHERE term = ANY($1)", stems)
-        .fetch_all(db)
-        .await?;
     let acronyms = sqlx::query!(
         "SELECT short, long_form, papers FROM acronyms ORDER BY papers DESC, short LIMIT $1",
         ACRONYMS,
@@ -106,11 +99,28 @@ pub async fn load(db: &PgPool, stems: &[String]) -> sqlx::Result<Lexicon> {
     .fetch_all(db)
     .await?;
     let mut lexicon = Lexicon {
-        docs: docs as u32,
-        df: df.into_iter().map(|r| (r.term, r.df.max(0) as u32)).collect::<HashMap<_, _>>(),
+        docs: documents(db).await?,
+        df: frequencies(db, stems).await?.into_iter().collect(),
         acronyms: HashMap::new(),
     };
     lexicon
         .add_acronyms(acronyms.into_iter().map(|r| (r.short, r.long_form, r.papers.max(0) as u32)));
     Ok(lexicon)
+}
+
+/// The number of papers the lexicon has read.
+pub async fn documents(db: &PgPool) -> sqlx::Result<u32> {
+    let n =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM papers WHERE lexicon_at IS NOT NULL"#)
+            .fetch_one(db)
+            .await?;
+    Ok(n.clamp(0, u32::MAX as i64) as u32)
+}
+
+/// The document frequencies of these stems (those never seen are left out).
+pub async fn frequencies(db: &PgPool, stems: &[String]) -> sqlx::Result<Vec<(String, u32)>> {
+    let rows = sqlx::query!("SELECT term, df FROM lexicon_terms WHERE term = ANY($1)", stems)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.term, r.df.max(0) as u32)).collect())
 }

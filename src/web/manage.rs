@@ -197,14 +197,10 @@ pub async fn save_preferences(
             }
             // Topics count as liked papers in a taste: retrain one that exists.
             if ratings::any(&app.db, subscriber.row.id).await.context("looking for ratings")? {
-                crate::ratings::retrain(
-                    &app.db,
-                    &app.embedder,
-                    subscriber.row.id,
-                    prefs.topics.items(),
-                )
-                .await
-                .context("retraining the taste")?;
+                app.trainer
+                    .retrain(subscriber.row.id, prefs.topics.items())
+                    .await
+                    .context("retraining the taste")?;
             }
             tracing::info!("preferences saved");
             let form = PreferencesForm::from_preferences(&prefs);

@@ -70,6 +70,8 @@ pub struct App {
     pub deliverer: Arc<Deliverer>,
     /// The sentence-embedding model (ranking by meaning once it is ready).
     pub embedder: Arc<crate::embeddings::Embedder>,
+    /// Retrains a subscriber's taste after a rating or a change of topics.
+    pub trainer: crate::ratings::Trainer,
     /// The requests being answered, which `serve`'s embedding waits for.
     pub foreground: Arc<crate::embeddings::Foreground>,
     /// Recent editions' indexed candidates, shared with the delivery workers.
@@ -105,6 +107,10 @@ impl AppState {
             .map(|n| RateLimiter::keyed(Quota::per_hour(n)));
         Self(Arc::new(App {
             signups: crate::subscriptions::SignupWriter::start(db.clone()),
+            trainer: crate::ratings::Trainer::new(
+                db.clone(),
+                deliverer.editions().embedder().clone(),
+            ),
             db,
             settings,
             secret,

@@ -14,7 +14,7 @@ use super::client_ip::ClientIp;
 use super::form::PageForm;
 use super::{AppError, AppState};
 use crate::domain::{Purpose, short_authors};
-use crate::ratings::{self, Rating};
+use crate::ratings::Rating;
 use crate::store::ratings::{self as stored, RatedRow};
 use crate::store::subscribers::{self, SubscriberRow};
 
@@ -103,10 +103,11 @@ pub async fn rate(
     let (subscriber, paper) = target(&app, &token, &arxiv_id).await?;
     app.check_subscriber_rate(&ip)?;
     let topics = subscriber.preferences().topics.items().to_vec();
-    let Some(taste) =
-        ratings::rate(&app.db, &app.embedder, subscriber.id, &topics, &paper.arxiv_id, rating)
-            .await
-            .context("recording the rating")?
+    let Some(taste) = app
+        .trainer
+        .rate(subscriber.id, &topics, &paper.arxiv_id, rating)
+        .await
+        .context("recording the rating")?
     else {
         return Err(AppError::NotFound);
     };
