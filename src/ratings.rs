@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::digest::lexicon::{read_paper, stems};
-use crate::digest::taste::{KEPT_RATINGS, RatedPaper, TRAINED_RATINGS};
+use crate::digest::lexicon::stems;
+use crate::digest::taste::{KEPT_RATINGS, RatedPaper, StemmedPaper, TRAINED_RATINGS};
 use crate::digest::{Lexicon, MeaningTaste, Taste};
 use crate::embeddings::{Embedder, topics};
 use crate::store::{lexicon, ratings, vectors};
@@ -56,11 +56,13 @@ pub struct Trainer {
     pub db: PgPool,
     pub embedder: Arc<Embedder>,
     frequencies: Arc<Frequencies>,
+    cpu: Arc<tokio::sync::Semaphore>,
 }
 
 impl Trainer {
     pub fn new(db: PgPool, embedder: Arc<Embedder>) -> Self {
-        Self { db, embedder, frequencies: Arc::new(Frequencies::default()) }
+        let (frequencies, cpu) = (Default::default(), Arc::new(tokio::sync::Semaphore::new(1)));
+        Self { db, embedder, frequencies, cpu }
     }
 
     /// Records a rating and retrains the subscriber's taste, so the next digest and the
@@ -89,17 +91,21 @@ impl Trainer {
             // hold up every request on this worker thread.
             let (rated, topic_list) = (Arc::new(rated), topics.to_vec());
             let (r, t) = (rated.clone(), topic_list.clone());
-            let needed = blocking(move || {
-                let mut needed: HashSet<String> = t.iter().flat_map(|t| stems(t)).collect();
-                for r in r.iter().take(TRAINED_RATINGS) {
-                    needed.extend(read_paper(&r.title, &r.abstract_text, &r.keywords).terms);
-                }
-                needed.into_iter().collect::<Vec<_>>()
-            })
-            .await?;
+            let (stemmed, needed) = self
+                .blocking(move || {
+                    let stemmed = StemmedPaper::of_training(&r);
+                    let mut needed: HashSet<&String> =
+                        stemmed.iter().flat_map(|p| p.all()).collect();
+                    let topic_stems: Vec<String> = t.iter().flat_map(|t| stems(t)).collect();
+                    needed.extend(&topic_stems);
+                    let needed: Vec<String> = needed.into_iter().cloned().collect();
+                    (stemmed, needed)
+                })
+                .await?;
             let lexicon = self.frequencies.lexicon(db, needed).await?;
             let (r, t) = (rated.clone(), topic_list.clone());
-            let mut taste = blocking(move || Taste::train(&r, &t, &lexicon)).await?;
+            let mut taste =
+                self.blocking(move || Taste::train_stemmed(&r, &stemmed, &t, &lexicon)).await?;
             taste.meaning = train_meaning(db, &self.embedder, &rated, topics).await?;
             taste
         };
@@ -164,11 +170,19 @@ impl Frequencies {
     }
 }
 
-/// Runs CPU-bound work on the blocking pool.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> sqlx::Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| sqlx::Error::Protocol(format!("training stopped: {e}")))
+impl Trainer {
+    /// Runs CPU-bound training work on the blocking pool, one piece at a time per process:
+    /// however many ratings arrive at once, training takes one core and leaves the others
+    /// to the requests.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> sqlx::Result<T> {
+        let _turn = self.cpu.acquire().await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| sqlx::Error::Protocol(format!("training stopped: {e}")))
+    }
 }
 
 /// The taste in the embedding space, from the rated papers that have vectors of the ready

@@ -105,6 +105,17 @@ impl Taste {
     /// Trains a profile from ratings (most recent first) and the subscriber's topics.
     /// Without any rating there is no taste: topics alone rank through matching.
     pub fn train(rated: &[RatedPaper], topics: &[String], lexicon: &Lexicon) -> Taste {
+        Self::train_stemmed(rated, &StemmedPaper::of_training(rated), topics, lexicon)
+    }
+
+    /// As [`Taste::train`], with the training papers already stemmed (the caller needed
+    /// their stems to load the lexicon).
+    pub fn train_stemmed(
+        rated: &[RatedPaper],
+        stemmed: &[StemmedPaper],
+        topics: &[String],
+        lexicon: &Lexicon,
+    ) -> Taste {
         // Editions cover a week at most: the latest few hundred papers rated down are all
         // a digest could still offer.
         let rejected: Vec<String> = rated
@@ -128,17 +139,22 @@ impl Taste {
         let idf = |s: &String| {
             if lexicon.df.get(s).copied().unwrap_or(0) < 2 { 0.0 } else { lexicon.idf(s) }
         };
-        let vector = |r: &RatedPaper| {
-            let (title, abs) = (stems(&r.title), stems(&r.abstract_text));
-            let keywords = stems(&r.keywords.join(" | "));
-            let phrases = keyword_features(&r.keywords);
-            weigh([(&title, 2.0), (&keywords, 1.5), (&abs, 1.0), (&phrases, 1.0)], idf)
+        let vector = |p: &StemmedPaper| {
+            let (title, keywords) = (&p.title[..], &p.keywords[..]);
+            let (abs, phrases) = (&p.abstract_text[..], &p.phrases[..]);
+            weigh([(title, 2.0), (keywords, 1.5), (abs, 1.0), (phrases, 1.0)], idf)
         };
         let training = &rated[..rated.len().min(TRAINED_RATINGS)];
         let topic_trust = trust(training, topics, lexicon);
-        let ups: Vec<Vec<(String, f64)>> = training.iter().filter(|r| r.up).map(vector).collect();
-        let downs: Vec<Vec<(String, f64)>> =
-            training.iter().filter(|r| !r.up).map(vector).collect();
+        let vectors = |up: bool| -> Vec<Vec<(String, f64)>> {
+            training
+                .iter()
+                .zip(stemmed)
+                .filter(|(r, _)| r.up == up)
+                .map(|(_, p)| vector(p))
+                .collect()
+        };
+        let (ups, downs) = (vectors(true), vectors(false));
         let topic_stems: Vec<String> = topics.iter().flat_map(|t| stems(t)).collect();
         let topic_vector = weigh([(&topic_stems, 1.0), (&[], 0.0), (&[], 0.0), (&[], 0.0)], idf);
 
@@ -181,6 +197,36 @@ impl Taste {
             .map(|(s, w, src)| (s, if norm > 0.0 { (w / norm) as f32 } else { 0.0 }, src))
             .collect();
         Taste { terms, liked, rejected, topic_trust, meaning: None }
+    }
+}
+
+/// The stems of a rated paper, field by field, as training weighs them.
+#[derive(Debug, Default)]
+pub struct StemmedPaper {
+    pub title: Vec<String>,
+    pub abstract_text: Vec<String>,
+    pub keywords: Vec<String>,
+    pub phrases: Vec<String>,
+}
+
+impl StemmedPaper {
+    pub fn new(r: &RatedPaper) -> Self {
+        Self {
+            title: stems(&r.title),
+            abstract_text: stems(&r.abstract_text),
+            keywords: stems(&r.keywords.join(" | ")),
+            phrases: keyword_features(&r.keywords),
+        }
+    }
+
+    /// The papers that train (the latest [`TRAINED_RATINGS`]), stemmed.
+    pub fn of_training(rated: &[RatedPaper]) -> Vec<Self> {
+        rated.iter().take(TRAINED_RATINGS).map(Self::new).collect()
+    }
+
+    /// Every stem of the paper (with repeats).
+    pub fn all(&self) -> impl Iterator<Item = &String> {
+        self.title.iter().chain(&self.abstract_text).chain(&self.keywords).chain(&self.phrases)
     }
 }
 
