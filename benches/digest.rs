@@ -119,6 +119,7 @@ fn bench(c: &mut Criterion) {
         unsubscribe: "https://paperboy.example/unsubscribe/t".into(),
         rate: "https://paperboy.example/rate/t/".into(),
         web: "https://paperboy.example/d/t".into(),
+        similar: "https://paperboy.example/papers/".into(),
     };
     let exclude = HashSet::new();
     assert_eq!(set.rank(&interests, &exclude).len(), 10);

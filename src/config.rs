@@ -63,6 +63,8 @@ pub struct WebSettings {
     pub base_url: Url,
     /// Sign-ups per client IP per hour; 0 = no limit.
     pub subscribe_rate: u32,
+    /// Searches per client IP per minute; 0 = no limit.
+    pub search_rate: u32,
     pub trust_proxy: bool,
     /// Time a client has to send a request head once its first byte arrived.
     pub header_timeout: Duration,
@@ -278,6 +280,7 @@ impl Settings {
                 bind,
                 base_url,
                 subscribe_rate: number("PAPERBOY_SUBSCRIBE_RATE", 20)? as u32,
+                search_rate: number("PAPERBOY_SEARCH_RATE", 30)? as u32,
                 trust_proxy: flag("PAPERBOY_TRUST_PROXY", false)?,
                 header_timeout: seconds("PAPERBOY_HEADER_TIMEOUT_SECS", 10)?,
                 idle_timeout: seconds("PAPERBOY_IDLE_TIMEOUT_SECS", 60)?,

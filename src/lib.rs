@@ -11,6 +11,7 @@ pub mod embeddings;
 pub mod ingest;
 pub mod jobs;
 pub mod mail;
+pub mod nearest;
 pub mod ratings;
 pub mod reading;
 pub mod secret;

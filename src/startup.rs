@@ -138,6 +138,7 @@ impl Application {
             self.state.health.clone(),
             shutdown.clone(),
         );
+        let archive = tokio::spawn(keep_archive(self.state.clone(), shutdown.clone()));
         let jobs =
             if settings.jobs.scheduler { scheduled_jobs(&self.state).await? } else { Vec::new() };
         let scheduler = tokio::spawn(scheduler::run(self.state.db.clone(), jobs, shutdown.clone()));
@@ -154,6 +155,7 @@ impl Application {
         let _ = upkeep.await;
         let _ = model.await;
         let _ = embedding.await;
+        let _ = archive.await;
         if let Some(d) = digests {
             let _ = d.await;
         }
@@ -222,6 +224,34 @@ async fn upkeep(state: AppState, shutdown: CancellationToken) {
         }
         if minutes.is_multiple_of(10) {
             state.prune_rate_limits();
+        }
+    }
+}
+
+/// How often a process reads the vectors other processes embedded.
+const ARCHIVE_REFRESH: Duration = Duration::from_secs(15);
+
+/// Keeps this process's copy of the archive's vectors current (similar papers, search):
+/// loads it once the model is ready, then reads what was embedded since, at once when this
+/// process embedded something and every 15 seconds for the other processes' work.
+async fn keep_archive(state: AppState, shutdown: CancellationToken) {
+    let mut seen = None;
+    let mut last = std::time::Instant::now();
+    loop {
+        if let Some(model) = state.embedder.ready_model() {
+            let generation = state.embedder.generation();
+            if seen != Some(generation) || last.elapsed() >= ARCHIVE_REFRESH {
+                match state.archive.refresh(&state.db, &model).await {
+                    Ok(0) => {}
+                    Ok(read) => tracing::debug!(read, "read the archive's new vectors"),
+                    Err(e) => tracing::warn!(error = %e, "could not read the archive's vectors"),
+                }
+                (seen, last) = (Some(generation), std::time::Instant::now());
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return,
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct DigestLinks {
     pub rate: String,
     /// This digest's web copy (`/d/{token}`).
     pub web: String,
+    /// A paper's public page with its similar papers, up to the id: `{base}/papers/`.
+    pub similar: String,
 }
 
 impl DigestLinks {
@@ -45,6 +47,7 @@ impl DigestLinks {
             unsubscribe: links.unsubscribe(subscriber),
             rate: links.rate_base(subscriber),
             web: links.copy(delivery),
+            similar: links.papers_base(),
         }
     }
 }

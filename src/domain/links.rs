@@ -229,6 +229,11 @@ impl Links {
         self.absolute(&self.rate_prefix(subscriber))
     }
 
+    /// The public page of papers, up to the id: `{base}/papers/`.
+    pub fn papers_base(&self) -> String {
+        self.absolute("/papers/")
+    }
+
     /// `/d/{token}`: the web copy of one delivery.
     pub fn copy_path(&self, delivery: i64) -> String {
         let id = Uuid::from_u64_pair(delivery as u64, 0);

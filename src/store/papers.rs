@@ -156,6 +156,49 @@ pub async fn featured_on(db: &PgPool, day: NaiveDate) -> sqlx::Result<Vec<PaperC
     .await
 }
 
+/// One paper as its own page (or a search result) shows it.
+#[derive(Clone, Debug)]
+pub struct PaperPage {
+    pub card: PaperCard,
+    pub abstract_text: String,
+    /// The day the archive lists it under: featured, else announced, else published.
+    pub day: Option<NaiveDate>,
+}
+
+/// These stored papers, in no particular order; withdrawn papers left out.
+pub async fn pages(db: &PgPool, ids: &[String]) -> sqlx::Result<Vec<PaperPage>> {
+    let rows = sqlx::query!(
+        "SELECT arxiv_id, title, authors, upvotes, num_comments, ai_summary, github_repo,
+                github_stars, project_page, organization, featured_on, published_at, abstract,
+                coalesce(featured_on, announced_on, published_at::date) AS day
+         FROM papers WHERE arxiv_id = ANY($1) AND withdrawn_at IS NULL",
+        ids,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| PaperPage {
+            card: PaperCard {
+                arxiv_id: r.arxiv_id,
+                title: r.title,
+                authors: r.authors,
+                upvotes: r.upvotes,
+                num_comments: r.num_comments,
+                ai_summary: r.ai_summary,
+                github_repo: r.github_repo,
+                github_stars: r.github_stars,
+                project_page: r.project_page,
+                organization: r.organization,
+                featured_on: r.featured_on,
+                published_at: r.published_at,
+            },
+            abstract_text: r.r#abstract,
+            day: r.day,
+        })
+        .collect())
+}
+
 /// The Hugging Face featured days with how many papers each, newest first.
 pub async fn featured_days(db: &PgPool) -> sqlx::Result<Vec<(NaiveDate, i64)>> {
     let rows = sqlx::query!(

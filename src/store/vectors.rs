@@ -224,3 +224,40 @@ pub async fn unembedded_topics(db: &PgPool, model: &str, limit: i64) -> sqlx::Re
     .await?;
     Ok(rows)
 }
+
+/// A paper's vector as the archive in memory keeps it.
+#[derive(Debug)]
+pub struct ArchiveVector {
+    pub arxiv_id: String,
+    /// The day the archive lists it under (featured, else announced, else published).
+    pub day: Option<chrono::NaiveDate>,
+    pub vector: Vec<f32>,
+    pub embedded_at: DateTime<Utc>,
+}
+
+/// Up to `limit` vectors of `model` after the cursor (`embedded_at`, `arxiv_id`), in that
+/// order; withdrawn papers left out.
+pub async fn page_since(
+    db: &PgPool,
+    model: &str,
+    after: Option<(DateTime<Utc>, &str)>,
+    limit: i64,
+) -> sqlx::Result<Vec<ArchiveVector>> {
+    let (at, id) = after.unzip();
+    sqlx::query_as!(
+        ArchiveVector,
+        r#"SELECT v.arxiv_id, coalesce(p.featured_on, p.announced_on, p.published_at::date) AS day,
+                  v.vector, v.embedded_at
+           FROM paper_vectors v JOIN papers p USING (arxiv_id)
+           WHERE v.model = $1 AND p.withdrawn_at IS NULL
+             AND ($2::timestamptz IS NULL OR (v.embedded_at, v.arxiv_id) > ($2, $3::text))
+           ORDER BY v.embedded_at, v.arxiv_id
+           LIMIT $4"#,
+        model,
+        at,
+        id,
+        limit,
+    )
+    .fetch_all(db)
+    .await
+}

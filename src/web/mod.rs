@@ -12,6 +12,7 @@ mod home;
 mod inbound;
 mod manage;
 mod metrics;
+mod papers;
 mod rate;
 pub mod server;
 mod subscriber;
@@ -62,6 +63,10 @@ pub struct App {
     /// The bounce and complaint processor's configuration.
     pub inbound: crate::bounces::Inbound,
     pub subscribe_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Searches per client (each embeds the query: CPU).
+    pub search_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// The archive's paper vectors, for similar papers and search.
+    pub archive: Arc<crate::nearest::Archive>,
     /// Admin sign-in attempts per client.
     pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// Subscriber-page changes (saving preferences, asking for a new link) per client.
@@ -105,6 +110,8 @@ impl AppState {
         let inbound = crate::bounces::Inbound::from_settings(&settings, &secret);
         let subscribe_limiter = NonZeroU32::new(settings.web.subscribe_rate)
             .map(|n| RateLimiter::keyed(Quota::per_hour(n)));
+        let search_limiter = NonZeroU32::new(settings.web.search_rate)
+            .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
         Self(Arc::new(App {
             signups: crate::subscriptions::SignupWriter::start(db.clone()),
             trainer: crate::ratings::Trainer::new(
@@ -115,6 +122,8 @@ impl AppState {
             settings,
             secret,
             subscribe_limiter,
+            search_limiter,
+            archive: Default::default(),
             login_limiter: RateLimiter::keyed(
                 Quota::per_minute(NonZeroU32::new(5).expect("non-zero"))
                     .allow_burst(NonZeroU32::new(10).expect("non-zero")),
@@ -149,7 +158,7 @@ impl AppState {
 
     /// Forgets rate-limit state of clients that have gone quiet, so memory stays flat.
     pub fn prune_rate_limits(&self) {
-        if let Some(l) = &self.subscribe_limiter {
+        for l in [&self.subscribe_limiter, &self.search_limiter].into_iter().flatten() {
             l.retain_recent();
         }
         self.login_limiter.retain_recent();
@@ -209,6 +218,8 @@ pub fn router(state: AppState) -> Router {
         .route("/feed/{token}", get(subscriber::feed))
         .route("/days", get(archive::days))
         .route("/days/{day}", get(archive::day))
+        .route("/papers/{*arxiv_id}", get(papers::paper))
+        .route("/search", get(papers::search))
         .route("/robots.txt", get(assets::robots))
         .route("/favicon.ico", get(assets::icon))
         .route("/favicon.svg", get(assets::icon))

@@ -19,6 +19,7 @@ mod pages;
 mod pg_restart;
 mod races;
 mod ratings;
+mod search;
 mod smtp;
 mod subscribe;
 mod subscriber_web;

@@ -10,16 +10,16 @@ use crate::upstream::Upstream;
 
 /// A Friday (15 papers) whose papers include "Learning Vision-Driven Reactive Soccer Skills for Humanoid
 /// Robots" (2511.03996), which never says "football".
-const DAY: &str = "2025-11-07";
-const SOCCER: &str = "2511.03996";
+pub(crate) const DAY: &str = "2025-11-07";
+pub(crate) const SOCCER: &str = "2511.03996";
 const TOPIC: &str = "robot football";
 
-fn model() -> String {
+pub(crate) fn model() -> String {
     model_dir().display().to_string()
 }
 
 /// The Hugging Face papers of `DAY`.
-async fn ingest_day(app: &TestApp, up: &Upstream) {
+pub(crate) async fn ingest_day(app: &TestApp, up: &Upstream) {
     use paperboy::ingest::{self, Sources, Trigger};
     let mut settings = app.settings.clone();
     settings.sources.hf_url = up.url.parse().unwrap();
@@ -37,7 +37,7 @@ async fn embedded(db: &sqlx::PgPool) -> (i64, i64) {
         .unwrap()
 }
 
-async fn wait_for_vectors(app: &TestApp) {
+pub(crate) async fn wait_for_vectors(app: &TestApp) {
     wait_until("every paper has a vector", Duration::from_secs(180), || async {
         let (papers, vectors) = embedded(&app.db).await;
         papers > 0 && papers == vectors
@@ -51,7 +51,7 @@ async fn overview(admin: &crate::admin::Admin<'_>) -> String {
 }
 
 /// The app with an admin and these settings.
-async fn app_with(extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn app_with(extra: &[(&str, &str)]) -> TestApp {
     let mut env = crate::admin::admin_env();
     env.extend_from_slice(extra);
     spawn_app_for_sends(&env).await
@@ -78,6 +78,13 @@ async fn a_paraphrased_topic_finds_its_paper_by_meaning_and_the_preview_agrees()
     assert_eq!(ids[0], SOCCER, "the paper about robot soccer leads");
     assert!(mail.text().contains("Why: close to your topic “robot football”"), "{}", mail.text());
     assert!(mail.html().contains("close to your topic “robot football”"));
+    // Each paper leads to its similar papers on the web, in both parts.
+    let similar = format!("{BASE_URL}/papers/{SOCCER}");
+    assert!(mail.text().contains(&format!("Similar papers: {similar}")), "{}", mail.text());
+    assert!(mail.html().contains(&format!("href=\"{similar}\"")));
+    let copy = mail.link("/d/").expect("a web copy link");
+    let copy = app.client.get(app.local(&copy)).send().await.unwrap().text().await.unwrap();
+    assert!(copy.contains(&format!("href=\"/papers/{SOCCER}\"")), "and so does the web copy");
     let previewed: Vec<String> =
         ids.iter().filter(|id| page.contains(id.as_str())).cloned().collect();
     assert_eq!(previewed, ids, "the preview showed the digest's papers");

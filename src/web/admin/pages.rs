@@ -57,6 +57,14 @@ struct ModelStatus {
     state: crate::embeddings::ModelState,
     /// Papers with a vector of this model.
     embedded: i64,
+    /// The vectors this process holds for similar papers and search, and their memory.
+    in_memory: crate::nearest::Stats,
+}
+
+impl ModelStatus {
+    fn memory_mib(&self) -> String {
+        format!("{:.1}", self.in_memory.bytes as f64 / (1024.0 * 1024.0))
+    }
 }
 
 /// Gmail's and Yahoo's bulk-sender rules want complaints well under 0.3 %; warn early.
@@ -123,6 +131,7 @@ pub async fn overview(
             embedded: crate::store::vectors::count_papers(&app.db, &app.embedder.model_id())
                 .await
                 .context("counting the papers with vectors")?,
+            in_memory: app.archive.stats(),
         },
         totals: stats::totals(&app.db).await.context("loading the totals")?,
         sent_today,
