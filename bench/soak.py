@@ -130,7 +130,7 @@ def serve_env(port):
 class Instance:
     def __init__(self, n):
         self.n, self.port = n, PORTS[n]
-        self.proc, self.baseline, self.baseline_at = None, None, None
+        self.proc, self.samples = None, []
         self.log = open(os.path.join(WORK, f"serve-{n}.log"), "ab")
 
     def start(self):
@@ -138,7 +138,7 @@ class Instance:
             [BIN, "serve"], env=serve_env(self.port), stdout=self.log, stderr=self.log
         )
         self.started = time.time()
-        self.baseline, self.baseline_at = None, self.started + 300
+        self.samples = []  # (time, RSS KiB) every 10 s of this run of the process
         for _ in range(300):
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
@@ -150,6 +150,16 @@ class Instance:
     def rss_kib(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
             return int(next(line for line in f if line.startswith("VmRSS")).split()[1])
+
+    def median_rss(self, since, until):
+        """The median RSS sampled in [since, until] (RSS swings with each embedding batch:
+        one sample would compare a trough with a peak)."""
+        window = sorted(kib for t, kib in self.samples if since <= t <= until)
+        return window[len(window) // 2] if window else None
+
+    def baseline(self):
+        """RSS after the first 5 minutes: the median of minutes 4 to 6."""
+        return self.median_rss(self.started + 240, self.started + 360)
 
     def stop(self, sig):
         self.proc.send_signal(sig)
@@ -396,13 +406,11 @@ def main():
         (half + 180, "Postgres restart"),
     ]
     pg_window = None
-    rss_seen = {}
     while time.time() < start + DURATION:
         now = time.time()
-        for i in instances:
-            if i.baseline is None and now >= i.baseline_at:
-                i.baseline = i.rss_kib()
-                log(f"instance {i.n}: RSS {i.baseline / 1024:.0f} MiB after 5 minutes")
+        if int(now - start) % 10 == 0:
+            for i in instances:
+                i.samples.append((now, i.rss_kib()))
         if plan and now >= plan[0][0]:
             _, what = plan.pop(0)
             log(what)
@@ -419,9 +427,9 @@ def main():
                 log(f"Postgres back after {time.time() - began:.1f} s")
         with lock:
             if int(now - start) % 60 == 0:
-                rss_seen = {i.n: i.rss_kib() for i in instances}
+                rss = [round(i.rss_kib() / 1024) for i in instances]
                 log(f"answers so far: {sum(answers.values())}, mail received: {len(received)}, "
-                    f"RSS MiB: {[round(v / 1024) for v in rss_seen.values()]}")
+                    f"RSS MiB: {rss}")
         time.sleep(1)
 
     load_running.clear()
@@ -434,7 +442,10 @@ def main():
     while not drained() and time.time() < deadline:
         time.sleep(5)
     time.sleep(5)  # the sink's last messages
-    final_rss = {i.n: i.rss_kib() for i in instances}
+    # At the end: the median of the load's last two minutes, against the median of minutes
+    # 4 to 6 of each process's run.
+    final_rss = {i.n: i.median_rss(load_stopped - 120, load_stopped) for i in instances}
+    baselines = {i.n: i.baseline() for i in instances}
     counts, problems, missing = account(start, load_stopped)
     for i in instances:
         i.stop(signal.SIGTERM)
@@ -454,9 +465,10 @@ def main():
         print(f"    {e[0] - start:.0f}s {e[1]} {e[2]}")
     print(f"  duplicate bound (the killed instance's in-flight digests): {SEND_CONCURRENCY}")
     for i in instances:
-        ratio = final_rss[i.n] / i.baseline if i.baseline else float("nan")
-        print(f"  instance {i.n}: RSS {i.baseline / 1024 if i.baseline else 0:.0f} MiB after 5 min, "
-              f"{final_rss[i.n] / 1024:.0f} MiB at the end: {ratio:.2f}x")
+        base, end = baselines[i.n], final_rss[i.n]
+        ratio = end / base if base and end else float("nan")
+        print(f"  instance {i.n}: RSS {(base or 0) / 1024:.0f} MiB after 5 min, "
+              f"{(end or 0) / 1024:.0f} MiB at the end (medians): {ratio:.2f}x")
     for p in problems[:20]:
         print("  problem:", p)
     ok = (
@@ -465,7 +477,7 @@ def main():
         and not outside
         and counts["transactional mail not sent"] == 0
         and counts["duplicate digest copies"] <= SEND_CONCURRENCY
-        and all(i.baseline and final_rss[i.n] <= 1.2 * i.baseline for i in instances)
+        and all(baselines[n] and final_rss[n] and final_rss[n] <= 1.2 * baselines[n] for n in baselines)
     )
     print("== soak:", "PASS" if ok else "FAIL", "==")
     sys.exit(0 if ok else 1)
