@@ -121,6 +121,8 @@ def serve_env(port):
         PAPERBOY_CLAIM_LEASE_SECS=str(LEASE),
         PAPERBOY_SEND_CONCURRENCY=str(SEND_CONCURRENCY),
         PAPERBOY_SUBSCRIBE_RATE="0",
+        # Readers come from many addresses (X-Forwarded-For below), as behind a proxy.
+        PAPERBOY_TRUST_PROXY="true",
         PAPERBOY_RETRY_BASE_MS="2000",
         RUST_LOG="warn",
     )
@@ -177,7 +179,9 @@ def request(what, path, data=None, headers=None, port=None):
     port = port or random.choice(PORTS)
     url = f"http://127.0.0.1:{port}{path}"
     body = urllib.parse.urlencode(data, doseq=True).encode() if data is not None else None
-    req = urllib.request.Request(url, data=body, headers=headers or {})
+    headers = dict(headers or {})
+    headers["X-Forwarded-For"] = f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    req = urllib.request.Request(url, data=body, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             status, payload, head = r.status, r.read(), r.headers
