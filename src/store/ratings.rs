@@ -141,38 +141,38 @@ pub async fn of_subscriber(
 }
 
 /// A subscriber's latest `limit` ratings, most recent first, as training reads them: the
-/// first `with_text` with their abstracts and keywords, the rest by id and title only.
+/// first `with_text` with their titles, abstracts and keywords, the rest by id only.
 pub async fn for_training(
     db: &PgPool,
     subscriber: Uuid,
     limit: usize,
     with_text: usize,
 ) -> sqlx::Result<Vec<RatedPaper>> {
-    let rows = sqlx::query!(
-        r#"SELECT p.arxiv_id, p.title,
-                  CASE WHEN r.n <= $3 THEN p.abstract ELSE '' END AS "abstract!",
-                  CASE WHEN r.n <= $3 THEN p.ai_keywords ELSE '{}' END AS "ai_keywords!",
-                  r.rating
-           FROM (SELECT arxiv_id, rating, rated_at,
-                        row_number() OVER (ORDER BY rated_at DESC, arxiv_id) AS n
-                 FROM ratings WHERE subscriber_id = $1
-                 ORDER BY rated_at DESC, arxiv_id LIMIT $2) r
-           JOIN papers p USING (arxiv_id)
-           ORDER BY r.rated_at DESC, p.arxiv_id"#,
+    // The ratings first (from their index), then the text of only those that train: a
+    // join would read every paper to find 2,000.
+    let rated = sqlx::query!(
+        "SELECT arxiv_id, rating FROM ratings WHERE subscriber_id = $1
+         ORDER BY rated_at DESC, arxiv_id LIMIT $2",
         subscriber,
         limit as i64,
-        with_text as i64,
     )
     .fetch_all(db)
     .await?;
-    Ok(rows
+    let training: Vec<String> = rated.iter().take(with_text).map(|r| r.arxiv_id.clone()).collect();
+    let mut text: HashMap<String, (String, String, Vec<String>)> = sqlx::query!(
+        "SELECT arxiv_id, title, abstract, ai_keywords FROM papers WHERE arxiv_id = ANY($1)",
+        &training,
+    )
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(|r| (r.arxiv_id, (r.title, r.r#abstract, r.ai_keywords)))
+    .collect();
+    Ok(rated
         .into_iter()
-        .map(|r| RatedPaper {
-            arxiv_id: r.arxiv_id,
-            title: r.title,
-            abstract_text: r.r#abstract,
-            keywords: r.ai_keywords,
-            up: r.rating > 0,
+        .map(|r| {
+            let (title, abstract_text, keywords) = text.remove(&r.arxiv_id).unwrap_or_default();
+            RatedPaper { arxiv_id: r.arxiv_id, title, abstract_text, keywords, up: r.rating > 0 }
         })
         .collect())
 }
