@@ -102,7 +102,7 @@ impl Trainer {
                     (stemmed, needed)
                 })
                 .await?;
-            let lexicon = self.frequencies.lexicon(db, needed).await?;
+            let lexicon = self.frequencies.lexicon(db, needed, topics).await?;
             let (r, t) = (rated.clone(), topic_list.clone());
             let mut taste =
                 self.blocking(move || Taste::train_stemmed(&r, &stemmed, &t, &lexicon)).await?;
@@ -114,8 +114,8 @@ impl Trainer {
     }
 }
 
-/// Document frequencies read from the lexicon, remembered for a while: a subscriber who
-/// rates one paper after another retrains on mostly the same words, and the frequencies
+/// The lexicon as training reads it, remembered for a while: a subscriber who rates one
+/// paper after another retrains on mostly the same words, and the frequencies and acronyms
 /// of thousands of papers hardly move between two ingests.
 #[derive(Default)]
 struct Frequencies {
@@ -128,46 +128,87 @@ struct Remembered {
     docs: u32,
     /// Stem → papers with it (0: looked up, never seen).
     df: HashMap<String, u32>,
+    /// Short form → long forms, as `Lexicon::acronyms`.
+    acronyms: Arc<HashMap<String, Vec<Vec<String>>>>,
 }
 
-/// How long frequencies are remembered before they are read again.
+/// How long the lexicon is remembered before it is read again.
 const FREQUENCIES_KEPT: Duration = Duration::from_secs(600);
 /// Stems remembered at most; beyond it the memory starts afresh.
 const FREQUENCIES_MAX: usize = 200_000;
 
 impl Frequencies {
-    /// The lexicon as far as training on `stems` needs it (no acronyms).
-    async fn lexicon(&self, db: &PgPool, stems: Vec<String>) -> sqlx::Result<Lexicon> {
-        let (docs, missing) = {
+    /// The lexicon as far as training on `stems` with these topics needs it: the stems'
+    /// frequencies, and the acronyms of the topics (topic trust matches them both ways).
+    async fn lexicon(
+        &self,
+        db: &PgPool,
+        stems: Vec<String>,
+        topics: &[String],
+    ) -> sqlx::Result<Lexicon> {
+        let (mut df, missing, known) = {
             let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
             let fresh = memory.since.is_some_and(|t| t.elapsed() < FREQUENCIES_KEPT);
             if !fresh || memory.df.len() > FREQUENCIES_MAX {
                 *memory = Remembered::default();
             }
-            let missing: Vec<String> =
-                stems.iter().filter(|s| !memory.df.contains_key(*s)).cloned().collect();
-            (memory.since.map(|_| memory.docs), missing)
+            let (mut df, mut missing) = (HashMap::new(), Vec::new());
+            for s in stems {
+                match memory.df.get(&s) {
+                    Some(&n) => _ = df.insert(s, n),
+                    None => missing.push(s),
+                }
+            }
+            let known = memory.since.map(|_| (memory.docs, memory.acronyms.clone()));
+            (df, missing, known)
         };
-        let docs = match docs {
-            Some(docs) => docs,
-            None => lexicon::documents(db).await?,
+        let (docs, acronyms) = match known {
+            Some(known) => known,
+            None => {
+                let mut read = Lexicon::default();
+                read.add_acronyms(lexicon::acronyms(db).await?);
+                (lexicon::documents(db).await?, Arc::new(read.acronyms))
+            }
         };
         let found = match missing.is_empty() {
             true => Vec::new(),
             false => lexicon::frequencies(db, &missing).await?,
         };
-        let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
-        if memory.since.is_none() {
-            *memory = Remembered { since: Some(Instant::now()), docs, df: HashMap::new() };
+        {
+            let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+            if memory.since.is_none() {
+                let since = Some(Instant::now());
+                *memory =
+                    Remembered { since, docs, df: HashMap::new(), acronyms: acronyms.clone() };
+            }
+            memory.df.extend(missing.iter().map(|s| (s.clone(), 0)));
+            memory.df.extend(found.iter().cloned());
         }
-        memory.df.extend(missing.into_iter().map(|s| (s, 0)));
-        memory.df.extend(found);
-        let df = stems
-            .into_iter()
-            .filter_map(|s| memory.df.get(&s).copied().filter(|&n| n > 0).map(|n| (s, n)))
-            .collect();
-        Ok(Lexicon { docs: memory.docs, df, acronyms: HashMap::new() })
+        df.extend(found);
+        df.retain(|_, n| *n > 0);
+        Ok(Lexicon { docs, df, acronyms: topic_acronyms(&acronyms, topics) })
     }
+}
+
+/// The acronyms a subscriber's topics can use: those whose short form is a word of a topic,
+/// or whose long form's stems all occur in one.
+fn topic_acronyms(
+    all: &HashMap<String, Vec<Vec<String>>>,
+    topics: &[String],
+) -> HashMap<String, Vec<Vec<String>>> {
+    let topic_stems: Vec<HashSet<String>> =
+        topics.iter().map(|t| stems(t).into_iter().collect()).collect();
+    let words: HashSet<String> = topics
+        .iter()
+        .flat_map(|t| t.split(|c: char| !c.is_alphanumeric()).map(str::to_lowercase))
+        .collect();
+    all.iter()
+        .filter(|(short, longs)| {
+            words.contains(*short)
+                || longs.iter().any(|l| topic_stems.iter().any(|t| l.iter().all(|w| t.contains(w))))
+        })
+        .map(|(short, longs)| (short.clone(), longs.clone()))
+        .collect()
 }
 
 impl Trainer {
@@ -203,4 +244,29 @@ async fn train_meaning(
     let topic_vectors = topics::stored(db, embedder, topic_list).await?;
     let topic_vectors: Vec<&[f32]> = topic_vectors.values().map(|v| &v[..]).collect();
     Ok(MeaningTaste::from_ratings(&model, rated, &found, &topic_vectors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn training_gets_the_acronyms_of_the_subscribers_topics_both_ways() {
+        let mut lexicon = Lexicon::default();
+        lexicon.add_acronyms([
+            ("llm".to_string(), "larg languag model".to_string(), 9),
+            ("rl".to_string(), "reinforc learn".to_string(), 9),
+        ]);
+        let keys = |topics: &[&str]| {
+            let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+            let mut keys: Vec<String> =
+                topic_acronyms(&lexicon.acronyms, &topics).into_keys().collect();
+            keys.sort();
+            keys
+        };
+        assert_eq!(keys(&["LLM agents"]), ["llm"]);
+        assert_eq!(keys(&["large language models"]), ["llm"]);
+        assert_eq!(keys(&["diffusion"]), Vec::<String>::new());
+        assert_eq!(keys(&["RL", "large language models"]), ["llm", "rl"]);
+    }
 }

@@ -42,7 +42,7 @@ impl ArxivId {
         // Old style: archive(.subject)/YYMMNNN
         match id.split_once('/') {
             Some((archive, num)) => {
-                !archive.is_empty()
+                archive.starts_with(|c: char| c.is_ascii_alphabetic())
                     && archive.len() <= 16
                     && archive.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'.')
                     && num.len() == 7
@@ -125,6 +125,14 @@ pub struct AnnouncedPaper {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_old_style_archive_starts_with_a_letter() {
+        assert!(ArxivId::parse("cs/0112017").is_some());
+        for bad in ["../1234567", "./1234567", "-x/1234567"] {
+            assert_eq!(ArxivId::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn ids_with_versions_and_prefixes() {

@@ -92,20 +92,25 @@ pub async fn count(conn: &mut PgConnection, papers: &[PaperTerms]) -> sqlx::Resu
 /// The lexicon as far as these stems need it: their frequencies, the number of papers
 /// read, and the acronyms.
 pub async fn load(db: &PgPool, stems: &[String]) -> sqlx::Result<Lexicon> {
-    let acronyms = sqlx::query!(
-        "SELECT short, long_form, papers FROM acronyms ORDER BY papers DESC, short LIMIT $1",
-        ACRONYMS,
-    )
-    .fetch_all(db)
-    .await?;
     let mut lexicon = Lexicon {
         docs: documents(db).await?,
         df: frequencies(db, stems).await?.into_iter().collect(),
         acronyms: HashMap::new(),
     };
-    lexicon
-        .add_acronyms(acronyms.into_iter().map(|r| (r.short, r.long_form, r.papers.max(0) as u32)));
+    lexicon.add_acronyms(acronyms(db).await?);
     Ok(lexicon)
+}
+
+/// The acronym definitions the papers taught, the most often seen first: (short form,
+/// long form as stems joined by spaces, papers).
+pub async fn acronyms(db: &PgPool) -> sqlx::Result<Vec<(String, String, u32)>> {
+    let rows = sqlx::query!(
+        "SELECT short, long_form, papers FROM acronyms ORDER BY papers DESC, short LIMIT $1",
+        ACRONYMS,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.short, r.long_form, r.papers.max(0) as u32)).collect())
 }
 
 /// The number of papers the lexicon has read.

@@ -97,7 +97,10 @@ pub async fn count_unembedded(
     .await
 }
 
-/// Stores papers' vectors of `model`, replacing any earlier vector of theirs.
+/// Stores papers' vectors of `model`, replacing any earlier vector of theirs. `embedded_at`
+/// is the time of this statement, not of its transaction's start (an embedding transaction
+/// stays open while the model works): processes that read the vectors embedded since a time
+/// (`page_since`) see it within moments of its commit.
 pub async fn save_papers(
     conn: &mut PgConnection,
     model: &str,
@@ -108,12 +111,12 @@ pub async fn save_papers(
     let dim = same_dimension(rows)?;
     let flat: Vec<f32> = rows.iter().flat_map(|(_, v)| v.iter().copied()).collect();
     sqlx::query!(
-        "INSERT INTO paper_vectors (arxiv_id, model, vector)
-         SELECT id, $2, ($3::real[])[(n - 1) * $4 + 1 : n * $4]
+        "INSERT INTO paper_vectors (arxiv_id, model, vector, embedded_at)
+         SELECT id, $2, ($3::real[])[(n - 1) * $4 + 1 : n * $4], clock_timestamp()
          FROM unnest($1::text[]) WITH ORDINALITY AS t(id, n)
          WHERE EXISTS (SELECT 1 FROM papers WHERE arxiv_id = t.id)
          ON CONFLICT (arxiv_id) DO UPDATE
-         SET model = EXCLUDED.model, vector = EXCLUDED.vector, embedded_at = now()",
+         SET model = EXCLUDED.model, vector = EXCLUDED.vector, embedded_at = EXCLUDED.embedded_at",
         &ids as &[&str],
         model,
         &flat,

@@ -62,7 +62,8 @@ pub async fn paper(
     let paper = found.into_iter().next().ok_or(AppError::NotFound)?;
     let similar = match app.archive.vector_of(id.as_str()) {
         Some(vector) => {
-            let near = app.archive.nearest(&vector, SIMILAR, Days::default(), Some(id.as_str()));
+            let except = Some(id.to_string());
+            let near = nearest(&app, vector, SIMILAR, Days::default(), except).await?;
             Some(listed(&app, near, &HashSet::new()).await?)
         }
         None => None,
@@ -140,9 +141,23 @@ pub async fn search(
             );
         }
     };
-    let near = app.archive.nearest(&query, RESULTS, days, None);
+    let near = nearest(&app, query, RESULTS, days, None).await?;
     let results = listed(&app, near, &words(&q)).await?;
     Ok(SearchView { form, message: None, listed: results, searched: true }.into_response())
+}
+
+/// The archive's scan, which compares every vector, on the blocking pool: the requests on
+/// this worker thread do not wait for it.
+async fn nearest(
+    app: &AppState,
+    query: Vec<f32>,
+    k: usize,
+    within: Days,
+    except: Option<String>,
+) -> Result<Vec<Near>, AppError> {
+    let archive = app.archive.clone();
+    let scan = move || archive.nearest(&query, k, within, except.as_deref());
+    Ok(tokio::task::spawn_blocking(scan).await.context("searching the archive")?)
 }
 
 /// The date range of the form; None when a date is malformed or the range is reversed.
