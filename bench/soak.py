@@ -9,7 +9,6 @@ import collections
 import email
 import email.policy
 import html.parser
-import http.server
 import json
 import os
 import random
@@ -51,29 +50,6 @@ def log(*args):
 def psql(sql):
     out = subprocess.run(["psql", DB_URL, "-qAtc", sql], check=True, capture_output=True, text=True)
     return out.stdout.strip()
-
-
-# --- Upstream: Hugging Face serves the next fixture day on every request -------------------
-days = sorted(p for p in os.listdir(FIXTURES) if p.endswith(".json"))
-day_turn = iter(range(10**9))
-
-
-class Upstream(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
-        body = b"[]"
-        if query.get("p", ["0"])[0] == "0":
-            with lock:
-                name = days[next(day_turn) % len(days)]
-            body = open(os.path.join(FIXTURES, name), "rb").read()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 # --- The SMTP sink: every message, by recipient and by what its Message-ID names -----------
@@ -384,10 +360,9 @@ def drained():
 
 
 def main():
-    threading.Thread(
-        target=http.server.ThreadingHTTPServer(("127.0.0.1", HF_PORT), Upstream).serve_forever,
-        daemon=True,
-    ).start()
+    # Hugging Face: the next fixture day on every request (new papers at every ingest).
+    days = sorted(os.path.join(FIXTURES, p) for p in os.listdir(FIXTURES) if p.endswith(".json"))
+    upstream = subprocess.Popen([sys.executable, "bench/fixture_server.py", str(HF_PORT), *days])
     Sink(("127.0.0.1", SINK_PORT), None)
     threading.Thread(target=asyncore.loop, kwargs={"timeout": 0.5}, daemon=True).start()
 
@@ -453,6 +428,7 @@ def main():
     counts, problems, missing = account(start, load_stopped)
     for i in instances:
         i.stop(signal.SIGTERM)
+    upstream.terminate()
 
     outside = [e for e in server_errors if not (pg_window and pg_window[0] <= e[0] <= pg_window[1])]
     print()

@@ -43,6 +43,7 @@ BIN=$(realpath "${PAPERBOY_BIN:-target/release/paperboy}")
 
 cleanup() {
   pkill -f "$BIN serve" 2>/dev/null || true
+  pkill -f "bench/fixture_server.py 25315" 2>/dev/null || true
   [ -n "${HF_PID:-}" ] && kill "$HF_PID" 2>/dev/null || true
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null || true
   echo "logs: $WORK"
