@@ -15,6 +15,8 @@
 #
 #   bash bench/soak.sh                       (DURATION=1440 s by default: 24 minutes)
 #   DURATION=1800 READERS=6000 SOAK_LOAD=2 bash bench/soak.sh
+# (RSS is judged from minute 4 of each process on: a run of under ~15 minutes FAILs on it,
+# whatever its counts say.)
 #
 # Needs psql, CPython 3.11 (its smtpd module is the SMTP sink) and the right to restart the
 # local Postgres (SOAK_PG_RESTART, by default pg_ctlcluster's fast restart of the machine's
