@@ -117,6 +117,8 @@ pub struct MailSettings {
 pub struct SourceSettings {
     pub hf_url: Url,
     pub arxiv_url: Url,
+    /// arXiv's query API (`?id_list=…`), for papers readers name that we do not have.
+    pub arxiv_api_url: Url,
     pub arxiv_categories: Vec<String>,
     /// Timeouts and retries for Hugging Face and arXiv requests.
     pub fetch: FetchPolicy,
@@ -308,6 +310,7 @@ impl Settings {
             sources: SourceSettings {
                 hf_url: url("PAPERBOY_HF_URL", "https://huggingface.co")?,
                 arxiv_url: url("PAPERBOY_ARXIV_URL", "https://rss.arxiv.org/rss")?,
+                arxiv_api_url: url("PAPERBOY_ARXIV_API_URL", "http://export.arxiv.org/api/query")?,
                 arxiv_categories: or("PAPERBOY_ARXIV_CATEGORIES", "cs.AI,cs.CL,cs.CV,cs.LG")
                     .split(',')
                     .map(|c| c.trim().to_string())
@@ -471,7 +474,9 @@ mod tests {
 
     #[test]
     fn url_settings_must_be_http_or_https_with_a_host() {
-        for var in ["PAPERBOY_BASE_URL", "PAPERBOY_HF_URL", "PAPERBOY_ARXIV_URL"] {
+        for var in
+            ["PAPERBOY_BASE_URL", "PAPERBOY_HF_URL", "PAPERBOY_ARXIV_URL", "PAPERBOY_ARXIV_API_URL"]
+        {
             // A cannot-be-a-base URL (mailto:, data:) once panicked the ingest jobs.
             for bad in [
                 "mailto:ops@example.com",

@@ -9,6 +9,7 @@ use url::Url;
 
 use crate::config::Settings;
 use crate::digest::lexicon::{PaperTerms, read_paper};
+use crate::domain::FetchedPaper;
 use crate::sources::{self, Fetcher, SourceError, Throttle};
 use crate::store::ingest_runs::{self, Counts};
 use crate::store::lexicon;
@@ -83,6 +84,7 @@ pub struct Sources {
     arxiv_throttle: Throttle,
     hf_url: Url,
     arxiv_url: Url,
+    arxiv_api_url: Url,
     arxiv_categories: Vec<String>,
 }
 
@@ -93,8 +95,16 @@ impl Sources {
             arxiv_throttle: Throttle::new(sources::arxiv::REQUEST_INTERVAL),
             hf_url: settings.sources.hf_url.clone(),
             arxiv_url: settings.sources.arxiv_url.clone(),
+            arxiv_api_url: settings.sources.arxiv_api_url.clone(),
             arxiv_categories: settings.sources.arxiv_categories.clone(),
         })
+    }
+}
+
+impl Sources {
+    /// These papers from arXiv's query API, in one request (see [`crate::examples`]).
+    pub async fn arxiv_papers(&self, ids: &[String]) -> Result<Vec<FetchedPaper>, SourceError> {
+        sources::arxiv::fetch_by_ids(&self.fetcher, &self.arxiv_api_url, ids).await
     }
 }
 

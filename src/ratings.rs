@@ -11,7 +11,7 @@ use crate::digest::lexicon::stems;
 use crate::digest::taste::{KEPT_RATINGS, RatedPaper, StemmedPaper, TRAINED_RATINGS};
 use crate::digest::{Lexicon, MeaningTaste, Taste};
 use crate::embeddings::{Embedder, topics};
-use crate::store::{lexicon, ratings, vectors};
+use crate::store::{lexicon, library, ratings, vectors};
 
 /// What a subscriber can say about a paper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,11 +106,23 @@ impl Trainer {
             let (r, t) = (rated.clone(), topic_list.clone());
             let mut taste =
                 self.blocking(move || Taste::train_stemmed(&r, &stemmed, &t, &lexicon)).await?;
-            taste.meaning = train_meaning(db, &self.embedder, &rated, topics).await?;
+            taste.meaning = train_meaning(db, &self.embedder, subscriber, &rated, topics).await?;
             taste
         };
         ratings::save_taste(db, subscriber, &taste).await?;
         Ok(taste)
+    }
+}
+
+impl Trainer {
+    /// Retrains the tastes that predate the vectors of what their readers liked (see
+    /// [`ratings::stale_tastes`]). Returns how many it retrained.
+    pub async fn retrain_stale(&self, model: &str) -> sqlx::Result<usize> {
+        let stale = ratings::stale_tastes(&self.db, model, 100).await?;
+        for (subscriber, topics) in &stale {
+            self.retrain(*subscriber, topics).await?;
+        }
+        Ok(stale.len())
     }
 }
 
@@ -231,13 +243,19 @@ impl Trainer {
 async fn train_meaning(
     db: &PgPool,
     embedder: &Embedder,
+    subscriber: Uuid,
     rated: &[RatedPaper],
     topic_list: &[String],
 ) -> sqlx::Result<Option<MeaningTaste>> {
     let Some(model) = embedder.ready_model() else { return Ok(None) };
     // Only the papers training reads need their vectors.
     let ids: Vec<String> = rated.iter().take(TRAINED_RATINGS).map(|r| r.arxiv_id.clone()).collect();
-    let found = vectors::of_papers(db, &model, &ids).await?;
+    let mut found = vectors::of_papers(db, &model, &ids).await?;
+    let positions: Vec<i32> = ids.iter().filter_map(|k| ratings::library_position(k)).collect();
+    if !positions.is_empty() {
+        let entries = library::vectors(db, subscriber, &model, &positions).await?;
+        found.extend(entries.into_iter().map(|(at, v)| (ratings::library_key(at), v)));
+    }
     if let Err(e) = topics::ensure(db, embedder, topic_list).await {
         tracing::warn!(error = %e, "could not embed the subscriber's topics");
     }

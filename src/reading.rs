@@ -15,7 +15,7 @@ use crate::digest::render::{self, item};
 use crate::digest::{DigestItem, Edition};
 use crate::domain::{Frequency, Links, Purpose, Signer};
 use crate::store::deliveries::{self, Filter, Record};
-use crate::store::{editions, mail_queue, ratings, subscribers};
+use crate::store::{editions, examples, library, mail_queue, ratings, subscribers};
 
 /// A feed holds the papers of this many days.
 pub const FEED_DAYS: i64 = 60;
@@ -44,7 +44,7 @@ pub async fn web_copy(db: &PgPool, links: &Links, raw: &str) -> sqlx::Result<Opt
         ratings::of_subscriber(db, record.subscriber_id, Some(&record.paper_ids))
             .await?
             .into_iter()
-            .map(|(paper, _, rating, _)| (paper, rating))
+            .map(|(paper, _, rating, _, _)| (paper, rating))
             .collect();
     let items = items_of(db, std::slice::from_ref(&record)).await?.pop().unwrap_or_default();
     let edition = edition_of(&record);
@@ -194,6 +194,8 @@ pub struct Export {
     pub emails: Vec<ExportedEmail>,
     pub deliveries: Vec<ExportedDelivery>,
     pub ratings: Vec<ExportedRating>,
+    /// "Papers like these" still waiting for their paper, and the reference library.
+    pub examples: ExportedExamples,
     /// What the ranking learned from the ratings: word stems and their weights.
     pub learned_interests: Vec<(String, f32)>,
     /// Bounce and complaint reports about their address.
@@ -216,6 +218,8 @@ pub struct AwaitingChoices {
     pub topics: Option<Vec<String>>,
     pub categories: Option<Vec<String>>,
     pub frequency: Option<String>,
+    /// "Papers like these" named at sign-up.
+    pub examples: Option<Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -280,7 +284,76 @@ pub struct ExportedRating {
     pub arxiv_id: String,
     pub title: String,
     pub rating: &'static str,
+    /// `digest` (a 👍/👎), `example` (papers like these) or `library`.
+    pub source: String,
     pub rated_at: DateTime<Utc>,
+}
+
+/// "Papers like these" still waiting for their paper, and the reference library.
+#[derive(Serialize)]
+pub struct ExportedExamples {
+    /// (arXiv id, `queued` or `missing`, where from, when added).
+    pub waiting: Vec<ExportedWaiting>,
+    pub library: Option<ExportedLibrary>,
+}
+
+#[derive(Serialize)]
+pub struct ExportedWaiting {
+    pub arxiv_id: String,
+    pub state: String,
+    pub source: String,
+    pub added_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+pub struct ExportedLibrary {
+    pub file_name: String,
+    pub uploaded_at: DateTime<Utc>,
+    pub entries: i32,
+    /// Entries without an arXiv id, liked by their text (those with one are ratings).
+    pub liked_entries: Vec<ExportedEntry>,
+    pub skipped: Vec<(String, String)>,
+}
+
+#[derive(Serialize)]
+pub struct ExportedEntry {
+    pub cite_key: String,
+    pub title: String,
+    #[serde(rename = "abstract")]
+    pub abstract_text: String,
+}
+
+async fn examples_export(db: &PgPool, subscriber: Uuid) -> sqlx::Result<ExportedExamples> {
+    let waiting = examples::of_subscriber(db, subscriber, i64::MAX)
+        .await?
+        .into_iter()
+        .filter(|e| e.state != "liked")
+        .map(|e| ExportedWaiting {
+            arxiv_id: e.arxiv_id,
+            state: e.state,
+            source: e.source,
+            added_at: e.added_at,
+        })
+        .collect();
+    let library = match library::summary(db, subscriber).await? {
+        None => None,
+        Some(summary) => Some(ExportedLibrary {
+            liked_entries: library::entries(db, subscriber, i64::MAX)
+                .await?
+                .into_iter()
+                .map(|e| ExportedEntry {
+                    cite_key: e.cite_key,
+                    title: e.title,
+                    abstract_text: e.abstract_text,
+                })
+                .collect(),
+            file_name: summary.file_name,
+            uploaded_at: summary.uploaded_at,
+            entries: summary.entries,
+            skipped: summary.skipped,
+        }),
+    };
+    Ok(ExportedExamples { waiting, library })
 }
 
 /// The data export of a subscriber (None when there is no such subscriber).
@@ -312,10 +385,11 @@ pub async fn export(db: &PgPool, links: &Links, subscriber: Uuid) -> sqlx::Resul
     let ratings = ratings::of_subscriber(db, subscriber, None)
         .await?
         .into_iter()
-        .map(|(arxiv_id, title, rating, rated_at)| ExportedRating {
+        .map(|(arxiv_id, title, rating, source, rated_at)| ExportedRating {
             arxiv_id,
             title,
             rating: if rating > 0 { "up" } else { "down" },
+            source,
             rated_at,
         })
         .collect();
@@ -338,11 +412,13 @@ pub async fn export(db: &PgPool, links: &Links, subscriber: Uuid) -> sqlx::Resul
     let taste = ratings::taste(db, subscriber).await?;
     let awaiting = (record.pending_topics.is_some()
         || record.pending_categories.is_some()
-        || record.pending_frequency.is_some())
+        || record.pending_frequency.is_some()
+        || record.pending_examples.is_some())
     .then_some(AwaitingChoices {
         topics: record.pending_topics,
         categories: record.pending_categories,
         frequency: record.pending_frequency,
+        examples: record.pending_examples,
     });
     Ok(Some(Export {
         exported_at: Utc::now(),
@@ -360,6 +436,7 @@ pub async fn export(db: &PgPool, links: &Links, subscriber: Uuid) -> sqlx::Resul
                     topics: l.topics,
                     categories: l.categories,
                     frequency: l.frequency,
+                    examples: l.examples,
                 },
                 expires_at: l.expires_at,
             })
@@ -398,5 +475,6 @@ pub async fn export(db: &PgPool, links: &Links, subscriber: Uuid) -> sqlx::Resul
         events,
         deliveries,
         ratings,
+        examples: examples_export(db, subscriber).await?,
     }))
 }

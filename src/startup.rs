@@ -133,8 +133,17 @@ impl Application {
         // and ranks literally until it is ready.
         let model = tokio::spawn(self.state.embedder.clone().load_in_background(shutdown.clone()));
         let embedding = crate::jobs::embedding::spawn(
-            self.state.db.clone(),
-            self.state.embedder.clone(),
+            self.state.trainer.clone(),
+            self.state.health.clone(),
+            shutdown.clone(),
+        );
+        let lookups = crate::examples::spawn(
+            Arc::new(crate::examples::Lookups {
+                db: self.state.db.clone(),
+                sources: self.state.sources.clone(),
+                trainer: self.state.trainer.clone(),
+            }),
+            self.state.examples.wake.clone(),
             self.state.health.clone(),
             shutdown.clone(),
         );
@@ -155,6 +164,7 @@ impl Application {
         let _ = upkeep.await;
         let _ = model.await;
         let _ = embedding.await;
+        let _ = lookups.await;
         let _ = archive.await;
         if let Some(d) = digests {
             let _ = d.await;

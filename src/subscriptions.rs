@@ -14,8 +14,9 @@ use crate::domain::{
     Categories, Frequency, Links, PhraseList, PreferenceErrors, SubscriberEmail, Token,
 };
 use crate::mail;
-use crate::store::mail_queue;
+use crate::store::examples::{Added, Source};
 use crate::store::subscribers::{self, ConfirmRow, LinkKind, SignupChoices, Status, SubscriberRow};
+use crate::store::{self, mail_queue};
 
 /// At most this many emails to one address a day, whatever the form is sent.
 const MAX_MAILS_PER_DAY: i64 = 5;
@@ -130,6 +131,8 @@ pub struct SignupForm {
     pub topics: String,
     pub categories: Vec<String>,
     pub frequency: String,
+    /// "Papers like these": arXiv ids or links, optional.
+    pub examples: String,
     /// Honeypot: people leave it empty, form-filling bots do not.
     pub website: String,
 }
@@ -141,6 +144,11 @@ pub struct NewSignup {
     pub topics: PhraseList,
     pub categories: Categories,
     pub frequency: Frequency,
+    /// "Papers like these", applied when the address is confirmed.
+    pub examples: Vec<String>,
+    /// What the examples field held that is not a paper, with the reason (said on the
+    /// "check your inbox" page).
+    pub rejected: Vec<(String, &'static str)>,
 }
 
 impl TryFrom<&SignupForm> for NewSignup {
@@ -153,10 +161,17 @@ impl TryFrom<&SignupForm> for NewSignup {
         let categories =
             Categories::parse(&form.categories).map_err(|e| errors.add("categories", e));
         let frequency = Frequency::parse(&form.frequency).map_err(|e| errors.add("frequency", e));
-        match (email, topics, categories, frequency) {
-            (Ok(email), Ok(topics), Ok(categories), Ok(frequency)) => {
-                Ok(Self { email, topics, categories, frequency })
-            }
+        let examples =
+            crate::examples::parse_pasted(&form.examples).map_err(|e| errors.add("examples", e));
+        match (email, topics, categories, frequency, examples) {
+            (Ok(email), Ok(topics), Ok(categories), Ok(frequency), Ok(pasted)) => Ok(Self {
+                email,
+                topics,
+                categories,
+                frequency,
+                examples: pasted.ids,
+                rejected: pasted.rejected,
+            }),
             _ => Err(errors),
         }
     }
@@ -209,6 +224,7 @@ pub async fn subscribe(
         topics: &signup.topics,
         categories: &signup.categories,
         frequency: signup.frequency,
+        examples: &signup.examples,
     };
     let key = signup.email.normalized();
     let (seed, token) = new_confirmation_link(links);
@@ -223,6 +239,7 @@ pub async fn subscribe(
             topics: signup.topics.items().to_vec(),
             categories: signup.categories.items().to_vec(),
             frequency: signup.frequency.as_str(),
+            examples: signup.examples.clone(),
             confirm_hash: token.hash(),
             confirm_expires_at: expires,
             confirmation,
@@ -303,22 +320,26 @@ fn classify(found: ConfirmRow) -> Option<ConfirmLink> {
     }
 }
 
-/// Confirms the subscription behind a token (for `POST`).
+/// Confirms the subscription behind a token (for `POST`), and adds the "papers like these"
+/// its sign-up named; the caller settles those (retrains, wakes the arXiv queue).
 #[tracing::instrument(skip_all)]
-pub async fn confirm(db: &PgPool, raw: &str) -> Result<Option<ConfirmLink>, Error> {
+pub async fn confirm(db: &PgPool, raw: &str) -> Result<Option<(ConfirmLink, Added)>, Error> {
     let Some(token) = Token::parse(raw) else {
         return Ok(None);
     };
     let mut tx = db.begin().await?;
     let hash = token.hash();
     let link = subscribers::lock_by_confirm_hash(&mut tx, &hash).await?.and_then(classify);
+    let mut added = Added::default();
     if let Some(ConfirmLink::Valid(row)) = &link
         && subscribers::confirm(&mut tx, row.id, &hash).await?
     {
         tracing::info!("subscriber confirmed");
+        let examples = subscribers::take_pending_examples(&mut tx, row.id).await?;
+        added = store::examples::add(&mut tx, row.id, &examples, Source::Example).await?;
     }
     tx.commit().await?;
-    Ok(link)
+    Ok(link.map(|link| (link, added)))
 }
 
 /// Sends a fresh link for an expired one. Returns `None` when the token is not an expired

@@ -209,7 +209,7 @@ impl Links {
         self.absolute(&format!("/unsubscribe/{}", self.manage_token(subscriber)))
     }
 
-    fn rate_token(&self, subscriber: &Uuid) -> String {
+    pub fn rate_token(&self, subscriber: &Uuid) -> String {
         self.signer.sign(Purpose::Rate, subscriber)
     }
 

@@ -10,8 +10,8 @@ mod token;
 pub use email::{SubscriberEmail, redact, redact_addresses};
 pub use links::{Links, Purpose, Sent, Signer, same_secret};
 pub use paper::{
-    AnnouncedPaper, ArxivId, FeaturedPaper, arxiv_url, huggingface_url, normalize_whitespace,
-    short_authors,
+    AnnouncedPaper, ArxivId, FeaturedPaper, FetchedPaper, arxiv_url, huggingface_url,
+    normalize_whitespace, short_authors,
 };
 pub use preferences::{
     ARXIV_CATEGORIES, Categories, DEFAULT_TREND_WEIGHT, Frequency, PhraseList, PreferenceErrors,

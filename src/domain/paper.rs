@@ -55,6 +55,41 @@ impl ArxivId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The paper a reader means by an id (`2511.04570`, `arXiv:2511.04570v2`), a link to
+    /// it on arXiv (`arxiv.org/abs|pdf|html/…`) or Hugging Face (`huggingface.co/papers/…`),
+    /// or its arXiv DOI (`10.48550/arXiv.2511.04570`).
+    pub fn from_reference(raw: &str) -> Option<Self> {
+        let raw = raw.trim().trim_end_matches(['/', '.', ',', ';']);
+        let lower = raw.to_ascii_lowercase();
+        let rest = ["https://", "http://"]
+            .iter()
+            .find_map(|s| lower.starts_with(s).then(|| &raw[s.len()..]))
+            .unwrap_or(raw);
+        let rest = rest.strip_prefix("www.").unwrap_or(rest);
+        let rest = rest.split(['?', '#']).next().unwrap_or(rest);
+        let path = ["arxiv.org/abs/", "arxiv.org/pdf/", "arxiv.org/html/", "export.arxiv.org/abs/"]
+            .iter()
+            .chain(&["huggingface.co/papers/", "doi.org/10.48550/arxiv.", "10.48550/arxiv."])
+            .find_map(|prefix| {
+                rest.get(..prefix.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+                    .then(|| &rest[prefix.len()..])
+            });
+        let id = match path {
+            Some(p) => p.strip_suffix(".pdf").unwrap_or(p),
+            // A link elsewhere is not an id.
+            None if rest.split_once('/').is_some_and(|(host, _)| host.contains('.')) => {
+                return None;
+            }
+            None => rest,
+        };
+        let id = match id.get(..6) {
+            Some(p) if p.eq_ignore_ascii_case("arxiv:") => &id[6..],
+            _ => id,
+        };
+        Self::parse(id)
+    }
 }
 
 impl fmt::Display for ArxivId {
@@ -122,9 +157,53 @@ pub struct AnnouncedPaper {
     pub announced_on: NaiveDate,
 }
 
+/// A paper as arXiv's query API describes it (fetched because a reader named it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FetchedPaper {
+    pub arxiv_id: ArxivId,
+    pub version: Option<i32>,
+    pub title: String,
+    pub abstract_text: String,
+    pub authors: Vec<String>,
+    pub categories: Vec<String>,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_a_reader_pastes() {
+        for (raw, id) in [
+            ("2511.04570", "2511.04570"),
+            (" arXiv:2511.04570v2 ", "2511.04570"),
+            ("https://arxiv.org/abs/2511.04570", "2511.04570"),
+            ("http://arxiv.org/pdf/2511.04570v1.pdf", "2511.04570"),
+            ("arxiv.org/pdf/2511.04570", "2511.04570"),
+            ("https://www.arxiv.org/abs/2511.04570v3?context=cs", "2511.04570"),
+            ("https://huggingface.co/papers/2511.04570", "2511.04570"),
+            ("https://doi.org/10.48550/arXiv.2511.04570", "2511.04570"),
+            ("10.48550/ARXIV.2511.04570", "2511.04570"),
+            ("https://arxiv.org/abs/cs/0112017", "cs/0112017"),
+            ("cs/0112017v1", "cs/0112017"),
+        ] {
+            assert_eq!(
+                ArxivId::from_reference(raw).as_ref().map(ArxivId::as_str),
+                Some(id),
+                "{raw}"
+            );
+        }
+        for bad in [
+            "",
+            "attention is all you need",
+            "https://example.com/2511.04570",
+            "2511",
+            "../1234567",
+        ] {
+            assert_eq!(ArxivId::from_reference(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn an_old_style_archive_starts_with_a_letter() {

@@ -3,6 +3,7 @@
 
 pub mod encoder;
 pub mod foreground;
+pub mod library;
 pub mod model;
 pub mod papers;
 pub mod topics;

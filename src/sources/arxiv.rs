@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use url::Url;
 
 use super::{Fetcher, SourceError, Throttle};
-use crate::domain::{AnnouncedPaper, ArxivId, normalize_whitespace};
+use crate::domain::{AnnouncedPaper, ArxivId, FetchedPaper, normalize_whitespace};
 
 /// arXiv's terms: no more than one request every three seconds.
 pub const REQUEST_INTERVAL: Duration = Duration::from_secs(3);
@@ -31,11 +31,16 @@ fn feed_day(s: &str) -> Option<NaiveDate> {
     DateTime::parse_from_rfc2822(s.trim()).ok().map(|t| t.date_naive())
 }
 
-pub fn parse_feed(body: &[u8]) -> Result<Feed, ParseError> {
+/// An error page where a feed was expected.
+fn looks_like_html(body: &[u8]) -> bool {
     let text_start = body.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(body.len());
     let head = String::from_utf8_lossy(&body[text_start..body.len().min(text_start + 200)])
         .to_ascii_lowercase();
-    if head.starts_with("<!doctype html") || head.starts_with("<html") {
+    head.starts_with("<!doctype html") || head.starts_with("<html")
+}
+
+pub fn parse_feed(body: &[u8]) -> Result<Feed, ParseError> {
+    if looks_like_html(body) {
         return Err(ParseError::Html);
     }
     let channel = rss::Channel::read_from(body).map_err(|e| ParseError::Invalid(e.to_string()))?;
@@ -129,9 +134,92 @@ pub async fn fetch_feed(
         .map_err(|e| SourceError::Malformed { url: url.to_string(), reason: e.to_string() })
 }
 
+/// The query API's URL for these ids: `{base}?id_list=a,b&max_results=n`.
+pub fn api_url(base: &Url, ids: &[String]) -> Url {
+    let mut url = base.clone();
+    url.query_pairs_mut()
+        .append_pair("id_list", &ids.join(","))
+        .append_pair("max_results", &ids.len().to_string());
+    url
+}
+
+/// The papers of a query API answer (Atom). An id arXiv does not know is simply absent
+/// (or an entry titled "Error", which is left out).
+pub fn parse_api(body: &[u8]) -> Result<Vec<FetchedPaper>, ParseError> {
+    if looks_like_html(body) {
+        return Err(ParseError::Html);
+    }
+    let feed =
+        atom_syndication::Feed::read_from(body).map_err(|e| ParseError::Invalid(e.to_string()))?;
+    Ok(feed.entries().iter().filter_map(api_paper).collect())
+}
+
+fn api_paper(entry: &atom_syndication::Entry) -> Option<FetchedPaper> {
+    if entry.id().contains("/api/errors") {
+        return None;
+    }
+    let (arxiv_id, version) = ArxivId::parse_versioned(entry.id().rsplit("/abs/").next()?)?;
+    let title = normalize_whitespace(&entry.title().value);
+    if title.is_empty() {
+        return None;
+    }
+    Some(FetchedPaper {
+        arxiv_id,
+        version,
+        title,
+        abstract_text: entry.summary().map(|s| normalize_whitespace(&s.value)).unwrap_or_default(),
+        authors: entry.authors().iter().map(|a| normalize_whitespace(&a.name)).collect(),
+        categories: entry.categories().iter().map(|c| c.term().to_string()).collect(),
+        published_at: entry.published().map(|t| t.with_timezone(&Utc)),
+    })
+}
+
+/// Fetches these papers from the query API in one request (no retry: the caller's queue
+/// tries again later, keeping arXiv's pace).
+pub async fn fetch_by_ids(
+    fetcher: &Fetcher,
+    base: &Url,
+    ids: &[String],
+) -> Result<Vec<FetchedPaper>, SourceError> {
+    let url = api_url(base, ids);
+    let body = fetcher.get_one(&url).await?;
+    parse_api(&body)
+        .map_err(|e| SourceError::Malformed { url: url.to_string(), reason: e.to_string() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_query_api_fixture_parses() {
+        let body = crate::sources::fixture("arxiv/api_query_id_list.xml");
+        let papers = parse_api(&body).unwrap();
+        assert_eq!(papers.len(), 5);
+        let first = &papers[0];
+        assert_eq!(first.arxiv_id.as_str(), "2511.04570");
+        assert_eq!(first.version, Some(1));
+        assert!(first.title.starts_with(
+            "Thinking with Video: Video Generation as a Promising Multimodal Reasoning"
+        ));
+        assert_eq!(first.authors[0], "Jingqi Tong");
+        assert_eq!(first.categories, ["cs.CV", "cs.CL", "cs.LG"]);
+        assert!(first.published_at.is_some());
+        assert!(matches!(parse_api(b"<html><body>busy</body></html>"), Err(ParseError::Html)));
+        assert!(parse_api(b"{}").is_err());
+    }
+
+    #[test]
+    fn query_api_urls_list_the_ids() {
+        let url = api_url(
+            &"http://export.arxiv.org/api/query".parse().unwrap(),
+            &["2511.04570".into(), "cs/0112017".into()],
+        );
+        assert_eq!(
+            url.as_str(),
+            "http://export.arxiv.org/api/query?id_list=2511.04570%2Ccs%2F0112017&max_results=2"
+        );
+    }
 
     #[test]
     fn the_fixture_feed_parses() {

@@ -111,6 +111,12 @@ impl Fetcher {
         }
     }
 
+    /// One request, not retried (the caller keeps its own schedule, as arXiv's query API
+    /// queue does).
+    pub async fn get_one(&self, url: &Url) -> Result<Vec<u8>, SourceError> {
+        self.get_once(url).await.0
+    }
+
     /// One request. The second value is `Some` when the failure is worth retrying,
     /// holding the delay the server asked for, if any.
     async fn get_once(

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use crate::domain::{AnnouncedPaper, FeaturedPaper};
+use crate::domain::{AnnouncedPaper, FeaturedPaper, FetchedPaper};
 
 /// What an upsert did to the stored paper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +115,28 @@ pub async fn upsert_announced(
     .fetch_optional(conn)
     .await?;
     Ok(outcome(row))
+}
+
+/// Stores a paper fetched from arXiv's query API because a reader named it. A paper we
+/// have already stays as it is; a new one has no announcement day (it was not announced
+/// to us), so no edition offers it as new, and the lexicon reads it later.
+pub async fn insert_fetched(conn: &mut PgConnection, p: &FetchedPaper) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "INSERT INTO papers (arxiv_id, arxiv_version, title, abstract, authors, categories,
+                             published_at, on_arxiv)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, true)
+         ON CONFLICT (arxiv_id) DO NOTHING",
+        p.arxiv_id.as_str(),
+        p.version,
+        &p.title,
+        &p.abstract_text,
+        &p.authors,
+        &p.categories,
+        p.published_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// A paper as a list shows it.

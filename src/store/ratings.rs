@@ -121,14 +121,14 @@ pub async fn recently_sent(
 }
 
 /// A subscriber's ratings of these papers (all of them without `papers`): (paper, title,
-/// +1 or −1, when), most recent first.
+/// +1 or −1, where from, when), most recent first.
 pub async fn of_subscriber(
     db: &PgPool,
     subscriber: Uuid,
     papers: Option<&[String]>,
-) -> sqlx::Result<Vec<(String, String, i16, DateTime<Utc>)>> {
+) -> sqlx::Result<Vec<(String, String, i16, String, DateTime<Utc>)>> {
     let rows = sqlx::query!(
-        "SELECT p.arxiv_id, p.title, r.rating, r.rated_at
+        "SELECT p.arxiv_id, p.title, r.rating, r.source, r.rated_at
          FROM ratings r JOIN papers p USING (arxiv_id)
          WHERE r.subscriber_id = $1 AND ($2::text[] IS NULL OR r.arxiv_id = ANY($2))
          ORDER BY r.rated_at DESC, p.arxiv_id",
@@ -137,11 +137,23 @@ pub async fn of_subscriber(
     )
     .fetch_all(db)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.arxiv_id, r.title, r.rating, r.rated_at)).collect())
+    Ok(rows.into_iter().map(|r| (r.arxiv_id, r.title, r.rating, r.source, r.rated_at)).collect())
 }
 
-/// A subscriber's latest `limit` ratings, most recent first, as training reads them: the
-/// first `with_text` with their titles, abstracts and keywords, the rest by id only.
+/// The key training gives a library entry without an arXiv id, by its position.
+pub fn library_key(position: i32) -> String {
+    format!("library:{position}")
+}
+
+/// A library key's position (None for an arXiv id).
+pub fn library_position(key: &str) -> Option<i32> {
+    key.strip_prefix("library:")?.parse().ok()
+}
+
+/// A subscriber's latest `limit` ratings and library entries, most recent first, as
+/// training reads them: the first `with_text` with their titles, abstracts and keywords, the
+/// rest by id only. Library entries without an arXiv id count as papers rated up when the
+/// library was uploaded, keyed by [`library_key`].
 pub async fn for_training(
     db: &PgPool,
     subscriber: Uuid,
@@ -151,14 +163,46 @@ pub async fn for_training(
     // The ratings first (from their index), then the text of only those that train: a
     // join would read every paper to find 2,000.
     let rated = sqlx::query!(
-        "SELECT arxiv_id, rating FROM ratings WHERE subscriber_id = $1
+        "SELECT arxiv_id, rating, rated_at FROM ratings WHERE subscriber_id = $1
          ORDER BY rated_at DESC, arxiv_id LIMIT $2",
         subscriber,
         limit as i64,
     )
     .fetch_all(db)
     .await?;
-    let training: Vec<String> = rated.iter().take(with_text).map(|r| r.arxiv_id.clone()).collect();
+    let library = super::library::entries(db, subscriber, limit as i64).await?;
+    let mut merged: Vec<(DateTime<Utc>, RatedPaper)> = rated
+        .into_iter()
+        .map(|r| {
+            let paper = RatedPaper {
+                arxiv_id: r.arxiv_id,
+                title: String::new(),
+                abstract_text: String::new(),
+                keywords: Vec::new(),
+                up: r.rating > 0,
+            };
+            (r.rated_at, paper)
+        })
+        .collect();
+    merged.extend(library.into_iter().map(|e| {
+        let paper = RatedPaper {
+            arxiv_id: library_key(e.position),
+            title: e.title,
+            abstract_text: e.abstract_text,
+            keywords: Vec::new(),
+            up: true,
+        };
+        (e.uploaded_at, paper)
+    }));
+    // Stable: ratings keep their order, a library its file's order.
+    merged.sort_by_key(|m| std::cmp::Reverse(m.0));
+    let mut merged: Vec<RatedPaper> = merged.into_iter().take(limit).map(|(_, p)| p).collect();
+    let training: Vec<String> = merged
+        .iter()
+        .take(with_text)
+        .filter(|r| library_position(&r.arxiv_id).is_none())
+        .map(|r| r.arxiv_id.clone())
+        .collect();
     let mut text: HashMap<String, (String, String, Vec<String>)> = sqlx::query!(
         "SELECT arxiv_id, title, abstract, ai_keywords FROM papers WHERE arxiv_id = ANY($1)",
         &training,
@@ -168,13 +212,49 @@ pub async fn for_training(
     .into_iter()
     .map(|r| (r.arxiv_id, (r.title, r.r#abstract, r.ai_keywords)))
     .collect();
-    Ok(rated
-        .into_iter()
-        .map(|r| {
-            let (title, abstract_text, keywords) = text.remove(&r.arxiv_id).unwrap_or_default();
-            RatedPaper { arxiv_id: r.arxiv_id, title, abstract_text, keywords, up: r.rating > 0 }
-        })
-        .collect())
+    for (i, paper) in merged.iter_mut().enumerate() {
+        if i >= with_text {
+            paper.title.clear();
+            paper.abstract_text.clear();
+        } else if let Some((title, abstract_text, keywords)) = text.remove(&paper.arxiv_id) {
+            (paper.title, paper.abstract_text, paper.keywords) = (title, abstract_text, keywords);
+        }
+    }
+    Ok(merged)
+}
+
+/// Subscribers whose stored taste predates the vector of something they liked or rated
+/// (a paper fetched for their examples, a library entry, embedded in the last hour):
+/// their tastes are trained again so that the vectors count. At most `limit`, with their
+/// topics.
+pub async fn stale_tastes(
+    db: &PgPool,
+    model: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<(Uuid, Vec<String>)>> {
+    let rows = sqlx::query!(
+        r#"WITH fresh AS (
+               SELECT r.subscriber_id, max(v.embedded_at) AS at
+               FROM paper_vectors v JOIN ratings r USING (arxiv_id)
+               WHERE v.model = $1 AND v.embedded_at > now() - interval '1 hour'
+               GROUP BY r.subscriber_id
+               UNION ALL
+               SELECT subscriber_id, max(embedded_at)
+               FROM library_entries
+               WHERE model = $1 AND embedded_at > now() - interval '1 hour'
+               GROUP BY subscriber_id
+           )
+           SELECT DISTINCT s.id, s.topics
+           FROM fresh f JOIN subscribers s ON s.id = f.subscriber_id
+           LEFT JOIN tastes t ON t.subscriber_id = f.subscriber_id
+           WHERE t.trained_at IS NULL OR t.trained_at < f.at
+           LIMIT $2"#,
+        model,
+        limit,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.topics)).collect())
 }
 
 /// Stores a subscriber's trained taste (an empty one removes it).

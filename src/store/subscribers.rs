@@ -96,6 +96,8 @@ pub struct SignupChoices<'a> {
     pub topics: &'a PhraseList,
     pub categories: &'a Categories,
     pub frequency: Frequency,
+    /// "Papers like these" (arXiv ids), applied when the link is confirmed.
+    pub examples: &'a [String],
 }
 
 /// The row for this address, locked for the rest of the transaction.
@@ -114,6 +116,8 @@ pub struct NewPending {
     pub topics: Vec<String>,
     pub categories: Vec<String>,
     pub frequency: &'static str,
+    /// "Papers like these" (arXiv ids), applied when the address is confirmed.
+    pub examples: Vec<String>,
     /// The SHA-256 of the confirmation token.
     pub confirm_hash: Vec<u8>,
     pub confirm_expires_at: DateTime<Utc>,
@@ -139,16 +143,19 @@ pub async fn insert_pending(db: &PgPool, batch: &[&NewPending]) -> sqlx::Result<
     sqlx::query_scalar!(
         "WITH input AS (
              SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[],
-                                  $6::bytea[], $7::timestamptz[], $8::text[], $9::jsonb[])
+                                  $6::bytea[], $7::timestamptz[], $8::text[], $9::jsonb[],
+                                  $10::jsonb[])
                  AS i(email, email_key, topics, categories, frequency, confirm_hash,
-                      confirm_expires_at, subject, notice)
+                      confirm_expires_at, subject, notice, examples)
          ), s AS (
              INSERT INTO subscribers
-                 (email, email_key, topics, categories, frequency, confirm_token_hash, confirm_expires_at)
+                 (email, email_key, topics, categories, frequency, confirm_token_hash,
+                  confirm_expires_at, pending_examples)
              SELECT email, email_key,
                     ARRAY(SELECT jsonb_array_elements_text(topics)),
                     ARRAY(SELECT jsonb_array_elements_text(categories)),
-                    frequency, confirm_hash, confirm_expires_at
+                    frequency, confirm_hash, confirm_expires_at,
+                    nullif(ARRAY(SELECT jsonb_array_elements_text(examples)), '{}')
              FROM input
              ON CONFLICT (email_key) DO NOTHING
              RETURNING id, email_key
@@ -169,6 +176,7 @@ pub async fn insert_pending(db: &PgPool, batch: &[&NewPending]) -> sqlx::Result<
         &column(batch, |r| r.confirm_expires_at) as &[DateTime<Utc>],
         &column(batch, |r| r.confirmation.subject()) as &[String],
         &column(batch, |r| sqlx::types::Json(&r.confirmation)) as &[sqlx::types::Json<&_>],
+        &column(batch, |r| list(&r.examples)) as &[serde_json::Value],
     )
     .fetch_all(db)
     .await
@@ -190,9 +198,10 @@ pub async fn restart_confirmation(
              -- An expired link is kept a week, so that it still offers a fresh one.
              DELETE FROM pending_links WHERE subscriber_id = $1 AND expires_at < now() - interval '7 days'
          )
-         INSERT INTO pending_links (hash, subscriber_id, topics, categories, frequency, expires_at)
+         INSERT INTO pending_links
+             (hash, subscriber_id, topics, categories, frequency, examples, expires_at)
          SELECT confirm_token_hash, id, pending_topics, pending_categories, pending_frequency,
-                confirm_expires_at
+                pending_examples, confirm_expires_at
          FROM subscribers
          WHERE id = $1 AND status = 'pending' AND confirm_token_hash IS NOT NULL
            AND confirm_expires_at IS NOT NULL",
@@ -203,7 +212,8 @@ pub async fn restart_confirmation(
     let previous = sqlx::query_scalar!(
         r#"UPDATE subscribers AS s
          SET status = 'pending', pending_topics = $2, pending_categories = $3,
-             pending_frequency = $4, confirm_token_hash = $5, confirm_expires_at = $6, updated_at = now()
+             pending_frequency = $4, confirm_token_hash = $5, confirm_expires_at = $6,
+             pending_examples = nullif($7::text[], '{}'), updated_at = now()
          FROM (SELECT status FROM subscribers WHERE id = $1) AS old
          WHERE s.id = $1
          RETURNING old.status AS "status: Status""#,
@@ -213,6 +223,7 @@ pub async fn restart_confirmation(
         choices.frequency.as_str(),
         confirm_hash,
         confirm_expires_at,
+        choices.examples,
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -349,13 +360,14 @@ pub struct EarlierLink {
     pub topics: Option<Vec<String>>,
     pub categories: Option<Vec<String>>,
     pub frequency: Option<String>,
+    pub examples: Option<Vec<String>>,
     pub expires_at: DateTime<Utc>,
 }
 
 pub async fn earlier_links(db: &PgPool, id: Uuid) -> sqlx::Result<Vec<EarlierLink>> {
     sqlx::query_as!(
         EarlierLink,
-        "SELECT topics, categories, frequency, expires_at FROM pending_links
+        "SELECT topics, categories, frequency, examples, expires_at FROM pending_links
          WHERE subscriber_id = $1 ORDER BY created_at",
         id,
     )
@@ -379,13 +391,14 @@ pub struct Record {
     pub pending_topics: Option<Vec<String>>,
     pub pending_categories: Option<Vec<String>>,
     pub pending_frequency: Option<String>,
+    pub pending_examples: Option<Vec<String>>,
 }
 
 pub async fn record(db: &PgPool, id: Uuid) -> sqlx::Result<Record> {
     sqlx::query_as!(
         Record,
         "SELECT created_at, confirmed_at, unsubscribed_at, pending_topics, pending_categories,
-                pending_frequency
+                pending_frequency, pending_examples
          FROM subscribers WHERE id = $1",
         id,
     )
@@ -425,7 +438,8 @@ pub async fn confirm(conn: &mut PgConnection, id: Uuid, hash: &[u8]) -> sqlx::Re
         "WITH links AS (DELETE FROM pending_links WHERE subscriber_id = $1 RETURNING *)
          UPDATE subscribers AS s
          SET pending_topics = l.topics, pending_categories = l.categories,
-             pending_frequency = l.frequency, confirm_token_hash = l.hash
+             pending_frequency = l.frequency, pending_examples = l.examples,
+             confirm_token_hash = l.hash
          FROM links AS l
          WHERE s.id = $1 AND s.status = 'pending' AND l.hash = $2",
         id,
@@ -446,6 +460,19 @@ pub async fn confirm(conn: &mut PgConnection, id: Uuid, hash: &[u8]) -> sqlx::Re
         id,
     );
     change_status(conn, id, change, EventKind::Confirmed).await
+}
+
+/// The "papers like these" a confirmed link brought, taken (they are applied once).
+pub async fn take_pending_examples(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Vec<String>> {
+    let taken = sqlx::query_scalar!(
+        "WITH old AS (SELECT pending_examples FROM subscribers WHERE id = $1 FOR UPDATE)
+         UPDATE subscribers SET pending_examples = NULL FROM old
+         WHERE id = $1 RETURNING old.pending_examples",
+        id,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(taken.flatten().unwrap_or_default())
 }
 
 pub async fn update_preferences(db: &PgPool, id: Uuid, p: &Preferences) -> sqlx::Result<()> {

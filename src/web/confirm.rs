@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::client_ip::ClientIp;
 use super::{AppError, AppState};
+use crate::store::examples::Added;
+use crate::store::subscribers;
 use crate::subscriptions::{self, ConfirmLink};
 
 #[derive(Template, WebTemplate)]
@@ -35,7 +37,10 @@ pub struct AlreadyConfirmedPage;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/check_inbox.html")]
-pub struct NewLinkSentPage;
+pub struct NewLinkSentPage {
+    /// Always empty here (the page is shared with the sign-up's answer).
+    rejected: Vec<(String, &'static str)>,
+}
 
 fn expired(token: String) -> Response {
     (StatusCode::GONE, ExpiredPage { token }).into_response()
@@ -62,9 +67,20 @@ pub async fn confirm(
 ) -> Result<Response, AppError> {
     match subscriptions::confirm(&app.db, &token).await.context("confirming")? {
         None => Err(AppError::NotFound),
-        Some(ConfirmLink::Expired(_)) => Ok(expired(token)),
-        Some(ConfirmLink::AlreadyConfirmed) => Ok(AlreadyConfirmedPage.into_response()),
-        Some(ConfirmLink::Valid(row)) => {
+        Some((ConfirmLink::Expired(_), _)) => Ok(expired(token)),
+        Some((ConfirmLink::AlreadyConfirmed, _)) => Ok(AlreadyConfirmedPage.into_response()),
+        Some((ConfirmLink::Valid(row), examples)) => {
+            // The sign-up's "papers like these": the taste learns them now, the papers we
+            // do not have are fetched.
+            if examples != Added::default() {
+                let confirmed =
+                    subscribers::find_by_id(&app.db, row.id).await.context("reloading")?;
+                let topics = confirmed.map(|r| r.preferences().topics.items().to_vec());
+                app.examples
+                    .settled(row.id, &topics.unwrap_or_default(), &examples)
+                    .await
+                    .context("learning the sign-up's examples")?;
+            }
             Ok(ConfirmedPage { preferences_path: app.links.preferences_path(&row.id) }
                 .into_response())
         }
@@ -86,7 +102,7 @@ pub async fn renew(
             if queued {
                 app.mail_wake.notify_waiters();
             }
-            Ok(NewLinkSentPage.into_response())
+            Ok(NewLinkSentPage { rejected: Vec::new() }.into_response())
         }
     }
 }

@@ -58,7 +58,10 @@ impl IndexPage {
 
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/check_inbox.html")]
-pub struct CheckInboxPage;
+pub struct CheckInboxPage {
+    /// What the "papers like these" field held that is not a paper, with the reason.
+    rejected: Vec<(String, &'static str)>,
+}
 
 impl IndexPage {
     async fn new(
@@ -180,7 +183,7 @@ pub async fn subscribe(
     }
     if !form.website.is_empty() {
         tracing::info!("honeypot filled; answering as if subscribed");
-        return Ok(CheckInboxPage.into_response());
+        return Ok(CheckInboxPage { rejected: Vec::new() }.into_response());
     }
     match NewSignup::try_from(&form) {
         Err(errors) => {
@@ -194,7 +197,7 @@ pub async fn subscribe(
             {
                 app.mail_wake.notify_waiters();
             }
-            Ok(CheckInboxPage.into_response())
+            Ok(CheckInboxPage { rejected: signup.rejected }.into_response())
         }
     }
 }

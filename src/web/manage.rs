@@ -17,12 +17,16 @@ use crate::domain::{
 use crate::embeddings::topics;
 use crate::reading::{self, EditionSent};
 use crate::sending;
+use crate::store::examples::{self, ExampleRow};
+use crate::store::library;
 use crate::store::ratings::{self, RatedRow};
 use crate::store::subscribers::{self, Status, SubscriberRow};
 
 /// The preferences page lists the papers sent in the last this many days, at most this many.
 const SENT_DAYS: i32 = 30;
 const SENT_SHOWN: i64 = 60;
+/// Examples listed at most.
+const EXAMPLES_SHOWN: i64 = 500;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/preferences.html")]
@@ -32,7 +36,8 @@ pub struct PreferencesPage {
     unsubscribed: bool,
     /// Mail to the address bounced: nothing is sent until they sign up again.
     bounced: bool,
-    saved: bool,
+    /// What the last change did (saved, examples added, a library read).
+    notes: Notes,
     form: PreferencesForm,
     errors: PreferenceErrors,
     /// The live preview: the digest these preferences give from the latest paper day.
@@ -42,6 +47,31 @@ pub struct PreferencesPage {
     /// The subscriber's private feed, and the editions they were sent (with web copies).
     feed_url: String,
     history: Vec<EditionSent>,
+    /// "Papers like these": liked, waiting for arXiv, or missing there.
+    examples: Vec<ExampleRow>,
+    /// The rating token: a liked example is removed as any 👍 is.
+    rate_token: String,
+    library: Option<library::Summary>,
+}
+
+/// What a change just did, said at the top of its section.
+#[derive(Debug, Default)]
+pub(super) struct Notes {
+    pub saved: bool,
+    pub examples: Option<ExamplesReport>,
+    /// The library read (entries used), or why not.
+    pub library: Option<Result<String, String>>,
+}
+
+/// What pasting examples did.
+#[derive(Debug, Default)]
+pub(super) struct ExamplesReport {
+    /// Why nothing was added (too many), if so.
+    pub error: Option<String>,
+    pub added: usize,
+    pub waiting: usize,
+    /// (entry, reason) for entries not kept.
+    pub rejected: Vec<(String, String)>,
 }
 
 /// A paper sent lately, as the preferences page lists it.
@@ -129,7 +159,7 @@ async fn page(
     prefs: &Preferences,
     form: PreferencesForm,
     errors: PreferenceErrors,
-    saved: bool,
+    notes: Notes,
 ) -> Result<PreferencesPage, AppError> {
     let taste = ratings::taste(&app.db, row.id).await.context("loading the subscriber's taste")?;
     let preview = sending::preview(&app.db, &app.editions, prefs, taste)
@@ -141,7 +171,7 @@ async fn page(
         email: row.email.clone(),
         unsubscribed: row.status() == Status::Unsubscribed,
         bounced: row.status() == Status::Bounced,
-        saved,
+        notes,
         form,
         errors,
         preview,
@@ -158,6 +188,11 @@ async fn page(
         history: reading::history(&app.db, &app.links, row.id)
             .await
             .context("loading the digest history")?,
+        examples: examples::of_subscriber(&app.db, row.id, EXAMPLES_SHOWN)
+            .await
+            .context("loading the examples")?,
+        rate_token: app.links.rate_token(&row.id),
+        library: library::summary(&app.db, row.id).await.context("loading the library")?,
     })
 }
 
@@ -168,7 +203,18 @@ pub async fn preferences(
     let subscriber = by_manage_link(&app, &token).await?;
     let prefs = subscriber.row.preferences();
     let form = PreferencesForm::from_preferences(&prefs);
-    page(&app, &subscriber, &prefs, form, PreferenceErrors::default(), false).await
+    page(&app, &subscriber, &prefs, form, PreferenceErrors::default(), Notes::default()).await
+}
+
+/// The preferences page after a change that is not the main form's, with its notes.
+pub(super) async fn page_with(
+    app: &AppState,
+    subscriber: &Subscriber,
+    notes: Notes,
+) -> Result<PreferencesPage, AppError> {
+    let prefs = subscriber.row.preferences();
+    let form = PreferencesForm::from_preferences(&prefs);
+    page(app, subscriber, &prefs, form, PreferenceErrors::default(), notes).await
 }
 
 #[tracing::instrument(name = "save_preferences", skip_all)]
@@ -182,8 +228,15 @@ pub async fn save_preferences(
     let subscriber = by_manage_link(&app, &token).await?;
     match form.parse() {
         Err(errors) => {
-            let page =
-                page(&app, &subscriber, &subscriber.row.preferences(), form, errors, false).await?;
+            let page = page(
+                &app,
+                &subscriber,
+                &subscriber.row.preferences(),
+                form,
+                errors,
+                Notes::default(),
+            )
+            .await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Ok(prefs) => {
@@ -204,8 +257,9 @@ pub async fn save_preferences(
             }
             tracing::info!("preferences saved");
             let form = PreferencesForm::from_preferences(&prefs);
+            let notes = Notes { saved: true, ..Notes::default() };
             let page =
-                page(&app, &subscriber, &prefs, form, PreferenceErrors::default(), true).await?;
+                page(&app, &subscriber, &prefs, form, PreferenceErrors::default(), notes).await?;
             Ok(page.into_response())
         }
     }

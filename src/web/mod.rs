@@ -6,6 +6,7 @@ mod assets;
 mod client_ip;
 mod confirm;
 mod error;
+mod examples;
 mod form;
 mod health;
 mod home;
@@ -77,6 +78,8 @@ pub struct App {
     pub embedder: Arc<crate::embeddings::Embedder>,
     /// Retrains a subscriber's taste after a rating or a change of topics.
     pub trainer: crate::ratings::Trainer,
+    /// Adds "papers like these" and wakes the arXiv lookup queue.
+    pub examples: crate::examples::Examples,
     /// The requests being answered, which `serve`'s embedding waits for.
     pub foreground: Arc<crate::embeddings::Foreground>,
     /// Recent editions' indexed candidates, shared with the delivery workers.
@@ -112,12 +115,15 @@ impl AppState {
             .map(|n| RateLimiter::keyed(Quota::per_hour(n)));
         let search_limiter = NonZeroU32::new(settings.web.search_rate)
             .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+        let trainer =
+            crate::ratings::Trainer::new(db.clone(), deliverer.editions().embedder().clone());
         Self(Arc::new(App {
             signups: crate::subscriptions::SignupWriter::start(db.clone()),
-            trainer: crate::ratings::Trainer::new(
-                db.clone(),
-                deliverer.editions().embedder().clone(),
-            ),
+            examples: crate::examples::Examples {
+                trainer: trainer.clone(),
+                wake: Default::default(),
+            },
+            trainer,
             db,
             settings,
             secret,
@@ -214,6 +220,10 @@ pub fn router(state: AppState) -> Router {
         .route("/rate/{token}/{arxiv_id}/{rating}", get(rate::show).post(rate::rate))
         .route("/preferences/{token}/feed", post(subscriber::reset_feed))
         .route("/preferences/{token}/export", get(subscriber::export))
+        .route("/preferences/{token}/examples", post(examples::add))
+        .route("/preferences/{token}/examples/forget", post(examples::forget))
+        .route("/preferences/{token}/library/remove", post(examples::remove))
+        .route("/examples/{token}", post(examples::like))
         .route("/d/{token}", get(subscriber::web_copy))
         .route("/feed/{token}", get(subscriber::feed))
         .route("/days", get(archive::days))
@@ -238,10 +248,18 @@ pub fn router(state: AppState) -> Router {
         .route("/inbound/ses", post(inbound::ses))
         .route("/inbound/postmark", post(inbound::postmark))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), inbound::require_token))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(axum::extract::DefaultBodyLimit::max(crate::cli::MAX_INBOUND_BYTES))
         .layer(RequestBodyLimitLayer::new(crate::cli::MAX_INBOUND_BYTES));
-    let mut app = app.merge(inbound).layer(TimeoutLayer::with_status_code(
+    // A library upload may be up to 5 MB of BibTeX; a little more arrives to be refused
+    // with a message rather than cut off.
+    let upload_limit = crate::library::MAX_BYTES + 1024 * 1024;
+    let uploads = Router::new()
+        .route("/preferences/{token}/library", post(examples::upload))
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(upload_limit))
+        .layer(RequestBodyLimitLayer::new(upload_limit));
+    let mut app = app.merge(inbound).merge(uploads).layer(TimeoutLayer::with_status_code(
         axum::http::StatusCode::REQUEST_TIMEOUT,
         Duration::from_secs(30),
     ));

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::client_ip::ClientIp;
 use super::{AppError, AppState};
-use crate::domain::{ArxivId, arxiv_url, huggingface_url, short_authors};
+use crate::domain::{ArxivId, Purpose, arxiv_url, huggingface_url, short_authors};
 use crate::nearest::{Days, Near};
 use crate::store::papers::{self, PaperPage};
 
@@ -46,12 +46,25 @@ struct PaperView {
     huggingface: String,
     /// None: the paper has no vector yet (the model is loading, or it was just stored).
     similar: Option<Vec<Listed>>,
+    /// A reader who came from their web copy (their rating token): they may add the paper
+    /// to their "papers like these".
+    reader: Option<String>,
+    /// They just did.
+    added: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PaperQuery {
+    reader: String,
+    added: Option<String>,
 }
 
 /// `GET /papers/{arxiv_id}`: the paper and the papers of the archive nearest to it.
 pub async fn paper(
     State(app): State<AppState>,
     Path(raw): Path<String>,
+    Query(query): Query<PaperQuery>,
 ) -> Result<Response, AppError> {
     let id = ArxivId::parse(&raw).ok_or(AppError::NotFound)?;
     if id.as_str() != raw {
@@ -74,6 +87,13 @@ pub async fn paper(
         huggingface: huggingface_url(&paper.card.arxiv_id),
         paper,
         similar,
+        reader: app
+            .links
+            .signer()
+            .verify(Purpose::Rate, &query.reader)
+            .is_some()
+            .then_some(query.reader),
+        added: query.added.is_some(),
     };
     Ok(view.into_response())
 }

@@ -27,6 +27,9 @@ pub struct WebCopyPage {
     copy: WebCopy,
     /// `/rate/{token}/`: the rating forms' actions end in `{arxiv_id}/up` or `/down`.
     rate: String,
+    /// The rating token, carried to the papers' pages so the reader can add one to their
+    /// "papers like these" there.
+    reader: String,
 }
 
 /// `GET /d/{token}`: the digest as it was delivered.
@@ -39,7 +42,8 @@ pub async fn web_copy(
         .context("loading the web copy")?
         .ok_or(AppError::NotFound)?;
     let rate = app.links.rate_prefix(&copy.subscriber);
-    Ok(WebCopyPage { rate, copy })
+    let reader = app.links.rate_token(&copy.subscriber);
+    Ok(WebCopyPage { rate, reader, copy })
 }
 
 /// `GET /feed/{token}`: the subscriber's Atom feed, answering 304 to a matching conditional GET.

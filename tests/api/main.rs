@@ -9,6 +9,7 @@ mod browser;
 mod digests;
 mod dkim;
 mod embeddings;
+mod examples;
 mod front_door;
 mod helpers;
 mod ingest;

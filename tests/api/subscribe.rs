@@ -254,6 +254,7 @@ async fn concurrent_sign_up_batches_over_the_same_addresses_neither_deadlock_nor
         topics: vec!["diffusion models".into()],
         categories: vec![],
         frequency: "daily",
+        examples: vec![],
         confirm_hash: paperboy::domain::Token::generate().hash(),
         confirm_expires_at: chrono::Utc::now() + chrono::Duration::hours(48),
         confirmation: paperboy::mail::Notice::confirmation(

@@ -64,6 +64,7 @@ impl Upstream {
         let app = Router::new()
             .route("/api/daily_papers", get(daily_papers))
             .route("/rss/{categories}", get(rss))
+            .route("/api/query", get(api_query))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -76,6 +77,7 @@ impl Upstream {
         vec![
             ("PAPERBOY_HF_URL", self.url.clone()),
             ("PAPERBOY_ARXIV_URL", format!("{}/rss", self.url)),
+            ("PAPERBOY_ARXIV_API_URL", format!("{}/api/query", self.url)),
         ]
     }
 
@@ -184,4 +186,27 @@ async fn rss(State(shared): State<Arc<Shared>>, Path(categories): Path<String>) 
     }
     let file = shared.arxiv_file.lock().unwrap().clone();
     ([("content-type", "application/rss+xml")], fixture(&file)).into_response()
+}
+
+/// arXiv's query API: `?id_list=a,b` answers the fixture's entries for those ids (an id
+/// arXiv does not have is simply absent, as arXiv does it).
+async fn api_query(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let ids = q.get("id_list").cloned().unwrap_or_default();
+    shared.requests.lock().unwrap().push((Instant::now(), format!("/api/query?id_list={ids}")));
+    if let Some(r) = faulted(&shared, None).await {
+        return r;
+    }
+    let file = String::from_utf8(fixture("arxiv/api_query_id_list.xml")).unwrap();
+    let head = &file[..file.find("<entry>").unwrap()];
+    let entries: Vec<&str> = file
+        .split("<entry>")
+        .skip(1)
+        .map(|e| &e[..e.find("</entry>").unwrap()])
+        .filter(|e| ids.split(',').any(|id| !id.is_empty() && e.contains(&format!("/abs/{id}v"))))
+        .collect();
+    let body: String = entries.iter().map(|e| format!("<entry>{e}</entry>\n")).collect();
+    ([("content-type", "application/atom+xml")], format!("{head}{body}</feed>\n")).into_response()
 }
