@@ -148,6 +148,7 @@ impl Application {
             shutdown.clone(),
         );
         let archive = tokio::spawn(keep_archive(self.state.clone(), shutdown.clone()));
+        let index = tokio::spawn(keep_index(self.state.clone(), shutdown.clone()));
         let jobs =
             if settings.jobs.scheduler { scheduled_jobs(&self.state).await? } else { Vec::new() };
         let scheduler = tokio::spawn(scheduler::run(self.state.db.clone(), jobs, shutdown.clone()));
@@ -166,6 +167,7 @@ impl Application {
         let _ = embedding.await;
         let _ = lookups.await;
         let _ = archive.await;
+        let _ = index.await;
         if let Some(d) = digests {
             let _ = d.await;
         }
@@ -261,6 +263,27 @@ async fn keep_archive(state: AppState, shutdown: CancellationToken) {
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Keeps the approximate search index up with the archive in memory: builds it in the
+/// background once vectors are there (queries are exact meanwhile), then takes in what the
+/// archive reads, every two seconds.
+async fn keep_index(state: AppState, shutdown: CancellationToken) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
+    loop {
+        let archive = state.archive.clone();
+        // Building yields: its threads run at low priority, and a stop waits for it no
+        // longer than the chunk in progress matters (the process is exiting anyway).
+        let work = tokio::task::spawn_blocking(move || archive.catch_up_index(threads));
+        tokio::select! {
+            _ = work => {}
+            _ = shutdown.cancelled() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             _ = shutdown.cancelled() => return,
         }
     }

@@ -63,8 +63,16 @@ struct ModelStatus {
 
 impl ModelStatus {
     fn memory_mib(&self) -> String {
-        format!("{:.1}", self.in_memory.bytes as f64 / (1024.0 * 1024.0))
+        mib(self.in_memory.bytes)
     }
+
+    fn index_mib(&self) -> String {
+        mib(self.in_memory.index_bytes)
+    }
+}
+
+fn mib(bytes: usize) -> String {
+    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// Gmail's and Yahoo's bulk-sender rules want complaints well under 0.3 %; warn early.
