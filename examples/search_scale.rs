@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use paperboy::nearest::{Archive, Days, Near};
+use paperboy::nearest::{Archive, Days, EXPANSION_SEARCH, Near};
 
 const DIM: usize = 384;
 const SUBJECTS: usize = 2000;
@@ -132,11 +132,17 @@ fn index(n: usize) {
         stats.index_bytes >> 20,
         peak_rss_mib()
     );
-    let (found, p50, p95) = timed(&archive, &queries);
-    let hits: usize =
-        found.iter().zip(&exact).map(|(f, e)| f.iter().filter(|n| e.contains(n)).count()).sum();
-    let recall = hits as f64 / (QUERIES * 10) as f64;
-    println!("index: p50 {p50:.2} ms, p95 {p95:.2} ms, recall@10 {recall:.3}");
+    for candidates in [128, EXPANSION_SEARCH, 512] {
+        archive.set_search_expansion(candidates);
+        let (found, p50, p95) = timed(&archive, &queries);
+        let hits: usize =
+            found.iter().zip(&exact).map(|(f, e)| f.iter().filter(|n| e.contains(n)).count()).sum();
+        let recall = hits as f64 / (QUERIES * 10) as f64;
+        let used = if candidates == EXPANSION_SEARCH { " (serve's setting)" } else { "" };
+        println!(
+            "index, {candidates} candidates{used}: p50 {p50:.2} ms, p95 {p95:.2} ms, recall@10 {recall:.3}"
+        );
+    }
 }
 
 async fn seed(n: usize, model: &str) -> anyhow::Result<()> {
