@@ -84,7 +84,8 @@ async fn a_paraphrased_topic_finds_its_paper_by_meaning_and_the_preview_agrees()
     assert!(mail.html().contains(&format!("href=\"{similar}\"")));
     let copy = mail.link("/d/").expect("a web copy link");
     let copy = app.client.get(app.local(&copy)).send().await.unwrap().text().await.unwrap();
-    assert!(copy.contains(&format!("href=\"/papers/{SOCCER}\"")), "and so does the web copy");
+    // …carrying the reader's token, so they can add the paper to their "papers like these".
+    assert!(copy.contains(&format!("href=\"/papers/{SOCCER}?reader=")), "and so does the web copy");
     let previewed: Vec<String> =
         ids.iter().filter(|id| page.contains(id.as_str())).cloned().collect();
     assert_eq!(previewed, ids, "the preview showed the digest's papers");
