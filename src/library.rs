@@ -13,6 +13,8 @@ use crate::store::library::{self as stored, NewEntry};
 
 /// The largest file taken.
 pub const MAX_BYTES: usize = 5 * 1024 * 1024;
+/// What a reader is told of a file over [`MAX_BYTES`].
+pub const TOO_LARGE: &str = "That file is larger than 5 MB; nothing was changed.";
 /// The most entries taken.
 pub const MAX_ENTRIES: usize = 2000;
 /// Longest title and abstract kept of an entry.
@@ -35,7 +37,7 @@ pub struct Library {
 /// with a message for the reader; an entry that cannot be used is skipped with its reason.
 pub fn read(src: &str) -> Result<Library, String> {
     if src.len() > MAX_BYTES {
-        return Err("That file is larger than 5 MB.".into());
+        return Err(TOO_LARGE.into());
     }
     let bibliography = Bibliography::parse(src).map_err(|e| {
         let line = src[..e.span.start.min(src.len())].lines().count().max(1);

@@ -69,6 +69,9 @@ struct Vectors {
     seen_until: Option<DateTime<Utc>>,
     /// Positions whose vector was replaced (a paper embedded again) since the index read them.
     replaced: Vec<usize>,
+    /// The first read of the model's vectors is complete: the index may be built (a build
+    /// started halfway through the load would call itself done over part of the archive).
+    loaded: bool,
 }
 
 /// A paper near a query, with the cosine similarity (the vectors are unit length).
@@ -140,6 +143,7 @@ impl Archive {
                 after = Some((row.embedded_at, row.arxiv_id));
             }
             if !full {
+                state.loaded = true;
                 return Ok(read);
             }
         }
@@ -218,6 +222,9 @@ impl Archive {
     pub fn catch_up_index(&self, threads: usize) -> usize {
         let (model, dim, len, replaced) = {
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+            if !state.loaded {
+                return 0;
+            }
             let replaced = std::mem::take(&mut state.replaced);
             (state.model.clone(), state.dim, state.ids.len(), replaced)
         };
@@ -363,6 +370,7 @@ impl Archive {
             *state = Vectors { model: model.to_string(), ..Default::default() };
         }
         state.put(arxiv_id, day, vector);
+        state.loaded = true;
     }
 
     /// The stored vector of a paper, if it has one.
@@ -547,11 +555,18 @@ mod tests {
         let put = |a: &Archive, from: usize, to: usize| {
             let mut state = a.state.write().unwrap();
             state.model = "m".into();
+            state.loaded = true;
             for (i, v) in vectors[from..to].iter().enumerate() {
                 let day = NaiveDate::from_ymd_opt(2025, 11, 1 + ((from + i) % 28) as u32);
                 state.put(&format!("p{}", from + i), day, v);
             }
         };
+        // Nothing is built over an archive still loading.
+        let loading = Archive::default();
+        loading.state.write().unwrap().put("p0", None, &vectors[0]);
+        assert_eq!(loading.catch_up_index(1), 0);
+        assert!(!loading.stats().index_ready && loading.stats().indexed == 0);
+
         put(&archive, 0, 2500);
         let exact: Vec<Vec<Near>> =
             vectors[..50].iter().map(|q| archive.nearest(q, 10, Days::default(), None)).collect();

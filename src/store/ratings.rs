@@ -170,7 +170,10 @@ pub async fn for_training(
     )
     .fetch_all(db)
     .await?;
-    let library = super::library::entries(db, subscriber, limit as i64).await?;
+    // A library's entries share one time and come in the file's order, so only its first
+    // `with_text` can be among the papers that train (the rest neither train nor exclude):
+    // the others are not read, abstracts and all, on every rating.
+    let library = super::library::entries(db, subscriber, with_text as i64).await?;
     let mut merged: Vec<(DateTime<Utc>, RatedPaper)> = rated
         .into_iter()
         .map(|r| {

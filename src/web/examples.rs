@@ -127,23 +127,24 @@ pub async fn upload(
     Ok(page_with(&app, &subscriber, notes).await?.into_response())
 }
 
+/// What the reader is told when an upload breaks off.
+fn upload_error(e: axum::extract::multipart::MultipartError) -> String {
+    match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => library::TOO_LARGE.into(),
+        _ => format!("The upload did not arrive whole ({e}); nothing was changed."),
+    }
+}
+
 /// The uploaded file's name and bytes, or what is wrong with the upload.
 async fn library_file(mut multipart: Multipart) -> Result<(String, Vec<u8>), String> {
-    let too_large = || "That file is larger than 5 MB; nothing was changed.".to_string();
-    while let Some(field) = multipart.next_field().await.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-        _ => format!("The upload did not arrive whole ({e}); nothing was changed."),
-    })? {
+    while let Some(field) = multipart.next_field().await.map_err(upload_error)? {
         if field.name() != Some("library") {
             continue;
         }
         let name = field.file_name().unwrap_or("library.bib").to_string();
-        let bytes = field.bytes().await.map_err(|e| match e.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-            _ => format!("The upload did not arrive whole ({e}); nothing was changed."),
-        })?;
+        let bytes = field.bytes().await.map_err(upload_error)?;
         if bytes.len() > library::MAX_BYTES {
-            return Err(too_large());
+            return Err(library::TOO_LARGE.into());
         }
         if bytes.is_empty() {
             return Err("Please choose a .bib file to upload.".into());
