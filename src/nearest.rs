@@ -443,9 +443,14 @@ impl Vectors {
         }
         match self.position.get(arxiv_id) {
             Some(&i) => {
-                self.data[i * self.dim..(i + 1) * self.dim].copy_from_slice(vector);
                 self.days[i] = day;
-                self.replaced.push(i);
+                // A refresh reads the last two minutes again: the same vector is no change
+                // (re-indexing it would redo the index's work for every paper re-read).
+                let stored = &mut self.data[i * self.dim..(i + 1) * self.dim];
+                if stored != vector {
+                    stored.copy_from_slice(vector);
+                    self.replaced.push(i);
+                }
             }
             None => {
                 self.position.insert(arxiv_id.to_string(), self.ids.len());
@@ -587,6 +592,9 @@ mod tests {
         assert_eq!(archive.nearest(newest, 1, Days::default(), None)[0].arxiv_id, "p2999");
         assert_ne!(archive.nearest(newest, 1, Days::default(), Some("p2999"))[0].arxiv_id, "p2999");
         assert_eq!(archive.catch_up_index(2), 500);
+        // Read again unchanged (a refresh's overlap): nothing to re-index.
+        put(&archive, 2000, 3000);
+        assert_eq!(archive.catch_up_index(2), 0);
         assert_eq!(archive.nearest(newest, 1, Days::default(), None)[0].arxiv_id, "p2999");
 
         // A date range: only papers of those days, through the index or the scan.
