@@ -207,7 +207,7 @@ async fn embed(settings: Settings, all: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     embedder.load().await?;
     let model = embedder.model_id();
-    crate::store::vectors::forget_other_models(&db, &model).await?;
+    crate::store::vectors::switch_to_model(&db, &model).await?;
     // embedded_at is the database's clock: `--all` redoes what is older than its start.
     let since = if all { Some(crate::store::vectors::now(&db).await?) } else { None };
     let scope = papers::Scope { only: None, since };

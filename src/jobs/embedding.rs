@@ -29,7 +29,7 @@ pub fn spawn(
             let (db, embedder) = (&trainer.db, &trainer.embedder);
             let Some(model) = embedder.ready_model() else { return Ok(Step::Idle(None)) };
             if !tidied.load(Ordering::Relaxed) {
-                let gone = vectors::forget_other_models(db, &model).await?
+                let gone = vectors::switch_to_model(db, &model).await?
                     + store::library::forget_other_models(db, &model).await?;
                 if gone > 0 {
                     tracing::info!(vectors = gone, %model, "deleted the vectors of an earlier model");

@@ -27,6 +27,27 @@ pub async fn claim_unembedded(
 ) -> sqlx::Result<Vec<Unembedded>> {
     // The inner query picks a few more than needed, in order; the lock is tried only on
     // those (a lock in the same WHERE as the ORDER BY would be tried on every row).
+    if since.is_none() && only.is_none() {
+        // The usual case, every few seconds: the queue, which is empty when all are done.
+        return sqlx::query_as!(
+            Unembedded,
+            r#"SELECT arxiv_id AS "arxiv_id!", title AS "title!", abstract_text AS "abstract_text!"
+               FROM (SELECT p.arxiv_id, p.title, p.abstract AS abstract_text,
+                            coalesce(p.featured_on, p.announced_on) AS day
+                     FROM papers_to_embed q JOIN papers p USING (arxiv_id)
+                     WHERE NOT EXISTS (SELECT 1 FROM paper_vectors v
+                                       WHERE v.arxiv_id = p.arxiv_id AND v.model = $1)
+                     ORDER BY day DESC NULLS LAST, p.arxiv_id
+                     LIMIT $2::bigint * 4) c
+               WHERE pg_try_advisory_xact_lock(hashtextextended('paper_vectors:' || c.arxiv_id, 0))
+               ORDER BY day DESC NULLS LAST, arxiv_id
+               LIMIT $2::bigint"#,
+            model,
+            limit,
+        )
+        .fetch_all(conn)
+        .await;
+    }
     sqlx::query_as!(
         Unembedded,
         r#"SELECT arxiv_id AS "arxiv_id!", title AS "title!", abstract_text AS "abstract_text!"
@@ -83,6 +104,16 @@ pub async fn count_unembedded(
     since: Option<DateTime<Utc>>,
     only: Option<&[String]>,
 ) -> sqlx::Result<i64> {
+    if since.is_none() && only.is_none() {
+        return sqlx::query_scalar!(
+            r#"SELECT count(*) AS "count!" FROM papers_to_embed q
+               WHERE NOT EXISTS (SELECT 1 FROM paper_vectors v
+                                 WHERE v.arxiv_id = q.arxiv_id AND v.model = $1)"#,
+            model,
+        )
+        .fetch_one(db)
+        .await;
+    }
     sqlx::query_scalar!(
         r#"SELECT count(*) AS "count!" FROM papers p
            WHERE NOT EXISTS (SELECT 1 FROM paper_vectors v
@@ -136,8 +167,10 @@ fn same_dimension(rows: &[(String, Vec<f32>)]) -> sqlx::Result<i64> {
     Ok(dim as i64)
 }
 
-/// Deletes the vectors of every model but `model` (after a change of model).
-pub async fn forget_other_models(db: &PgPool, model: &str) -> sqlx::Result<u64> {
+/// Makes `model` the one embedders work for: deletes the vectors of every other model and
+/// queues each paper that lacks a vector of `model` (after a change of model: all of them).
+/// Returns how many vectors it deleted.
+pub async fn switch_to_model(db: &PgPool, model: &str) -> sqlx::Result<u64> {
     let papers = sqlx::query!("DELETE FROM paper_vectors WHERE model <> $1", model)
         .execute(db)
         .await?
@@ -146,6 +179,16 @@ pub async fn forget_other_models(db: &PgPool, model: &str) -> sqlx::Result<u64> 
         .execute(db)
         .await?
         .rows_affected();
+    sqlx::query!(
+        "INSERT INTO papers_to_embed (arxiv_id)
+         SELECT arxiv_id FROM papers p
+         WHERE NOT EXISTS (SELECT 1 FROM paper_vectors v
+                           WHERE v.arxiv_id = p.arxiv_id AND v.model = $1)
+         ON CONFLICT DO NOTHING",
+        model,
+    )
+    .execute(db)
+    .await?;
     Ok(papers + topics)
 }
 
