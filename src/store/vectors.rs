@@ -167,28 +167,33 @@ fn same_dimension(rows: &[(String, Vec<f32>)]) -> sqlx::Result<i64> {
     Ok(dim as i64)
 }
 
-/// Makes `model` the one embedders work for: deletes the vectors of every other model and
-/// queues each paper that lacks a vector of `model` (after a change of model: all of them).
-/// Returns how many vectors it deleted.
+/// Makes `model` the one embedders work for: deletes the vectors of every other model and,
+/// when there were any, queues each paper that lacks a vector of `model` (the queue's
+/// triggers keep it exact otherwise). In one transaction, so that no deleted vector goes
+/// unqueued. Returns how many vectors it deleted.
 pub async fn switch_to_model(db: &PgPool, model: &str) -> sqlx::Result<u64> {
+    let mut tx = db.begin().await?;
     let papers = sqlx::query!("DELETE FROM paper_vectors WHERE model <> $1", model)
-        .execute(db)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
     let topics = sqlx::query!("DELETE FROM topic_vectors WHERE model <> $1", model)
-        .execute(db)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-    sqlx::query!(
-        "INSERT INTO papers_to_embed (arxiv_id)
-         SELECT arxiv_id FROM papers p
-         WHERE NOT EXISTS (SELECT 1 FROM paper_vectors v
-                           WHERE v.arxiv_id = p.arxiv_id AND v.model = $1)
-         ON CONFLICT DO NOTHING",
-        model,
-    )
-    .execute(db)
-    .await?;
+    if papers > 0 {
+        sqlx::query!(
+            "INSERT INTO papers_to_embed (arxiv_id)
+             SELECT arxiv_id FROM papers p
+             WHERE NOT EXISTS (SELECT 1 FROM paper_vectors v
+                               WHERE v.arxiv_id = p.arxiv_id AND v.model = $1)
+             ON CONFLICT DO NOTHING",
+            model,
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
     Ok(papers + topics)
 }
 
