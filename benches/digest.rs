@@ -9,12 +9,12 @@ use std::hint::black_box;
 
 use chrono::NaiveDate;
 use criterion::{Criterion, criterion_group, criterion_main};
-use paperboy::digest::lexicon::read_paper;
-use paperboy::digest::taste::RatedPaper;
-use paperboy::digest::{
-    Candidate, CandidateSet, DigestLinks, Edition, Interests, Lexicon, MeaningTaste, Taste,
-    Vectors, render, topic_key,
+use paperboy::digests::ranking::{
+    Candidate, CandidateSet, Edition, Interests, Lexicon, MeaningTaste, Taste, Vectors, topic_key,
 };
+use paperboy::digests::{DigestLinks, render};
+use paperboy::domain::RatedPaper;
+use paperboy::domain::lexicon::read_paper;
 use paperboy::embeddings::Encoder;
 
 /// Every paper of the November 2025 fixture days.
@@ -29,7 +29,7 @@ fn fixture_papers() -> Vec<Candidate> {
     let mut papers = Vec::new();
     for f in files {
         let body = std::fs::read(&f).unwrap();
-        let (day, _) = paperboy::sources::huggingface::parse_page(
+        let (day, _) = paperboy::papers::sources::huggingface::parse_page(
             &body,
             NaiveDate::from_ymd_opt(2025, 11, 1).unwrap(),
         )

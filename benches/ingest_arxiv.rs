@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use paperboy::config::Settings;
-use paperboy::ingest::{self, Sources, Trigger};
+use paperboy::papers::ingest::{self, Sources, Trigger};
 use sqlx::{Connection, PgConnection};
 
 const ITEMS: usize = 2000;
@@ -48,7 +48,7 @@ fn big_feed(n: usize) -> String {
 async fn main() {
     let feed = big_feed(ITEMS);
     let parse_started = Instant::now();
-    let parsed = paperboy::sources::arxiv::parse_feed(feed.as_bytes()).unwrap();
+    let parsed = paperboy::papers::sources::arxiv::parse_feed(feed.as_bytes()).unwrap();
     let parse_time = parse_started.elapsed();
     assert_eq!(parsed.papers.len(), ITEMS);
 
@@ -79,7 +79,7 @@ async fn main() {
         sqlx::query("TRUNCATE papers CASCADE").execute(&db).await.unwrap();
         if run > 0 {
             // arXiv's 3 s spacing applies between runs; it is not part of the measurement.
-            tokio::time::sleep(paperboy::sources::arxiv::REQUEST_INTERVAL).await;
+            tokio::time::sleep(paperboy::papers::sources::arxiv::REQUEST_INTERVAL).await;
         }
         let started = Instant::now();
         let summary = ingest::arxiv(&db, &sources, Trigger::Cli).await.unwrap();

@@ -32,7 +32,7 @@ fn main() {
         let Ok(day) = NaiveDate::parse_from_str(&stem, "%Y-%m-%d") else { continue };
         let body = std::fs::read(&path).unwrap();
         let (papers, _) =
-            paperboy::sources::huggingface::parse_page(&body, day).expect("a fixture");
+            paperboy::papers::sources::huggingface::parse_page(&body, day).expect("a fixture");
         texts.extend(papers.into_iter().map(|p| format!("{}. {}", p.title, p.abstract_text)));
     }
     let encoder = Encoder::load(std::path::Path::new(&model)).expect("the model loads");

@@ -24,11 +24,11 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
-use paperboy::digest::lexicon::{read_paper, stems};
-use paperboy::digest::taste::RatedPaper;
-use paperboy::digest::{
+use paperboy::digests::ranking::{
     Candidate, CandidateSet, Interests, Lexicon, MeaningTaste, Taste, Vectors, topic_key,
 };
+use paperboy::domain::RatedPaper;
+use paperboy::domain::lexicon::{read_paper, stems};
 use paperboy::embeddings::{Encoder, paper_text, topics};
 use serde::Deserialize;
 
@@ -50,7 +50,8 @@ fn day_papers(dir: &str, day: &str) -> Vec<Candidate> {
     let path = format!("{dir}/huggingface/daily_papers/{day}.json");
     let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("a date");
-    let (papers, _) = paperboy::sources::huggingface::parse_page(&body, date).expect("a fixture");
+    let (papers, _) =
+        paperboy::papers::sources::huggingface::parse_page(&body, date).expect("a fixture");
     papers.iter().map(Candidate::from).collect()
 }
 

@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use paperboy::nearest::{Archive, Days, EXPANSION_SEARCH, Near};
+use paperboy::papers::nearest::{Archive, Days, EXPANSION_SEARCH, Near};
 
 const DIM: usize = 384;
 const SUBJECTS: usize = 2000;

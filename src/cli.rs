@@ -5,7 +5,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::embeddings::{Embedder, ModelError, papers};
-use crate::ingest::{self, Selection, Sources, Trigger};
+use crate::papers::ingest::{self, Selection, Sources, Trigger};
 use crate::startup::{self, Application};
 use chrono::NaiveDate;
 
@@ -82,22 +82,26 @@ pub struct RetryLater(pub String);
 const MODEL_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Largest message `paperboy inbound` reads (as `/inbound/mime`).
-pub const MAX_INBOUND_BYTES: usize = 10 * 1024 * 1024;
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Inbound => {
             use tokio::io::AsyncReadExt;
             let mut raw = Vec::new();
-            let read =
-                tokio::io::stdin().take(MAX_INBOUND_BYTES as u64 + 1).read_to_end(&mut raw).await;
+            let read = tokio::io::stdin()
+                .take(crate::bounces::MAX_INBOUND_BYTES as u64 + 1)
+                .read_to_end(&mut raw)
+                .await;
             if let Err(e) = read {
                 return Err(
                     RetryLater(format!("cannot read the message on standard input: {e}")).into()
                 );
             }
-            if raw.len() > MAX_INBOUND_BYTES {
-                tracing::warn!(limit = MAX_INBOUND_BYTES, "inbound message too large; ignored");
+            if raw.len() > crate::bounces::MAX_INBOUND_BYTES {
+                tracing::warn!(
+                    limit = crate::bounces::MAX_INBOUND_BYTES,
+                    "inbound message too large; ignored"
+                );
                 return Ok(());
             }
             let db = startup::database(&settings)
@@ -152,13 +156,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                     "the embedding model did not load in time; ranking literally"
                 ),
             }
-            let deliverer = crate::delivery::Deliverer::from_settings(
+            let deliverer = crate::digests::deliver::Deliverer::from_settings(
                 &db, &mailer, &settings, &secret, &embedder,
             );
             // Ctrl-C/SIGTERM: finish the message in flight, hand the rest back, exit.
             let shutdown = CancellationToken::new();
             startup::cancel_on_signal(shutdown.clone());
-            let summary = crate::sending::send(
+            let summary = crate::digests::plan::send(
                 &db,
                 &deliverer,
                 date,
@@ -181,7 +185,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let mut password = String::new();
             std::io::stdin().read_line(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
-            let created = crate::admins::create_or_reset(&db, &email, password).await?;
+            let created = crate::operators::admins::create_or_reset(&db, &email, password).await?;
             println!(
                 "{} admin {email}",
                 if created { "created" } else { "updated the password of" }

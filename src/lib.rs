@@ -1,27 +1,25 @@
 //! paperboy: personalised digests of the day's trending AI/ML papers, by email.
+//!
+//! Features live in folders: `papers` (sources and ingest), `subscribers` (the journey),
+//! `ratings` (what readers teach), `digests` (plan, rank, render, deliver, read back),
+//! `bounces`, `mail`, `operators`, `embeddings`. `domain` holds the nouns, `store` the SQL,
+//! `web` the HTTP, `jobs` the runner and the scheduler.
 
-pub mod admins;
+pub mod background;
 pub mod bounces;
 pub mod cli;
 pub mod config;
-pub mod delivery;
-pub mod digest;
+pub mod digests;
 pub mod domain;
 pub mod embeddings;
-pub mod examples;
-pub mod ingest;
 pub mod jobs;
-pub mod library;
 pub mod mail;
-pub mod nearest;
+pub mod operators;
+pub mod papers;
 pub mod ratings;
-pub mod reading;
 pub mod secret;
-pub mod sending;
-pub mod sources;
 pub mod startup;
-pub mod stats;
 pub mod store;
-pub mod subscriptions;
+pub mod subscribers;
 pub mod telemetry;
 pub mod web;

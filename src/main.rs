@@ -3,7 +3,7 @@
 use clap::Parser;
 
 // Many small allocations from many threads (requests, messages, queries): mimalloc keeps
-// them cheap where glibc's malloc spent a sixth of the sign-up path's time.
+// them cheap where glibc's malloc contends (the sign-up benchmark in the README shows it).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

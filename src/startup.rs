@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
@@ -10,13 +9,11 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::background;
 use crate::config::Settings;
-use crate::delivery::Deliverer;
-use crate::ingest::{self, Sources, Trigger};
-use crate::jobs::mail_worker;
-use crate::jobs::scheduler::{self, Job};
+use crate::digests::deliver::Deliverer;
 use crate::mail::Mailer;
-use crate::mail::RetryPolicy;
+use crate::papers::ingest::Sources;
 use crate::store;
 use crate::web::{self, AppState};
 
@@ -48,7 +45,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = database(&settings).await?;
         let secret = secret(&db, &settings).await?;
-        crate::admins::ensure_first(
+        crate::operators::admins::ensure_first(
             &db,
             settings.web.admin_email.as_deref(),
             settings.web.admin_password.as_ref().map(|p| p.expose_secret()),
@@ -99,60 +96,8 @@ impl Application {
             linked.cancelled().await;
             state_shutdown.cancel();
         });
-        let policy = RetryPolicy::from_settings(settings);
-        // Transactional mail takes half the senders: a burst of sign-ups queues mail as fast
-        // as it answers, and senders competing with the requests for CPU cost the requests
-        // their tail latency (p99 24 → 17 ms at 8,000 sign-ups/s) while two still send
-        // 1,700 confirmations a second.
-        let sender = mail_worker::MailSender {
-            links: self.state.links.clone(),
-            confirm_ttl_hours: settings.mail.confirm_ttl.as_secs() / 3600,
-            mailer: self.mailer.clone(),
-            policy,
-            inbound: self.state.inbound.clone(),
-            lease: settings.mail.claim_lease,
-        };
-        let mail = mail_worker::spawn(
-            self.state.db.clone(),
-            Arc::new(sender),
-            settings.mail.send_concurrency.div_ceil(2),
-            self.state.mail_wake.clone(),
-            self.state.health.clone(),
-            shutdown.clone(),
-        );
-        let digests = self.digest_worker.then(|| {
-            crate::jobs::delivery::spawn(
-                self.state.deliverer.clone(),
-                settings.mail.send_concurrency,
-                self.state.health.clone(),
-                shutdown.clone(),
-            )
-        });
-        let upkeep = tokio::spawn(upkeep(self.state.clone(), shutdown.clone()));
-        // The model downloads and loads in the background: the service answers meanwhile
-        // and ranks literally until it is ready.
-        let model = tokio::spawn(self.state.embedder.clone().load_in_background(shutdown.clone()));
-        let embedding = crate::jobs::embedding::spawn(
-            self.state.trainer.clone(),
-            self.state.health.clone(),
-            shutdown.clone(),
-        );
-        let lookups = crate::examples::spawn(
-            Arc::new(crate::examples::Lookups {
-                db: self.state.db.clone(),
-                sources: self.state.sources.clone(),
-                trainer: self.state.trainer.clone(),
-            }),
-            self.state.examples.wake.clone(),
-            self.state.health.clone(),
-            shutdown.clone(),
-        );
-        let archive = tokio::spawn(keep_archive(self.state.clone(), shutdown.clone()));
-        let index = tokio::spawn(keep_index(self.state.clone(), shutdown.clone()));
-        let jobs =
-            if settings.jobs.scheduler { scheduled_jobs(&self.state).await? } else { Vec::new() };
-        let scheduler = tokio::spawn(scheduler::run(self.state.db.clone(), jobs, shutdown.clone()));
-
+        let background =
+            background::start(&self.state, &self.mailer, self.digest_worker, &shutdown).await?;
         let app = web::router(self.state.clone());
         let limits = web::server::ServerLimits::from_settings(settings);
         web::server::serve(self.listener, app, limits, shutdown.clone())
@@ -161,131 +106,9 @@ impl Application {
         tracing::info!("web server stopped; finishing background work");
         self.state.tasks.close();
         self.state.tasks.wait().await;
-        let _ = mail.await;
-        let _ = upkeep.await;
-        let _ = model.await;
-        let _ = embedding.await;
-        let _ = lookups.await;
-        let _ = archive.await;
-        let _ = index.await;
-        if let Some(d) = digests {
-            let _ = d.await;
-        }
-        let _ = scheduler.await;
+        background.wait().await;
         tracing::info!("bye");
         Ok(())
-    }
-}
-
-/// The jobs `serve` runs on its own: ingests, on the configured schedules.
-async fn scheduled_jobs(state: &AppState) -> anyhow::Result<Vec<Job>> {
-    // On a first start there is nothing to show or send: ingest at once.
-    let empty = store::papers::latest_featured_day(&state.db).await?.is_none();
-    let hf_cron = state.settings.jobs.ingest_hf_cron.clone();
-    let arxiv_cron = state.settings.jobs.ingest_arxiv_cron.clone();
-    let app = state.clone();
-    let hf = Job::new("ingest-huggingface", hf_cron, move || {
-        let app = app.clone();
-        async move {
-            // Upvotes keep growing after a day ends: refresh yesterday too.
-            let today = chrono::Utc::now().date_naive();
-            for day in [today, today - chrono::Days::new(1)] {
-                let _ = ingest::huggingface(&app.db, &app.sources, day, Trigger::Scheduler).await;
-            }
-            app.home.invalidate();
-        }
-    });
-    let hf = hf.run_at_start(empty);
-    let app = state.clone();
-    let arxiv = Job::new("ingest-arxiv", arxiv_cron, move || {
-        let app = app.clone();
-        async move {
-            let _ = ingest::arxiv(&app.db, &app.sources, Trigger::Scheduler).await;
-            app.home.invalidate();
-        }
-    });
-    let digest_cron = state.settings.jobs.digest_cron.clone();
-    let db = state.db.clone();
-    let digests = Job::new("queue-digests", digest_cron, move || {
-        let db = db.clone();
-        async move {
-            if let Err(e) = crate::sending::queue_due(&db).await {
-                tracing::warn!(error = %e, "could not queue digests");
-            }
-        }
-    });
-    Ok(vec![hf, arxiv, digests])
-}
-
-/// Housekeeping: let the lexicon read papers it has not read (at start, after an upgrade,
-/// and every minute, for papers stored by other processes), fold the subscriber count rows
-/// every minute, forget quiet clients' rate-limit state every ten.
-async fn upkeep(state: AppState, shutdown: CancellationToken) {
-    let mut minutes = 0u64;
-    loop {
-        if let Err(e) = store::lexicon::index_new(&state.db).await {
-            tracing::warn!(error = %e, "could not update the lexicon");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
-            _ = shutdown.cancelled() => return,
-        }
-        minutes += 1;
-        if let Err(e) = store::subscribers::fold_counts(&state.db).await {
-            tracing::warn!(error = %e, "could not fold subscriber counts");
-        }
-        if minutes.is_multiple_of(10) {
-            state.prune_rate_limits();
-        }
-    }
-}
-
-/// How often a process reads the vectors other processes embedded.
-const ARCHIVE_REFRESH: Duration = Duration::from_secs(15);
-
-/// Keeps this process's copy of the archive's vectors current (similar papers, search):
-/// loads it once the model is ready, then reads what was embedded since, at once when this
-/// process embedded something and every 15 seconds for the other processes' work.
-async fn keep_archive(state: AppState, shutdown: CancellationToken) {
-    let mut seen = None;
-    let mut last = std::time::Instant::now();
-    loop {
-        if let Some(model) = state.embedder.ready_model() {
-            let generation = state.embedder.generation();
-            if seen != Some(generation) || last.elapsed() >= ARCHIVE_REFRESH {
-                match state.archive.refresh(&state.db, &model).await {
-                    Ok(0) => {}
-                    Ok(read) => tracing::debug!(read, "read the archive's new vectors"),
-                    Err(e) => tracing::warn!(error = %e, "could not read the archive's vectors"),
-                }
-                (seen, last) = (Some(generation), std::time::Instant::now());
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
-}
-
-/// Keeps the approximate search index up with the archive in memory: builds it in the
-/// background once vectors are there (queries are exact meanwhile), then takes in what the
-/// archive reads, every two seconds.
-async fn keep_index(state: AppState, shutdown: CancellationToken) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
-    loop {
-        let archive = state.archive.clone();
-        // Building yields: its threads run at low priority, and a stop waits for it no
-        // longer than the chunk in progress matters (the process is exiting anyway).
-        let work = tokio::task::spawn_blocking(move || archive.catch_up_index(threads));
-        tokio::select! {
-            _ = work => {}
-            _ = shutdown.cancelled() => return,
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = shutdown.cancelled() => return,
-        }
     }
 }
 

@@ -169,6 +169,52 @@ pub struct FetchedPaper {
     pub published_at: Option<DateTime<Utc>>,
 }
 
+/// A paper that may go into an edition, with what the email shows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Candidate {
+    pub arxiv_id: String,
+    pub title: String,
+    pub abstract_text: String,
+    pub authors: Vec<String>,
+    pub categories: Vec<String>,
+    pub ai_keywords: Vec<String>,
+    pub ai_summary: Option<String>,
+    pub upvotes: i32,
+    pub github_repo: Option<String>,
+    pub github_stars: Option<i32>,
+    pub project_page: Option<String>,
+    pub on_huggingface: bool,
+}
+
+impl From<&FeaturedPaper> for Candidate {
+    fn from(p: &FeaturedPaper) -> Self {
+        Self {
+            arxiv_id: p.arxiv_id.to_string(),
+            title: p.title.clone(),
+            abstract_text: p.abstract_text.clone(),
+            authors: p.authors.clone(),
+            categories: Vec::new(),
+            ai_keywords: p.ai_keywords.clone(),
+            ai_summary: p.ai_summary.clone(),
+            upvotes: p.upvotes,
+            github_repo: p.github_repo.clone(),
+            github_stars: p.github_stars,
+            project_page: p.project_page.clone(),
+            on_huggingface: true,
+        }
+    }
+}
+
+/// A rated paper as training reads it.
+#[derive(Clone, Debug)]
+pub struct RatedPaper {
+    pub arxiv_id: String,
+    pub title: String,
+    pub abstract_text: String,
+    pub keywords: Vec<String>,
+    pub up: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,9 +7,11 @@ pub mod library;
 pub mod model;
 pub mod papers;
 pub mod topics;
+pub mod worker;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::config::embedding::{DEFAULT_MODEL, Hub, ModelSource};
 pub use encoder::{EmbedError, Encoder, LoadError, Pooling, cosine, single_threaded_kernels, unit};
 pub use foreground::Foreground;
 pub use model::{Embedder, ModelError, ModelState};
@@ -18,9 +20,6 @@ pub use model::{Embedder, ModelError, ModelState};
 pub fn paper_text(title: &str, abstract_text: &str) -> String {
     format!("{title}. {abstract_text}")
 }
-
-/// The default model: small (22M parameters, 384 dimensions) and good at short texts.
-pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
 /// The files a model in the sentence-transformers layout is read from; the last three are
 /// optional (mean pooling and the model's own maximum length are the defaults).
@@ -34,52 +33,6 @@ pub const MODEL_FILES: [&str; 6] = [
 ];
 const REQUIRED_FILES: usize = 3;
 
-/// Where the model comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ModelSource {
-    /// Literal matching only.
-    Off,
-    /// A folder on this machine.
-    Folder(PathBuf),
-    /// A Hugging Face model id, downloaded once into the Hugging Face cache.
-    Hub(String),
-}
-
-impl ModelSource {
-    /// `off`, a path (absolute, `./…`, `../…`, `~/…` or an existing folder), else a hub id.
-    pub fn parse(raw: &str) -> Self {
-        let raw = raw.trim();
-        if raw.is_empty() || raw.eq_ignore_ascii_case("off") {
-            return Self::Off;
-        }
-        let looks_like_path = raw.starts_with('/')
-            || raw.starts_with("./")
-            || raw.starts_with("../")
-            || raw.starts_with("~/")
-            || Path::new(raw).is_dir();
-        if looks_like_path {
-            let path = match raw.strip_prefix("~/") {
-                Some(rest) => {
-                    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(rest)
-                }
-                None => PathBuf::from(raw),
-            };
-            Self::Folder(path)
-        } else {
-            Self::Hub(raw.to_string())
-        }
-    }
-
-    /// The id vectors are stored under: the hub id, or the folder's path.
-    pub fn id(&self) -> String {
-        match self {
-            Self::Off => "off".into(),
-            Self::Folder(p) => p.display().to_string(),
-            Self::Hub(id) => id.clone(),
-        }
-    }
-}
-
 /// Why a hub model could not be had (the caller retries with backoff).
 #[derive(Debug, thiserror::Error)]
 #[error("downloading {file} of {model}: {reason}")]
@@ -87,15 +40,6 @@ pub struct FetchError {
     pub model: String,
     pub file: String,
     pub reason: String,
-}
-
-/// Where hub models come from and are kept, by hf-hub's conventions.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Hub {
-    /// `HF_ENDPOINT`; unset: huggingface.co.
-    pub endpoint: Option<String>,
-    /// `HF_HOME`; the cache is its `hub/` folder. Unset: `~/.cache/huggingface`.
-    pub home: Option<PathBuf>,
 }
 
 /// The local folder of `source`: a folder as given, or a hub model's snapshot in the Hugging

@@ -1,8 +1,5 @@
-//! Background work that runs inside `serve`: workers (mail, digests, embeddings) and the
-//! scheduler.
+//! The worker runner (restarts a worker that fails or panics) and the scheduler of
+//! periodic jobs.
 
-pub mod delivery;
-pub mod embedding;
-pub mod mail_worker;
 pub mod scheduler;
 pub mod worker;

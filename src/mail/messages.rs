@@ -38,6 +38,17 @@ impl Notice {
         Notice::Confirmation { seed: Some(seed.as_str().to_string()), token: None, choices }
     }
 
+    /// The message as the queue keeps it.
+    pub fn queued(&self) -> crate::store::mail_queue::Outgoing {
+        use crate::store::mail_queue::MailKind;
+        let kind = match self {
+            Notice::Confirmation { .. } => MailKind::Confirmation,
+            Notice::AlreadySubscribed { .. } => MailKind::AlreadySubscribed,
+        };
+        let notice = serde_json::to_value(self).expect("a notice serialises");
+        crate::store::mail_queue::Outgoing { kind, subject: self.subject(), notice }
+    }
+
     pub fn subject(&self) -> String {
         match self {
             Notice::Confirmation { .. } => Subject::Confirmation,

@@ -1,6 +1,7 @@
 //! Outgoing email: transports (SMTP pool or an outbox folder), and the messages we write.
 
 mod messages;
+pub mod outbox;
 mod retry;
 mod smtp_pool;
 mod transport;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::digest::Edition;
+use crate::domain::Edition;
 use crate::domain::Frequency;
 use crate::store::subscribers::Status;
 

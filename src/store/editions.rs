@@ -3,8 +3,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 
-use crate::digest::{Candidate, Edition};
 use crate::domain::Frequency;
+use crate::domain::{Candidate, Edition};
 
 /// The edition's row id, creating the row on first use.
 pub async fn ensure(db: &PgPool, edition: &Edition) -> sqlx::Result<i64> {

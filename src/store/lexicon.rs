@@ -4,8 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{PgConnection, PgPool};
 
-use crate::digest::Lexicon;
-use crate::digest::lexicon::{PaperTerms, read_paper};
+use crate::domain::lexicon::{Lexicon, PaperTerms, read_paper};
 
 /// Papers read per transaction.
 const CHUNK: i64 = 500;

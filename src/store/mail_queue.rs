@@ -1,12 +1,9 @@
 //! The queue of transactional mail (confirmations, preference links).
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
-
-use crate::mail::{Draft, Notice};
 
 text_enum! {
     /// What a transactional message is for, as `outgoing_mail.kind` stores it.
@@ -18,13 +15,13 @@ text_enum! {
     }
 }
 
-impl MailKind {
-    pub fn of(notice: &Notice) -> Self {
-        match notice {
-            Notice::Confirmation { .. } => MailKind::Confirmation,
-            Notice::AlreadySubscribed { .. } => MailKind::AlreadySubscribed,
-        }
-    }
+/// A message as the queue keeps it: what it is for, its subject, and what to render (a
+/// `mail::Notice` as JSON).
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub kind: MailKind,
+    pub subject: String,
+    pub notice: serde_json::Value,
 }
 
 #[derive(Debug)]
@@ -42,28 +39,6 @@ pub struct QueuedMail {
     pub attempts: i32,
 }
 
-impl QueuedMail {
-    /// The message as it goes out, or why it cannot be written.
-    pub fn draft(
-        &self,
-        links: &crate::domain::Links,
-        confirm_ttl_hours: u64,
-    ) -> Result<Draft, String> {
-        match &self.notice {
-            Some(json) => {
-                let notice =
-                    Notice::deserialize(json).map_err(|e| format!("unreadable notice: {e}"))?;
-                notice.render(links, confirm_ttl_hours).map_err(|e| format!("cannot render: {e}"))
-            }
-            None => Ok(Draft {
-                subject: self.subject.clone(),
-                text: self.body_text.clone(),
-                html: self.body_html.clone(),
-            }),
-        }
-    }
-}
-
 /// Queues a message inside the caller's transaction: it exists exactly when the change
 /// that caused it commits. (The caller wakes this process's mail workers after the
 /// commit; other processes' workers find it when they poll.)
@@ -71,16 +46,16 @@ pub async fn enqueue(
     conn: &mut PgConnection,
     subscriber_id: Uuid,
     recipient: &str,
-    notice: &Notice,
+    mail: &Outgoing,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         "INSERT INTO outgoing_mail (kind, subscriber_id, recipient, subject, notice)
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        MailKind::of(notice) as MailKind,
+        mail.kind as MailKind,
         subscriber_id,
         recipient,
-        &notice.subject(),
-        Json(notice) as _,
+        &mail.subject,
+        Json(&mail.notice) as _,
     )
     .fetch_one(conn)
     .await
@@ -136,7 +111,7 @@ pub async fn claim(
 /// Whether this worker still owns its claim on a message that is still to be sent (not
 /// erased since the claim), asked just before sending it. Unlike a digest, a short
 /// transactional email is not sent holding its row locked: two more round trips per
-/// message cost 40 % of the confirmations sent per second (`bench/signup.sh`). The claim's
+/// message would cost a large share of the confirmations sent per second. The claim's
 /// renewal keeps other workers off it.
 pub async fn still_ours(conn: &mut PgConnection, id: i64) -> sqlx::Result<bool> {
     sqlx::query_scalar!(

@@ -84,7 +84,7 @@ fn connect_options(url: &str) -> anyhow::Result<sqlx::postgres::PgConnectOptions
     let options = sqlx::postgres::PgConnectOptions::from_str(url).context("DATABASE_URL")?;
     let asks_for_tls =
         url::Url::parse(url).map(|u| u.query_pairs().any(|(k, _)| k == "sslmode")).unwrap_or(true);
-    let local = crate::config::is_loopback_host(options.get_host());
+    let local = is_loopback_host(options.get_host());
     Ok(if local && !asks_for_tls {
         options.ssl_mode(sqlx::postgres::PgSslMode::Disable)
     } else {
@@ -115,6 +115,15 @@ pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Res
         .context("cannot connect to the database")?;
     sqlx::migrate!().run(&pool).await.context("cannot apply migrations")?;
     Ok(pool)
+}
+
+/// Whether a URL's host names this machine: `localhost`, a loopback address (`127.0.0.0/8`,
+/// `::1`, also in brackets), or a Unix socket directory.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::digest::Taste;
-use crate::digest::taste::RatedPaper;
+use crate::domain::RatedPaper;
 
 /// Records (`Some(up)`) or removes (`None`) a subscriber's rating of a paper. False when there
 /// is no such paper.
@@ -260,14 +259,19 @@ pub async fn stale_tastes(
     Ok(rows.into_iter().map(|r| (r.id, r.topics)).collect())
 }
 
-/// Stores a subscriber's trained taste (an empty one removes it).
-pub async fn save_taste(db: &PgPool, subscriber: Uuid, taste: &Taste) -> sqlx::Result<()> {
-    if taste.is_empty() {
+/// Stores a subscriber's trained taste (`None`, an empty one, removes it). The taste is the
+/// ranking's own model, kept as JSON.
+pub async fn save_taste<T: serde::Serialize>(
+    db: &PgPool,
+    subscriber: Uuid,
+    taste: Option<&T>,
+) -> sqlx::Result<()> {
+    let Some(taste) = taste else {
         sqlx::query!("DELETE FROM tastes WHERE subscriber_id = $1", subscriber,)
             .execute(db)
             .await?;
         return Ok(());
-    }
+    };
     sqlx::query!(
         "INSERT INTO tastes (subscriber_id, model) VALUES ($1, $2)
          ON CONFLICT (subscriber_id) DO UPDATE SET model = EXCLUDED.model, trained_at = now()",
@@ -280,15 +284,25 @@ pub async fn save_taste(db: &PgPool, subscriber: Uuid, taste: &Taste) -> sqlx::R
 }
 
 /// The stored tastes of these subscribers (subscribers without one are left out).
-pub async fn tastes(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<HashMap<Uuid, Taste>> {
+pub async fn tastes<T: serde::de::DeserializeOwned>(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> sqlx::Result<HashMap<Uuid, T>> {
     let rows = sqlx::query!(
-        r#"SELECT subscriber_id, model AS "model: sqlx::types::Json<Taste>"
+        r#"SELECT subscriber_id, model AS "model: sqlx::types::Json<serde_json::Value>"
            FROM tastes WHERE subscriber_id = ANY($1)"#,
         ids,
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.subscriber_id, r.model.0)).collect())
+    rows.into_iter()
+        .map(|r| {
+            let taste = serde_json::from_value(r.model.0).map_err(|e| {
+                sqlx::Error::ColumnDecode { index: "model".into(), source: Box::new(e) }
+            })?;
+            Ok((r.subscriber_id, taste))
+        })
+        .collect()
 }
 
 /// Whether the subscriber has rated anything (so their topics also train their taste).
@@ -302,7 +316,10 @@ pub async fn any(db: &PgPool, subscriber: Uuid) -> sqlx::Result<bool> {
 }
 
 /// One subscriber's stored taste (empty when they rated nothing).
-pub async fn taste(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Taste> {
+pub async fn taste<T: serde::de::DeserializeOwned + Default>(
+    db: &PgPool,
+    subscriber: Uuid,
+) -> sqlx::Result<T> {
     let mut conn = db.acquire().await?;
     Ok(tastes(&mut conn, &[subscriber]).await?.remove(&subscriber).unwrap_or_default())
 }

@@ -121,7 +121,7 @@ pub struct NewPending {
     /// The SHA-256 of the confirmation token.
     pub confirm_hash: Vec<u8>,
     pub confirm_expires_at: DateTime<Utc>,
-    pub confirmation: crate::mail::Notice,
+    pub confirmation: super::mail_queue::Outgoing,
 }
 
 /// New pending subscribers, their "subscribed" events and their confirmation emails, in
@@ -174,8 +174,8 @@ pub async fn insert_pending(db: &PgPool, batch: &[&NewPending]) -> sqlx::Result<
         &column(batch, |r| r.frequency) as &[&str],
         &column(batch, |r| r.confirm_hash.as_slice()) as &[&[u8]],
         &column(batch, |r| r.confirm_expires_at) as &[DateTime<Utc>],
-        &column(batch, |r| r.confirmation.subject()) as &[String],
-        &column(batch, |r| sqlx::types::Json(&r.confirmation)) as &[sqlx::types::Json<&_>],
+        &column(batch, |r| r.confirmation.subject.clone()) as &[String],
+        &column(batch, |r| sqlx::types::Json(&r.confirmation.notice)) as &[sqlx::types::Json<&_>],
         &column(batch, |r| list(&r.examples)) as &[serde_json::Value],
     )
     .fetch_all(db)

@@ -11,7 +11,7 @@ use super::client_ip::ClientIp;
 use super::{AppError, AppState};
 use crate::store::examples::Added;
 use crate::store::subscribers;
-use crate::subscriptions::{self, ConfirmLink};
+use crate::subscribers::journey::{self, ConfirmLink};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/confirm.html")]
@@ -50,7 +50,7 @@ pub async fn show(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    match subscriptions::find_confirmation(&app.db, &token)
+    match journey::find_confirmation(&app.db, &token)
         .await
         .context("looking the confirmation link up")?
     {
@@ -65,7 +65,7 @@ pub async fn confirm(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    match subscriptions::confirm(&app.db, &token).await.context("confirming")? {
+    match journey::confirm(&app.db, &token).await.context("confirming")? {
         None => Err(AppError::NotFound),
         Some((ConfirmLink::Expired(_), _)) => Ok(expired(token)),
         Some((ConfirmLink::AlreadyConfirmed, _)) => Ok(AlreadyConfirmedPage.into_response()),
@@ -93,7 +93,7 @@ pub async fn renew(
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     app.check_subscriber_rate(&ip)?;
-    match subscriptions::renew_confirmation(&app.db, &app.settings, &app.links, &token)
+    match journey::renew_confirmation(&app.db, &app.settings, &app.links, &token)
         .await
         .context("sending a new confirmation link")?
     {

@@ -13,8 +13,8 @@ use super::form::PageForm;
 use super::manage::{ExamplesReport, Notes, Subscriber, by_manage_link, page_with};
 use super::{AppError, AppState};
 use crate::domain::{ArxivId, Purpose};
-use crate::examples::parse_pasted;
-use crate::library;
+use crate::ratings::examples::parse_pasted;
+use crate::ratings::library;
 use crate::store::examples::{self as stored, Source};
 use crate::store::subscribers;
 

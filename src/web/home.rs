@@ -20,7 +20,7 @@ use chrono::NaiveDate;
 
 use crate::domain::{ARXIV_CATEGORIES, PreferenceErrors, huggingface_url, short_authors};
 use crate::store::papers::{self, PaperCard};
-use crate::subscriptions::{self, NewSignup, SignupForm};
+use crate::subscribers::journey::{self, NewSignup, SignupForm};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/index.html")]
@@ -191,7 +191,7 @@ pub async fn subscribe(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Ok(signup) => {
-            if subscriptions::subscribe(&app.db, &app.signups, &app.settings, &app.links, &signup)
+            if journey::subscribe(&app.db, &app.signups, &app.settings, &app.links, &signup)
                 .await
                 .context("recording the sign-up")?
             {

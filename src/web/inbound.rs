@@ -24,7 +24,8 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
         .and_then(|(_, b64)| base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok())
         .and_then(|raw| String::from_utf8(raw).ok())
         .and_then(|pair| pair.split_once(':').map(|(_, password)| password.to_string()));
-    bearer_is(headers, token) || basic.is_some_and(|p| crate::admins::same_secret(&p, token))
+    bearer_is(headers, token)
+        || basic.is_some_and(|p| crate::operators::admins::same_secret(&p, token))
 }
 
 /// The refusal, if any: 404 when inbound is not configured, 401 without the token.

@@ -10,17 +10,15 @@ use axum::response::{IntoResponse, Response};
 use super::client_ip::ClientIp;
 use super::form::PageForm;
 use super::{AppError, AppState};
-use crate::digest::DigestItem;
-use crate::domain::{
-    ARXIV_CATEGORIES, PreferenceErrors, Preferences, PreferencesForm, Purpose, Token, WEEKDAYS,
-};
-use crate::embeddings::topics;
-use crate::reading::{self, EditionSent};
-use crate::sending;
+use crate::digests::DigestItem;
+use crate::digests::plan;
+use crate::digests::read_back::{self, EditionSent};
+use crate::domain::{ARXIV_CATEGORIES, PreferenceErrors, Preferences, PreferencesForm, WEEKDAYS};
 use crate::store::examples::{self, ExampleRow};
 use crate::store::library;
 use crate::store::ratings::{self, RatedRow};
-use crate::store::subscribers::{self, Status, SubscriberRow};
+use crate::store::subscribers::{Status, SubscriberRow};
+use crate::subscribers::manage;
 
 /// The preferences page lists the papers sent in the last this many days, at most this many.
 const SENT_DAYS: i32 = 30;
@@ -133,15 +131,9 @@ pub struct ResubscribedPage {
 /// The subscriber behind a manage token, and the token their pages link to; anything
 /// else is a 404. Tokens from before links were derived (in old emails) still work.
 pub(super) async fn by_manage_link(app: &AppState, raw: &str) -> Result<Subscriber, AppError> {
-    let row = match app.links.signer().verify(Purpose::Manage, raw) {
-        Some(id) => subscribers::find_by_id(&app.db, id).await.context("loading the subscriber")?,
-        None => {
-            let legacy = Token::parse(raw).ok_or(AppError::NotFound)?;
-            subscribers::find_by_legacy_manage_hash(&app.db, &legacy.hash())
-                .await
-                .context("loading the subscriber by an old link")?
-        }
-    };
+    let row = crate::subscribers::manage::find(&app.db, &app.links, raw)
+        .await
+        .context("loading the subscriber")?;
     let row = row.ok_or(AppError::NotFound)?;
     let token = app.links.manage_token(&row.id);
     Ok(Subscriber { row, token })
@@ -162,7 +154,7 @@ async fn page(
     notes: Notes,
 ) -> Result<PreferencesPage, AppError> {
     let taste = ratings::taste(&app.db, row.id).await.context("loading the subscriber's taste")?;
-    let preview = sending::preview(&app.db, &app.editions, prefs, taste)
+    let preview = plan::preview(&app.db, &app.editions, prefs, taste)
         .await
         .context("ranking the preview")?
         .map(|(edition, items)| Preview { edition: edition.title(), items });
@@ -185,7 +177,7 @@ async fn page(
             })
             .collect(),
         feed_url: app.links.feed(&row.id, row.feed_generation),
-        history: reading::history(&app.db, &app.links, row.id)
+        history: read_back::history(&app.db, &app.links, row.id)
             .await
             .context("loading the digest history")?,
         examples: examples::of_subscriber(&app.db, row.id, EXAMPLES_SHOWN)
@@ -240,22 +232,15 @@ pub async fn save_preferences(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Ok(prefs) => {
-            subscribers::update_preferences(&app.db, subscriber.row.id, &prefs)
-                .await
-                .context("saving the preferences")?;
-            // Topics are embedded once, when saved; without a ready model they match by
-            // their words until the worker catches up.
-            if let Err(e) = topics::ensure(&app.db, &app.embedder, prefs.topics.items()).await {
-                tracing::warn!(error = %e, "could not embed the topics");
-            }
-            // Topics count as liked papers in a taste: retrain one that exists.
-            if ratings::any(&app.db, subscriber.row.id).await.context("looking for ratings")? {
-                app.trainer
-                    .retrain(subscriber.row.id, prefs.topics.items())
-                    .await
-                    .context("retraining the taste")?;
-            }
-            tracing::info!("preferences saved");
+            manage::save_preferences(
+                &app.db,
+                &app.embedder,
+                &app.trainer,
+                subscriber.row.id,
+                &prefs,
+            )
+            .await
+            .context("saving the preferences")?;
             let form = PreferencesForm::from_preferences(&prefs);
             let notes = Notes { saved: true, ..Notes::default() };
             let page =
@@ -284,9 +269,7 @@ pub async fn unsubscribe(
     Path(token): Path<String>,
 ) -> Result<UnsubscribedPage, AppError> {
     let Subscriber { row, token } = by_manage_link(&app, &token).await?;
-    if subscribers::unsubscribe(&app.db, row.id).await.context("unsubscribing")? {
-        tracing::info!("subscriber unsubscribed");
-    }
+    manage::unsubscribe(&app.db, row.id).await.context("unsubscribing")?;
     Ok(UnsubscribedPage { token })
 }
 
@@ -296,14 +279,6 @@ pub async fn resubscribe(
     Path(token): Path<String>,
 ) -> Result<ResubscribedPage, AppError> {
     let Subscriber { row, token } = by_manage_link(&app, &token).await?;
-    let active = if subscribers::resubscribe(&app.db, row.id).await.context("resubscribing")? {
-        tracing::info!("subscriber resubscribed");
-        true
-    } else {
-        // Posted twice, or not an unsubscribe to undo: say which.
-        let now =
-            subscribers::find_by_id(&app.db, row.id).await.context("loading the subscriber")?;
-        now.is_some_and(|r| r.status() == Status::Confirmed)
-    };
+    let active = manage::resubscribe(&app.db, row.id).await.context("resubscribing")?;
     Ok(ResubscribedPage { token, active })
 }

@@ -117,7 +117,8 @@ pub(super) fn bearer_is(headers: &HeaderMap, token: &str) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().split_once(' '))
         .is_some_and(|(scheme, given)| {
-            scheme.eq_ignore_ascii_case("bearer") && crate::admins::same_secret(given.trim(), token)
+            scheme.eq_ignore_ascii_case("bearer")
+                && crate::operators::admins::same_secret(given.trim(), token)
         })
 }
 

@@ -42,10 +42,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
-use crate::delivery::Deliverer;
+use crate::digests::deliver::Deliverer;
 use crate::domain::Links;
-use crate::ingest::Sources;
 use crate::jobs::worker::Health;
+use crate::papers::ingest::Sources;
 pub use error::AppError;
 pub use home::Cache as HomeCache;
 
@@ -67,7 +67,7 @@ pub struct App {
     /// Searches per client (each embeds the query: CPU).
     pub search_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// The archive's paper vectors, for similar papers and search.
-    pub archive: Arc<crate::nearest::Archive>,
+    pub archive: Arc<crate::papers::nearest::Archive>,
     /// Admin sign-in attempts per client.
     pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// Subscriber-page changes (saving preferences, asking for a new link) per client.
@@ -79,12 +79,12 @@ pub struct App {
     /// Retrains a subscriber's taste after a rating or a change of topics.
     pub trainer: crate::ratings::Trainer,
     /// Adds "papers like these" and wakes the arXiv lookup queue.
-    pub examples: crate::examples::Examples,
+    pub examples: crate::ratings::examples::Examples,
     /// The requests being answered, which `serve`'s embedding waits for.
     pub foreground: Arc<crate::embeddings::Foreground>,
     /// Recent editions' indexed candidates, shared with the delivery workers.
-    pub editions: Arc<crate::digest::EditionCache>,
-    pub today_stats: crate::stats::TodayCache,
+    pub editions: Arc<crate::digests::ranking::EditionCache>,
+    pub today_stats: crate::operators::stats::TodayCache,
     /// Signed links to subscribers' pages.
     pub links: Links,
     /// Wakes this process's mail workers when a request queued mail.
@@ -98,7 +98,7 @@ pub struct App {
     /// The landing page, rendered once per change of papers.
     pub home: HomeCache,
     /// Writes new sign-ups in batches.
-    pub signups: crate::subscriptions::SignupWriter,
+    pub signups: crate::subscribers::journey::SignupWriter,
 }
 
 impl AppState {
@@ -118,8 +118,8 @@ impl AppState {
         let trainer =
             crate::ratings::Trainer::new(db.clone(), deliverer.editions().embedder().clone());
         Self(Arc::new(App {
-            signups: crate::subscriptions::SignupWriter::start(db.clone()),
-            examples: crate::examples::Examples {
+            signups: crate::subscribers::journey::SignupWriter::start(db.clone()),
+            examples: crate::ratings::examples::Examples {
                 trainer: trainer.clone(),
                 wake: Default::default(),
             },
@@ -249,11 +249,11 @@ pub fn router(state: AppState) -> Router {
         .route("/inbound/postmark", post(inbound::postmark))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), inbound::require_token))
         .with_state(state.clone())
-        .layer(axum::extract::DefaultBodyLimit::max(crate::cli::MAX_INBOUND_BYTES))
-        .layer(RequestBodyLimitLayer::new(crate::cli::MAX_INBOUND_BYTES));
+        .layer(axum::extract::DefaultBodyLimit::max(crate::bounces::MAX_INBOUND_BYTES))
+        .layer(RequestBodyLimitLayer::new(crate::bounces::MAX_INBOUND_BYTES));
     // A library upload may be up to 5 MB of BibTeX; a little more arrives to be refused
     // with a message rather than cut off.
-    let upload_limit = crate::library::MAX_BYTES + 1024 * 1024;
+    let upload_limit = crate::ratings::library::MAX_BYTES + 1024 * 1024;
     let uploads = Router::new()
         .route("/preferences/{token}/library", post(examples::upload))
         .with_state(state)

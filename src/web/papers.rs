@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::client_ip::ClientIp;
 use super::{AppError, AppState};
 use crate::domain::{ArxivId, Purpose, arxiv_url, huggingface_url, short_authors};
-use crate::nearest::{Days, Near};
+use crate::papers::nearest::{Days, Near};
 use crate::store::papers::{self, PaperPage};
 
 /// Papers listed as similar to one paper.

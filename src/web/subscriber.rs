@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use super::client_ip::ClientIp;
 use super::manage::by_manage_link;
 use super::{AppError, AppState};
-use crate::digest::DigestItem;
-use crate::reading::{self, SubscriberFeed, WebCopy};
+use crate::digests::DigestItem;
+use crate::digests::read_back::{self, SubscriberFeed, WebCopy};
 use crate::store::subscribers;
 
 #[derive(Template, WebTemplate)]
@@ -37,7 +37,7 @@ pub async fn web_copy(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<WebCopyPage, AppError> {
-    let copy = reading::web_copy(&app.db, &app.links, &token)
+    let copy = read_back::web_copy(&app.db, &app.links, &token)
         .await
         .context("loading the web copy")?
         .ok_or(AppError::NotFound)?;
@@ -52,7 +52,7 @@ pub async fn feed(
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let feed = reading::feed(&app.db, &app.links, &token)
+    let feed = read_back::feed(&app.db, &app.links, &token)
         .await
         .context("loading the feed")?
         .ok_or(AppError::NotFound)?;
@@ -171,7 +171,7 @@ pub async fn export(
 ) -> Result<Response, AppError> {
     app.check_subscriber_rate(&ip)?;
     let subscriber = by_manage_link(&app, &token).await?;
-    let data = reading::export(&app.db, &app.links, subscriber.row.id)
+    let data = crate::subscribers::export::export(&app.db, &app.links, subscriber.row.id)
         .await
         .context("gathering the data export")?
         .ok_or(AppError::NotFound)?;

@@ -90,7 +90,7 @@ async fn a_hard_bounce_to_the_verp_address_makes_the_subscriber_bounced() {
 
     // A digest of the next day is queued for both when the report arrives.
     let day = chrono::NaiveDate::from_ymd_opt(2025, 11, 7).unwrap();
-    let edition = paperboy::digest::Edition::daily(day);
+    let edition = paperboy::digests::ranking::Edition::daily(day);
     let id = paperboy::store::editions::ensure(&app.db, &edition).await.unwrap();
     paperboy::store::deliveries::create_for_edition(&app.db, id, &edition).await.unwrap();
 

@@ -141,7 +141,9 @@ async fn a_subscriber_and_an_operator_do_what_the_product_promises() {
 
     // Receives a digest after a send, and reads it.
     let day = chrono::NaiveDate::from_ymd_opt(2025, 11, 7);
-    paperboy::sending::send(&app.db, &app.deliverer, day, 2, Default::default()).await.unwrap();
+    paperboy::digests::plan::send(&app.db, &app.deliverer, day, 2, Default::default())
+        .await
+        .unwrap();
     let digest = app.smtp.wait_for_mail_to("subscriber@example.com", 2).await;
     assert_eq!(digest.header("x-paperboy-edition").as_deref(), Some("2025-11-07"));
     let html_file = shots_dir().join("digest.html");
@@ -178,7 +180,9 @@ async fn a_subscriber_and_an_operator_do_what_the_product_promises() {
     // A second subscriber's digest fails at the SMTP server, for the operator to retry.
     subscriber(&app, "bounced@example.com", &[]).await;
     app.smtp.set_mode(Mode::RejectPermanent);
-    paperboy::sending::send(&app.db, &app.deliverer, day, 2, Default::default()).await.unwrap();
+    paperboy::digests::plan::send(&app.db, &app.deliverer, day, 2, Default::default())
+        .await
+        .unwrap();
     wait_until("a failed delivery", Duration::from_secs(20), || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries WHERE status = 'failed'")
             .fetch_one(&app.db)

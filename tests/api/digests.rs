@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use chrono::NaiveDate;
-use paperboy::sending::{self, SendSummary};
+use paperboy::digests::plan::{self, SendSummary};
 
 use crate::helpers::{
     BASE_URL, TestApp, app_with_papers, digests_to, paper_ids, seed_papers, send_edition,
@@ -191,7 +191,7 @@ async fn unconfirmed_and_unsubscribed_subscribers_get_nothing() {
 async fn an_unsubscribe_cancels_a_digest_already_queued() {
     let (app, _up) = setup().await;
     let prefs = subscriber(&app, "late@example.com", &[]).await;
-    let edition = paperboy::digest::Edition::daily(day("2025-11-06"));
+    let edition = paperboy::digests::ranking::Edition::daily(day("2025-11-06"));
     let id = paperboy::store::editions::ensure(&app.db, &edition).await.unwrap();
     paperboy::store::deliveries::create_for_edition(&app.db, id, &edition).await.unwrap();
     app.post_form(
@@ -214,12 +214,12 @@ async fn hostile_titles_are_escaped_in_the_html_part() {
     // Hugging Face only: an arXiv ingest would bring arXiv's own title for this paper.
     let mut settings = app.settings.clone();
     settings.sources.hf_url = up.url.parse().unwrap();
-    let sources = paperboy::ingest::Sources::from_settings(&settings);
-    paperboy::ingest::huggingface(
+    let sources = paperboy::papers::ingest::Sources::from_settings(&settings);
+    paperboy::papers::ingest::huggingface(
         &app.db,
         &sources,
         day("2025-11-06"),
-        paperboy::ingest::Trigger::Cli,
+        paperboy::papers::ingest::Trigger::Cli,
     )
     .await
     .unwrap();
@@ -347,7 +347,7 @@ async fn serve_queues_and_delivers_when_a_subscribers_hour_has_come() {
     subscriber(&app, "later@example.com", &[("delivery_hour", "23"), ("time_zone", zone.as_str())])
         .await;
 
-    let queued = sending::queue_due(&app.db).await.unwrap();
+    let queued = plan::queue_due(&app.db).await.unwrap();
     assert_eq!(queued, 1);
     let mail = app.smtp.wait_for_mail_to("early@example.com", 2).await;
     assert_eq!(
@@ -355,7 +355,7 @@ async fn serve_queues_and_delivers_when_a_subscribers_hour_has_come() {
         Some("2025-11-07"),
         "the latest complete paper day"
     );
-    assert_eq!(sending::queue_due(&app.db).await.unwrap(), 0, "once a day");
+    assert_eq!(plan::queue_due(&app.db).await.unwrap(), 0, "once a day");
     assert!(digests_to(&app, "later@example.com").is_empty());
 }
 

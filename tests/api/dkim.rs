@@ -81,7 +81,7 @@ async fn signed_digest_verifies(pkcs8: bool) {
     seed_papers(&app, &up).await;
     subscriber(&app, "signed@example.com", &[("topics", "diffusion")]).await;
     let day = NaiveDate::from_ymd_opt(2025, 11, 6).unwrap();
-    paperboy::sending::send(&app.db, &app.deliverer, Some(day), 1, CancellationToken::new())
+    paperboy::digests::plan::send(&app.db, &app.deliverer, Some(day), 1, CancellationToken::new())
         .await
         .unwrap();
     let mails = app.smtp.wait_for(2).await;

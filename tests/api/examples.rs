@@ -11,7 +11,7 @@ use crate::upstream::Upstream;
 
 /// An app pointed at the stand-ins (arXiv's query API included), holding `days`' papers.
 async fn app_with_days(days: &[&str]) -> (TestApp, Upstream) {
-    use paperboy::ingest::{self, Sources, Trigger};
+    use paperboy::papers::ingest::{self, Sources, Trigger};
     let up = Upstream::start().await;
     let env = up.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -61,7 +61,7 @@ impl Drop for TestDb {
 
 pub struct TestApp {
     pub address: String,
-    pub deliverer: std::sync::Arc<paperboy::delivery::Deliverer>,
+    pub deliverer: std::sync::Arc<paperboy::digests::deliver::Deliverer>,
     pub settings: Settings,
     pub db: PgPool,
     pub smtp: SmtpServer,
@@ -217,7 +217,7 @@ pub async fn spawn_app_with_upstream(
 /// Papers ingested from the fixtures: Hugging Face 2025-11-06 and 2025-11-07, and the
 /// arXiv announcement of 2025-11-06.
 pub async fn seed_papers(app: &TestApp, upstream: &crate::upstream::Upstream) {
-    use paperboy::ingest::{self, Sources, Trigger};
+    use paperboy::papers::ingest::{self, Sources, Trigger};
     let mut settings = app.settings.clone();
     settings.sources.hf_url = upstream.url.parse().unwrap();
     settings.sources.arxiv_url = format!("{}/rss", upstream.url).parse().unwrap();
@@ -250,9 +250,9 @@ pub async fn subscriber(app: &TestApp, email: &str, prefs: &[(&str, &str)]) -> S
 }
 
 /// `paperboy send --date DATE`, in process, with this app's deliverer.
-pub async fn send_edition(app: &TestApp, date: &str) -> paperboy::sending::SendSummary {
+pub async fn send_edition(app: &TestApp, date: &str) -> paperboy::digests::plan::SendSummary {
     let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
-    paperboy::sending::send(&app.db, &app.deliverer, Some(day), 2, Default::default())
+    paperboy::digests::plan::send(&app.db, &app.deliverer, Some(day), 2, Default::default())
         .await
         .unwrap()
 }

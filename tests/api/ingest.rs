@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use paperboy::ingest::{self, IngestError, Sources, Trigger};
+use paperboy::papers::ingest::{self, IngestError, Sources, Trigger};
 use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app_with_upstream};

@@ -20,7 +20,7 @@ pub(crate) fn model() -> String {
 
 /// The Hugging Face papers of `DAY`.
 pub(crate) async fn ingest_day(app: &TestApp, up: &Upstream) {
-    use paperboy::ingest::{self, Sources, Trigger};
+    use paperboy::papers::ingest::{self, Sources, Trigger};
     let mut settings = app.settings.clone();
     settings.sources.hf_url = up.url.parse().unwrap();
     let day = chrono::NaiveDate::parse_from_str(DAY, "%Y-%m-%d").unwrap();

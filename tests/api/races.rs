@@ -67,8 +67,9 @@ async fn an_erase_during_a_send_stops_mail_to_that_address_and_writes_nothing_ba
     let (app, _up) = app_with_papers(&env).await;
     subscriber(&app, "first@example.com", &[("topics", "agents")]).await;
     subscriber(&app, "second@example.com", &[("topics", "agents")]).await;
-    let edition =
-        paperboy::digest::Edition::daily(chrono::NaiveDate::from_ymd_opt(2025, 11, 6).unwrap());
+    let edition = paperboy::digests::ranking::Edition::daily(
+        chrono::NaiveDate::from_ymd_opt(2025, 11, 6).unwrap(),
+    );
     let id = paperboy::store::editions::ensure(&app.db, &edition).await.unwrap();
     paperboy::store::deliveries::create_for_edition(&app.db, id, &edition).await.unwrap();
     let order: Vec<uuid::Uuid> =

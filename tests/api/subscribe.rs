@@ -260,7 +260,8 @@ async fn concurrent_sign_up_batches_over_the_same_addresses_neither_deadlock_nor
         confirmation: paperboy::mail::Notice::confirmation(
             &paperboy::domain::Token::generate(),
             None,
-        ),
+        )
+        .queued(),
     };
     for round in 0..5 {
         let up: Vec<NewPending> =

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{Admin, AppError, AppState, CsrfForm};
-use crate::ingest::{self, Trigger};
+use crate::papers::ingest::{self, Trigger};
 use crate::store::{deliveries, subscribers};
 use crate::web::form::PageForm;
 
@@ -110,7 +110,7 @@ pub async fn send(
     // stays queued for the next run.
     let stop = app.shutdown.child_token();
     app.spawn_tracked(async move {
-        match crate::sending::send(&db, &deliverer, day, concurrency, stop).await {
+        match crate::digests::plan::send(&db, &deliverer, day, concurrency, stop).await {
             Ok(summary) => tracing::info!(%summary, "send from the dashboard finished"),
             Err(e) => tracing::warn!(error = ?e.to_string(), "send from the dashboard failed"),
         }

@@ -1,6 +1,6 @@
 //! Server-rendered SVG line charts: geometry computed here, drawn by the template.
 
-use crate::stats::Series;
+use crate::operators::stats::Series;
 
 pub struct Line {
     pub name: &'static str,

@@ -20,8 +20,8 @@ use serde::Deserialize;
 use super::client_ip::ClientIp;
 use super::form::PageForm;
 use super::{AppError, AppState};
-use crate::admins::{self, Session};
 use crate::domain::Token;
+use crate::operators::admins::{self, Session};
 
 pub const SESSION_COOKIE: &str = "pb_admin";
 const LOGIN_CSRF_COOKIE: &str = "pb_login_csrf";

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::chart::{Chart, line_chart};
 use super::{Admin, AppError, AppState};
-use crate::digest::DigestItem;
-use crate::stats::{self, METRICS};
+use crate::digests::DigestItem;
+use crate::operators::stats::{self, METRICS};
 use crate::store::deliveries::{self, DeliveryRow, DeliveryStatus};
 use crate::store::editions::{self, EditionBrief, EditionRow};
 use crate::store::ingest_runs::{self, RunRow};
@@ -58,7 +58,7 @@ struct ModelStatus {
     /// Papers with a vector of this model.
     embedded: i64,
     /// The vectors this process holds for similar papers and search, and their memory.
-    in_memory: crate::nearest::Stats,
+    in_memory: crate::papers::nearest::Stats,
 }
 
 impl ModelStatus {
@@ -278,7 +278,7 @@ pub async fn preview(
 ) -> Result<impl IntoResponse, AppError> {
     let s = subscriber_or_404(&app, &id).await?;
     let id = s.id;
-    let next = crate::sending::next_digest(&app.db, &app.editions, id)
+    let next = crate::digests::plan::next_digest(&app.db, &app.editions, id)
         .await
         .context("ranking the preview")?;
     let (edition, items) = match next {
