@@ -60,3 +60,21 @@ pub struct Hub {
     /// `HF_HOME`; the cache is its `hub/` folder. Unset: `~/.cache/huggingface`.
     pub home: Option<PathBuf>,
 }
+
+/// The sentence-embedding model that ranks by meaning.
+#[derive(Clone, Debug)]
+pub struct EmbeddingSettings {
+    /// `PAPERBOY_EMBEDDING_MODEL`: a hub id, a folder, or off.
+    pub model: ModelSource,
+    /// `HF_ENDPOINT` and `HF_HOME`, as the Hugging Face tools read them.
+    pub hub: Hub,
+}
+
+impl EmbeddingSettings {
+    pub(crate) fn read(env: &super::Env) -> Self {
+        EmbeddingSettings {
+            model: ModelSource::parse(&env.or("PAPERBOY_EMBEDDING_MODEL", DEFAULT_MODEL)),
+            hub: Hub { endpoint: env.get("HF_ENDPOINT"), home: env.get("HF_HOME").map(Into::into) },
+        }
+    }
+}

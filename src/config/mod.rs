@@ -1,23 +1,24 @@
-//! Settings read from the environment (and an optional `.env` file).
+//! Settings read from the environment (and an optional `.env` file), one file per concern:
+//! `web`, `mail`, `sources`, `jobs`, `embedding`.
 
 pub mod embedding;
+pub mod jobs;
+pub mod mail;
+pub mod sources;
+pub mod web;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lettre::message::Mailbox;
 use secrecy::SecretString;
-use url::{Host, Url};
+use url::Url;
 
-/// Parses a cron expression: five fields (minute … weekday), or six with seconds first.
-pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Optional)
-        .build()
-        .parse(expr.trim())
-        .map_err(|e| e.to_string())
-}
+pub use crate::store::is_loopback_host;
+pub use embedding::EmbeddingSettings;
+pub use jobs::{JobSettings, parse_cron};
+pub use mail::{DkimSettings, MailSettings};
+pub use sources::{FetchPolicy, SourceSettings};
+pub use web::WebSettings;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {reason}")]
@@ -55,104 +56,6 @@ pub struct DatabaseSettings {
     pub url: SecretString,
 }
 
-/// The HTTP server, its public pages and the dashboard.
-#[derive(Clone, Debug)]
-pub struct WebSettings {
-    pub bind: SocketAddr,
-    /// Where links in emails and feeds point: http(s), no query or fragment.
-    pub base_url: Url,
-    /// Sign-ups per client IP per hour; 0 = no limit.
-    pub subscribe_rate: u32,
-    /// Searches per client IP per minute; 0 = no limit.
-    pub search_rate: u32,
-    pub trust_proxy: bool,
-    /// Time a client has to send a request head once its first byte arrived.
-    pub header_timeout: Duration,
-    /// Time a connection may sit with nothing moving: before a request's first byte
-    /// (keep-alive) or while the client does not read its response.
-    pub idle_timeout: Duration,
-    /// Connections served at once; more wait in the listen queue.
-    pub max_connections: usize,
-    /// When set, `GET /metrics` wants `Authorization: Bearer <token>`.
-    pub metrics_token: Option<SecretString>,
-    /// Bearer token for `POST /inbound/*`; unset, those routes answer 404.
-    pub inbound_token: Option<SecretString>,
-    /// The first dashboard admin, created at start when both are set.
-    pub admin_email: Option<String>,
-    pub admin_password: Option<SecretString>,
-}
-
-/// Sending mail, retrying it, and acting on bounces.
-#[derive(Clone, Debug)]
-pub struct MailSettings {
-    /// `smtp://` or `smtps://`; unset, mail goes to `outbox_dir` as `.eml` files.
-    pub smtp_url: Option<SecretString>,
-    pub outbox_dir: PathBuf,
-    pub mail_from: Mailbox,
-    /// Messages per second across the process; 0 = unlimited.
-    pub send_rate: u32,
-    /// Messages sent at once by the delivery worker.
-    pub send_concurrency: usize,
-    pub dkim: Option<DkimSettings>,
-    /// First retry delay of a failed email; doubles each attempt.
-    pub retry_base: Duration,
-    /// Attempts before a transiently failing email is given up.
-    pub max_attempts: i32,
-    /// How long a worker's claim on queued mail lasts unless renewed (a worker renews its
-    /// claim while it works through the batch).
-    pub claim_lease: Duration,
-    /// How long a confirmation link works.
-    pub confirm_ttl: Duration,
-    /// `bounces@news.example.com`: every message goes out with the envelope sender
-    /// `bounces+<tag>@news.example.com` (VERP), the tag naming the message under a MAC.
-    pub bounce_address: Option<lettre::Address>,
-    /// This many soft bounces in a row, spread over at least `soft_bounce_days`, make a
-    /// subscriber `bounced`.
-    pub soft_bounce_limit: i64,
-    pub soft_bounce_days: i64,
-}
-
-/// Where papers come from.
-#[derive(Clone, Debug)]
-pub struct SourceSettings {
-    pub hf_url: Url,
-    pub arxiv_url: Url,
-    /// arXiv's query API (`?id_list=…`), for papers readers name that we do not have.
-    pub arxiv_api_url: Url,
-    pub arxiv_categories: Vec<String>,
-    /// Timeouts and retries for Hugging Face and arXiv requests.
-    pub fetch: FetchPolicy,
-}
-
-/// What `serve` runs on a schedule.
-#[derive(Clone, Debug)]
-pub struct JobSettings {
-    /// Off: no scheduled ingests or digest runs (the workers still send what is queued).
-    pub scheduler: bool,
-    /// When `serve` ingests Hugging Face (today and yesterday, UTC).
-    pub ingest_hf_cron: croner::Cron,
-    /// When `serve` ingests the arXiv announcement.
-    pub ingest_arxiv_cron: croner::Cron,
-    /// How often `serve` looks for subscribers whose delivery hour has come.
-    pub digest_cron: croner::Cron,
-}
-
-/// The sentence-embedding model that ranks by meaning.
-#[derive(Clone, Debug)]
-pub struct EmbeddingSettings {
-    /// `PAPERBOY_EMBEDDING_MODEL`: a hub id, a folder, or off.
-    pub model: embedding::ModelSource,
-    /// `HF_ENDPOINT` and `HF_HOME`, as the Hugging Face tools read them.
-    pub hub: embedding::Hub,
-}
-
-#[derive(Clone, Debug)]
-pub struct DkimSettings {
-    pub domain: String,
-    pub selector: String,
-    pub key_file: PathBuf,
-}
-
 impl Settings {
     /// Reads the process environment, loading `.env` first when there is one.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -162,183 +65,86 @@ impl Settings {
 
     /// Builds settings from any key lookup (the environment in production, a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let or = |k: &str, d: &str| get(k).unwrap_or_else(|| d.to_string());
-        let url = |var: &'static str, d: &str| -> Result<Url, ConfigError> {
-            let raw = or(var, d);
-            let raw = raw.trim_end_matches('/');
-            let url = Url::parse(raw)
-                .map_err(|e| ConfigError { var, reason: format!("not a URL ({e})") })?;
-            web_url(&url).map_err(|reason| ConfigError { var, reason })?;
-            Ok(url)
-        };
-        let number = |var: &'static str, d: u64| -> Result<u64, ConfigError> {
-            match get(var) {
-                None => Ok(d),
-                Some(v) => v.trim().parse().map_err(|_| ConfigError {
-                    var,
-                    reason: format!("expected a whole number, got {v:?}"),
-                }),
-            }
-        };
-        let flag = |var: &'static str, d: bool| -> Result<bool, ConfigError> {
-            match get(var).map(|v| v.trim().to_ascii_lowercase()) {
-                None => Ok(d),
-                Some(v) if ["1", "true", "on", "yes"].contains(&v.as_str()) => Ok(true),
-                Some(v) if ["0", "false", "off", "no"].contains(&v.as_str()) => Ok(false),
-                Some(v) => Err(ConfigError { var, reason: format!("expected on/off, got {v:?}") }),
-            }
-        };
-
-        let bind = or("PAPERBOY_BIND", "127.0.0.1:8080");
-        let bind = bind.parse().map_err(|_| ConfigError {
-            var: "PAPERBOY_BIND",
-            reason: format!("expected host:port, got {bind:?}"),
-        })?;
-        let mail_from = or("PAPERBOY_MAIL_FROM", "paperboy <digest@localhost>");
-        let mail_from = mail_from.parse().map_err(|e| ConfigError {
-            var: "PAPERBOY_MAIL_FROM",
-            reason: format!("not a mailbox ({e})"),
-        })?;
-        let dkim = match (
-            get("PAPERBOY_DKIM_DOMAIN"),
-            get("PAPERBOY_DKIM_SELECTOR"),
-            get("PAPERBOY_DKIM_KEY_FILE"),
-        ) {
-            (Some(domain), Some(selector), Some(key)) => {
-                Some(DkimSettings { domain, selector, key_file: key.into() })
-            }
-            _ => None,
-        };
-        let log_format = match or("PAPERBOY_LOG_FORMAT", "pretty").to_ascii_lowercase().as_str() {
-            "json" => LogFormat::Json,
-            "pretty" | "text" => LogFormat::Pretty,
-            other => {
-                return Err(ConfigError {
-                    var: "PAPERBOY_LOG_FORMAT",
-                    reason: format!("expected pretty or json, got {other:?}"),
-                });
-            }
-        };
-
-        let cron = |var: &'static str, d: &str| -> Result<croner::Cron, ConfigError> {
-            parse_cron(&or(var, d))
-                .map_err(|e| ConfigError { var, reason: format!("not a cron expression ({e})") })
-        };
-        let seconds = |var: &'static str, d: u64| -> Result<Duration, ConfigError> {
-            match number(var, d)? {
-                0 => Err(ConfigError { var, reason: "expected at least 1 second".into() }),
-                n => Ok(Duration::from_secs(n)),
-            }
-        };
-        let max_connections = match number("PAPERBOY_MAX_CONNECTIONS", 1024)? {
-            0 => {
-                return Err(ConfigError {
-                    var: "PAPERBOY_MAX_CONNECTIONS",
-                    reason: "expected at least 1".into(),
-                });
-            }
-            n => usize::try_from(n).unwrap_or(usize::MAX),
-        };
-        let smtp_url = get("PAPERBOY_SMTP_URL");
-        if let Some(raw) = &smtp_url {
-            smtp_url_is_safe(raw)
-                .map_err(|reason| ConfigError { var: "PAPERBOY_SMTP_URL", reason })?;
-        }
-        let base_url = url("PAPERBOY_BASE_URL", "http://localhost:8080")?;
-        if base_url.query().is_some() || base_url.fragment().is_some() {
-            return Err(ConfigError {
-                var: "PAPERBOY_BASE_URL",
-                reason: "links are appended to it: no query (?) or fragment (#) allowed".into(),
-            });
-        }
-        let fetch = FetchPolicy {
-            total_timeout: Duration::from_secs(number("PAPERBOY_FETCH_TIMEOUT_SECS", 60)?.max(1)),
-            retry_base: Duration::from_millis(number("PAPERBOY_FETCH_RETRY_BASE_MS", 1000)?),
-            ..FetchPolicy::default()
-        };
-
-        let database_url = or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paperboy");
+        let env = Env(&get);
+        let database_url = env.or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paperboy");
         database_url_is_valid(&database_url)
             .map_err(|reason| ConfigError { var: "DATABASE_URL", reason })?;
-        let bounce_address = match get("PAPERBOY_BOUNCE_ADDRESS") {
-            None => None,
-            Some(raw) => Some(
-                raw.trim()
-                    .parse::<lettre::Address>()
-                    .ok()
-                    .filter(|a| !a.user().contains('+'))
-                    .ok_or_else(|| ConfigError {
-                        var: "PAPERBOY_BOUNCE_ADDRESS",
-                        reason: format!(
-                            "{raw:?} is not an address like bounces@news.example.com (without a '+')"
-                        ),
-                    })?,
-            ),
-        };
-
         Ok(Settings {
             database: DatabaseSettings { url: database_url.into() },
-            web: WebSettings {
-                bind,
-                base_url,
-                subscribe_rate: number("PAPERBOY_SUBSCRIBE_RATE", 20)? as u32,
-                search_rate: number("PAPERBOY_SEARCH_RATE", 30)? as u32,
-                trust_proxy: flag("PAPERBOY_TRUST_PROXY", false)?,
-                header_timeout: seconds("PAPERBOY_HEADER_TIMEOUT_SECS", 10)?,
-                idle_timeout: seconds("PAPERBOY_IDLE_TIMEOUT_SECS", 60)?,
-                max_connections,
-                metrics_token: get("PAPERBOY_METRICS_TOKEN").map(Into::into),
-                inbound_token: get("PAPERBOY_INBOUND_TOKEN").map(Into::into),
-                admin_email: get("PAPERBOY_ADMIN_EMAIL"),
-                admin_password: get("PAPERBOY_ADMIN_PASSWORD").map(Into::into),
-            },
-            mail: MailSettings {
-                smtp_url: smtp_url.map(Into::into),
-                outbox_dir: or("PAPERBOY_OUTBOX_DIR", "./outbox").into(),
-                mail_from,
-                send_rate: number("PAPERBOY_SEND_RATE", 0)? as u32,
-                send_concurrency: number("PAPERBOY_SEND_CONCURRENCY", 4)?.clamp(1, 64) as usize,
-                dkim,
-                retry_base: Duration::from_millis(number("PAPERBOY_RETRY_BASE_MS", 30_000)?),
-                max_attempts: number("PAPERBOY_MAX_ATTEMPTS", 8)?.clamp(1, 100) as i32,
-                claim_lease: Duration::from_secs(number("PAPERBOY_CLAIM_LEASE_SECS", 600)?.max(1)),
-                confirm_ttl: Duration::from_secs(48 * 3600),
-                bounce_address,
-                soft_bounce_limit: number("PAPERBOY_SOFT_BOUNCE_LIMIT", 5)?.max(1) as i64,
-                soft_bounce_days: number("PAPERBOY_SOFT_BOUNCE_DAYS", 7)? as i64,
-            },
-            sources: SourceSettings {
-                hf_url: url("PAPERBOY_HF_URL", "https://huggingface.co")?,
-                arxiv_url: url("PAPERBOY_ARXIV_URL", "https://rss.arxiv.org/rss")?,
-                arxiv_api_url: url("PAPERBOY_ARXIV_API_URL", "http://export.arxiv.org/api/query")?,
-                arxiv_categories: or("PAPERBOY_ARXIV_CATEGORIES", "cs.AI,cs.CL,cs.CV,cs.LG")
-                    .split(',')
-                    .map(|c| c.trim().to_string())
-                    .filter(|c| !c.is_empty())
-                    .collect(),
-                fetch,
-            },
-            jobs: JobSettings {
-                scheduler: flag("PAPERBOY_SCHEDULER", true)?,
-                ingest_hf_cron: cron("PAPERBOY_INGEST_HF_CRON", "*/30 * * * *")?,
-                // arXiv announces Sunday–Thursday at 20:00 US Eastern: 01:30 UTC Monday–Friday.
-                ingest_arxiv_cron: cron("PAPERBOY_INGEST_ARXIV_CRON", "30 1 * * 1-5")?,
-                digest_cron: cron("PAPERBOY_DIGEST_CRON", "*/5 * * * *")?,
-            },
-            embeddings: EmbeddingSettings {
-                model: embedding::ModelSource::parse(&or(
-                    "PAPERBOY_EMBEDDING_MODEL",
-                    embedding::DEFAULT_MODEL,
-                )),
-                hub: embedding::Hub {
-                    endpoint: get("HF_ENDPOINT"),
-                    home: get("HF_HOME").map(Into::into),
-                },
-            },
-            secret: get("PAPERBOY_SECRET").map(Into::into),
-            secret_file: or("PAPERBOY_SECRET_FILE", "./.paperboy-secret").into(),
-            log_format,
+            web: WebSettings::read(&env)?,
+            mail: MailSettings::read(&env)?,
+            sources: SourceSettings::read(&env)?,
+            jobs: JobSettings::read(&env)?,
+            embeddings: EmbeddingSettings::read(&env),
+            secret: env.get("PAPERBOY_SECRET").map(Into::into),
+            secret_file: env.or("PAPERBOY_SECRET_FILE", "./.paperboy-secret").into(),
+            log_format: log_format(&env)?,
         })
+    }
+}
+
+fn log_format(env: &Env) -> Result<LogFormat, ConfigError> {
+    match env.or("PAPERBOY_LOG_FORMAT", "pretty").to_ascii_lowercase().as_str() {
+        "json" => Ok(LogFormat::Json),
+        "pretty" | "text" => Ok(LogFormat::Pretty),
+        other => Err(ConfigError {
+            var: "PAPERBOY_LOG_FORMAT",
+            reason: format!("expected pretty or json, got {other:?}"),
+        }),
+    }
+}
+
+/// A key lookup with the readers every concern shares: each names its variable in errors.
+pub(crate) struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    pub fn get(&self, var: &str) -> Option<String> {
+        (self.0)(var)
+    }
+
+    pub fn or(&self, var: &str, default: &str) -> String {
+        self.get(var).unwrap_or_else(|| default.to_string())
+    }
+
+    /// An http(s) URL with a host, without a trailing slash.
+    pub fn url(&self, var: &'static str, default: &str) -> Result<Url, ConfigError> {
+        let raw = self.or(var, default);
+        let url = Url::parse(raw.trim_end_matches('/'))
+            .map_err(|e| ConfigError { var, reason: format!("not a URL ({e})") })?;
+        web_url(&url).map_err(|reason| ConfigError { var, reason })?;
+        Ok(url)
+    }
+
+    pub fn number(&self, var: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|_| ConfigError {
+                var,
+                reason: format!("expected a whole number, got {v:?}"),
+            }),
+        }
+    }
+
+    /// A number of seconds, at least 1.
+    pub fn seconds(&self, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        match self.number(var, default)? {
+            0 => Err(ConfigError { var, reason: "expected at least 1 second".into() }),
+            n => Ok(Duration::from_secs(n)),
+        }
+    }
+
+    pub fn flag(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(var).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if ["1", "true", "on", "yes"].contains(&v.as_str()) => Ok(true),
+            Some(v) if ["0", "false", "off", "no"].contains(&v.as_str()) => Ok(false),
+            Some(v) => Err(ConfigError { var, reason: format!("expected on/off, got {v:?}") }),
+        }
+    }
+
+    pub fn cron(&self, var: &'static str, default: &str) -> Result<croner::Cron, ConfigError> {
+        parse_cron(&self.or(var, default))
+            .map_err(|e| ConfigError { var, reason: format!("not a cron expression ({e})") })
     }
 }
 
@@ -352,8 +158,6 @@ fn database_url_is_valid(raw: &str) -> Result<(), String> {
     }
 }
 
-pub use crate::store::is_loopback_host;
-
 /// Base URLs we fetch from or link to: http or https, with a host (a `mailto:` or
 /// `data:` URL cannot have paths joined onto it).
 fn web_url(url: &Url) -> Result<(), String> {
@@ -363,61 +167,6 @@ fn web_url(url: &Url) -> Result<(), String> {
     match url.host_str() {
         Some(h) if !h.is_empty() => Ok(()),
         _ => Err("the URL has no host".into()),
-    }
-}
-
-/// `smtp://` or `smtps://` with a host and a known `tls=`; and no password sent in clear:
-/// `smtp://user:pass@host` needs `tls=required` or `tls=opportunistic` (STARTTLS), or an
-/// explicit `tls=none`, unless the server is on this machine. Reasons never echo the URL,
-/// which may hold a password.
-fn smtp_url_is_safe(raw: &str) -> Result<(), String> {
-    let url = Url::parse(raw.trim()).map_err(|e| format!("not a URL ({e})"))?;
-    let implicit_tls = match url.scheme() {
-        "smtp" => false,
-        "smtps" => true,
-        other => return Err(format!("expected smtp:// or smtps://, got {other}:")),
-    };
-    let host = match url.host() {
-        Some(Host::Domain("")) | None => return Err("the URL has no host".into()),
-        Some(host) => host,
-    };
-    let tls = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
-    match tls.as_deref() {
-        None | Some("none" | "opportunistic" | "required") => {}
-        Some(other) => {
-            return Err(format!("unknown tls={other} (none, opportunistic or required)"));
-        }
-    }
-    // `smtp:` is not a special scheme to the URL standard: IPv4 hosts stay domains, which
-    // the host's text covers as well.
-    let loopback = is_loopback_host(&host.to_string());
-    let has_credentials = !url.username().is_empty() || url.password().is_some();
-    if has_credentials && !implicit_tls && tls.is_none() && !loopback {
-        return Err(format!(
-            "the password would cross the network unencrypted to {}: add ?tls=required \
-             (or tls=opportunistic), use smtps://, or say ?tls=none if you mean it",
-            url.host_str().unwrap_or_default()
-        ));
-    }
-    Ok(())
-}
-
-/// Timeouts and retry timing for upstream requests.
-#[derive(Clone, Copy, Debug)]
-pub struct FetchPolicy {
-    pub connect_timeout: Duration,
-    pub total_timeout: Duration,
-    /// First retry delay after a 429 or 5xx (doubles per attempt) unless Retry-After says otherwise.
-    pub retry_base: Duration,
-}
-
-impl Default for FetchPolicy {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(10),
-            total_timeout: Duration::from_secs(60),
-            retry_base: Duration::from_secs(1),
-        }
     }
 }
 
