@@ -81,125 +81,130 @@ pub struct RetryLater(pub String);
 /// How long `paperboy send` waits for the embedding model before ranking literally.
 const MODEL_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// Largest message `paperboy inbound` reads (as `/inbound/mime`).
-
+/// Runs one command of the contract; `serve` when none is given.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Inbound => {
-            use tokio::io::AsyncReadExt;
-            let mut raw = Vec::new();
-            let read = tokio::io::stdin()
-                .take(crate::bounces::MAX_INBOUND_BYTES as u64 + 1)
-                .read_to_end(&mut raw)
-                .await;
-            if let Err(e) = read {
-                return Err(
-                    RetryLater(format!("cannot read the message on standard input: {e}")).into()
-                );
-            }
-            if raw.len() > crate::bounces::MAX_INBOUND_BYTES {
-                tracing::warn!(
-                    limit = crate::bounces::MAX_INBOUND_BYTES,
-                    "inbound message too large; ignored"
-                );
-                return Ok(());
-            }
-            let db = startup::database(&settings)
-                .await
-                .map_err(|e| RetryLater(format!("database unreachable: {e:#}")))?;
-            let secret =
-                startup::secret(&db, &settings).await.map_err(|e| RetryLater(format!("{e:#}")))?;
-            let inbound = crate::bounces::Inbound::from_settings(&settings, &secret);
-            let outcome = crate::bounces::process_mime(&db, &inbound, &raw)
-                .await
-                .map_err(|e| RetryLater(format!("database error: {e}")))?;
-            tracing::info!(?outcome, bytes = raw.len(), "inbound message processed");
-            println!("{}", crate::bounces::describe(&outcome));
-            Ok(())
-        }
-        Command::Serve => {
-            let app = Application::build(settings).await?;
-            let shutdown = CancellationToken::new();
-            startup::cancel_on_signal(shutdown.clone());
-            app.run(shutdown).await
-        }
-        Command::Ingest { source, date } => {
-            let db = startup::database(&settings).await?;
-            let sources = Sources::from_settings(&settings);
-            let day = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-            let mut failures = Vec::new();
-            for outcome in ingest::selected(&db, &sources, source, day, Trigger::Cli).await {
-                match outcome {
-                    Ok(summary) => println!("{summary}"),
-                    Err(e) => failures.push(e.to_string()),
-                }
-            }
-            if failures.is_empty() {
-                Ok(())
-            } else {
-                Err(anyhow::anyhow!("ingest failed: {}", failures.join("; ")))
-            }
-        }
-        Command::Send { date } => {
-            let db = startup::database(&settings).await?;
-            let secret = startup::secret(&db, &settings).await?;
-            let mailer =
-                std::sync::Arc::new(crate::mail::Mailer::from_settings(&settings, &secret)?);
-            // With the model, the edition's papers are embedded before composing; without
-            // it, the send ranks literally and says why.
-            let embedder = Embedder::from_settings(&settings);
-            match tokio::time::timeout(MODEL_WAIT, embedder.load()).await {
-                Ok(Ok(_)) | Ok(Err(ModelError::Off)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "ranking literally"),
-                Err(_) => tracing::warn!(
-                    wait = ?MODEL_WAIT,
-                    "the embedding model did not load in time; ranking literally"
-                ),
-            }
-            let deliverer = crate::digests::deliver::Deliverer::from_settings(
-                &db, &mailer, &settings, &secret, &embedder,
-            );
-            // Ctrl-C/SIGTERM: finish the message in flight, hand the rest back, exit.
-            let shutdown = CancellationToken::new();
-            startup::cancel_on_signal(shutdown.clone());
-            let summary = crate::digests::plan::send(
-                &db,
-                &deliverer,
-                date,
-                settings.mail.send_concurrency,
-                shutdown,
-            )
-            .await?;
-            println!("{summary}");
-            if summary.failed > 0 || summary.retrying > 0 {
-                anyhow::bail!(
-                    "{} digests failed and {} wait for a retry (see the deliveries table or /admin/deliveries)",
-                    summary.failed,
-                    summary.retrying
-                );
-            }
-            Ok(())
-        }
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+        Command::Ingest { source, date } => ingest(settings, source, date).await,
         Command::Admin { command: AdminCommand::Add { email } } => {
-            let db = startup::database(&settings).await?;
-            let mut password = String::new();
-            std::io::stdin().read_line(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']);
-            let created = crate::operators::admins::create_or_reset(&db, &email, password).await?;
-            println!(
-                "{} admin {email}",
-                if created { "created" } else { "updated the password of" }
-            );
-            Ok(())
+            add_admin(settings, &email).await
         }
+        Command::Send { date } => send(settings, date).await,
         Command::Embed { all } => embed(settings, all).await,
-        Command::Migrate => {
-            startup::database(&settings).await?;
-            println!("database is up to date");
-            Ok(())
-        }
+        Command::Inbound => inbound(settings).await,
         Command::Healthcheck => healthcheck(settings.web.bind).await,
     }
+}
+
+/// `paperboy serve`: until SIGTERM or Ctrl-C.
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let shutdown = CancellationToken::new();
+    startup::cancel_on_signal(shutdown.clone());
+    app.run(shutdown).await
+}
+
+/// `paperboy migrate`: creates and migrates the database.
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    startup::database(&settings).await?;
+    println!("database is up to date");
+    Ok(())
+}
+
+/// `paperboy ingest`: one summary line per source; fails when any source failed.
+async fn ingest(
+    settings: Settings,
+    source: Selection,
+    date: Option<NaiveDate>,
+) -> anyhow::Result<()> {
+    let db = startup::database(&settings).await?;
+    let sources = Sources::from_settings(&settings);
+    let day = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let mut failures = Vec::new();
+    for outcome in ingest::selected(&db, &sources, source, day, Trigger::Cli).await {
+        match outcome {
+            Ok(summary) => println!("{summary}"),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("ingest failed: {}", failures.join("; ")))
+    }
+}
+
+/// `paperboy admin add`: the password comes on standard input.
+async fn add_admin(settings: Settings, email: &str) -> anyhow::Result<()> {
+    let db = startup::database(&settings).await?;
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let created = crate::operators::admins::create_or_reset(&db, email, password).await?;
+    println!("{} admin {email}", if created { "created" } else { "updated the password of" });
+    Ok(())
+}
+
+/// `paperboy send`: with the model, the edition's papers are embedded before composing;
+/// without it, the send ranks literally and says why. Ctrl-C or SIGTERM finishes the
+/// message in flight, hands the rest back and exits.
+async fn send(settings: Settings, date: Option<NaiveDate>) -> anyhow::Result<()> {
+    let db = startup::database(&settings).await?;
+    let secret = startup::secret(&db, &settings).await?;
+    let mailer = std::sync::Arc::new(crate::mail::Mailer::from_settings(&settings, &secret)?);
+    let embedder = Embedder::from_settings(&settings);
+    match tokio::time::timeout(MODEL_WAIT, embedder.load()).await {
+        Ok(Ok(_)) | Ok(Err(ModelError::Off)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "ranking literally"),
+        Err(_) => tracing::warn!(
+            wait = ?MODEL_WAIT,
+            "the embedding model did not load in time; ranking literally"
+        ),
+    }
+    let deliverer = crate::digests::deliver::Deliverer::from_settings(
+        &db, &mailer, &settings, &secret, &embedder,
+    );
+    let shutdown = CancellationToken::new();
+    startup::cancel_on_signal(shutdown.clone());
+    let concurrency = settings.mail.send_concurrency;
+    let summary = crate::digests::plan::send(&db, &deliverer, date, concurrency, shutdown).await?;
+    println!("{summary}");
+    if summary.failed > 0 || summary.retrying > 0 {
+        anyhow::bail!(
+            "{} digests failed and {} wait for a retry (see the deliveries table or /admin/deliveries)",
+            summary.failed,
+            summary.retrying
+        );
+    }
+    Ok(())
+}
+
+/// `paperboy inbound`: one message on standard input. Anything that may succeed later
+/// (reading stdin, the database) is `RetryLater`, so the mail server keeps the message.
+async fn inbound(settings: Settings) -> anyhow::Result<()> {
+    use crate::bounces::{self, MAX_INBOUND_BYTES};
+    use tokio::io::AsyncReadExt;
+    let mut raw = Vec::new();
+    let read = tokio::io::stdin().take(MAX_INBOUND_BYTES as u64 + 1).read_to_end(&mut raw).await;
+    if let Err(e) = read {
+        return Err(RetryLater(format!("cannot read the message on standard input: {e}")).into());
+    }
+    if raw.len() > MAX_INBOUND_BYTES {
+        tracing::warn!(limit = MAX_INBOUND_BYTES, "inbound message too large; ignored");
+        return Ok(());
+    }
+    let db = startup::database(&settings)
+        .await
+        .map_err(|e| RetryLater(format!("database unreachable: {e:#}")))?;
+    let secret = startup::secret(&db, &settings).await.map_err(|e| RetryLater(format!("{e:#}")))?;
+    let inbound = bounces::Inbound::from_settings(&settings, &secret);
+    let outcome = bounces::process_mime(&db, &inbound, &raw)
+        .await
+        .map_err(|e| RetryLater(format!("database error: {e}")))?;
+    tracing::info!(?outcome, bytes = raw.len(), "inbound message processed");
+    println!("{}", bounces::describe(&outcome));
+    Ok(())
 }
 
 /// `paperboy embed`: loads the model (downloading it if needed), drops other models'
