@@ -198,55 +198,81 @@ type TopicMatches = Arc<[(u32, f64, Field)]>;
 /// Matches the topic memo holds (24 bytes each: about 24 MB).
 const MEMO_MATCHES: usize = 1 << 20;
 
+/// The stems of a set of candidates, each with an id, and where each occurs.
+#[derive(Default)]
+struct Vocabulary {
+    ids: HashMap<String, u32>,
+    stems: Vec<String>,
+    /// Per stem id: (candidate, field, word position).
+    postings: Vec<Vec<(u32, Field, u32)>>,
+}
+
+impl Vocabulary {
+    /// The id of `stem`, new when it is new.
+    fn id(&mut self, stem: std::borrow::Cow<'_, str>) -> u32 {
+        if let Some(&id) = self.ids.get(stem.as_ref()) {
+            return id;
+        }
+        let id = self.stems.len() as u32;
+        self.ids.insert(stem.clone().into_owned(), id);
+        self.stems.push(stem.into_owned());
+        self.postings.push(Vec::new());
+        id
+    }
+
+    /// A candidate's title, keywords and abstract as stem ids, with their positions recorded.
+    fn read_fields(&mut self, ci: u32, c: &Candidate, stemmer: &Stemmer) -> [Vec<u32>; 3] {
+        let keywords = c.ai_keywords.join(" | ");
+        let texts = [c.title.as_str(), keywords.as_str(), c.abstract_text.as_str()];
+        let mut ids: [Vec<u32>; 3] = Default::default();
+        for (field, text) in Field::ALL.into_iter().zip(texts) {
+            for (pos, w) in words(text).enumerate() {
+                let id = self.id(stemmer.stem(&w));
+                ids[field as usize].push(id);
+                self.postings[id as usize].push((ci, field, pos as u32));
+            }
+        }
+        ids
+    }
+}
+
+/// Each candidate's TF-IDF vector over stem ids, weighted as a taste weighs rated papers.
+fn candidate_vectors(
+    fields: &[[Vec<u32>; 3]],
+    phrase_ids: &[Vec<u32>],
+    idf: &[f64],
+) -> Vec<Vec<(u32, f32)>> {
+    fields
+        .iter()
+        .zip(phrase_ids)
+        .map(|([title, keywords, abs], phrases)| {
+            weigh([(title, 2.0), (keywords, 1.5), (abs, 1.0), (phrases, 1.0)], |id| {
+                idf[*id as usize]
+            })
+            .into_iter()
+            .map(|(id, w)| (id, w as f32))
+            .collect()
+        })
+        .collect()
+}
+
 impl CandidateSet {
     /// Indexes `candidates`. `lexicon` gives IDF and acronyms; when it knows fewer papers
     /// than there are candidates (nothing indexed yet), the candidates' own counts serve.
     pub fn new(candidates: Vec<Candidate>, lexicon: &Lexicon) -> Self {
         let stemmer = Stemmer::create(Algorithm::English);
-        let mut vocabulary: HashMap<String, u32> = HashMap::new();
-        let mut stems_by_id: Vec<String> = Vec::new();
-        let mut postings: Vec<Vec<(u32, Field, u32)>> = Vec::new();
-        let mut fields = Vec::with_capacity(candidates.len());
-        for (ci, c) in candidates.iter().enumerate() {
-            let keywords = c.ai_keywords.join(" | ");
-            let texts = [c.title.as_str(), keywords.as_str(), c.abstract_text.as_str()];
-            let mut ids: [Vec<u32>; 3] = Default::default();
-            for (field, text) in Field::ALL.into_iter().zip(texts) {
-                for (pos, w) in words(text).enumerate() {
-                    let stem = stemmer.stem(&w);
-                    let id = match vocabulary.get(stem.as_ref()) {
-                        Some(&id) => id,
-                        None => {
-                            let id = stems_by_id.len() as u32;
-                            vocabulary.insert(stem.clone().into_owned(), id);
-                            stems_by_id.push(stem.into_owned());
-                            postings.push(Vec::new());
-                            id
-                        }
-                    };
-                    ids[field as usize].push(id);
-                    postings[id as usize].push((ci as u32, field, pos as u32));
-                }
-            }
-            fields.push(ids);
-        }
+        let mut vocabulary = Vocabulary::default();
+        let fields: Vec<[Vec<u32>; 3]> = candidates
+            .iter()
+            .enumerate()
+            .map(|(ci, c)| vocabulary.read_fields(ci as u32, c, &stemmer))
+            .collect();
         // Keyword phrases are features of the vectors only (no positions to match).
         let phrase_ids: Vec<Vec<u32>> = candidates
             .iter()
             .map(|c| {
-                keyword_features(&c.ai_keywords)
-                    .into_iter()
-                    .map(|f| match vocabulary.get(&f) {
-                        Some(&id) => id,
-                        None => {
-                            let id = stems_by_id.len() as u32;
-                            vocabulary.insert(f.clone(), id);
-                            stems_by_id.push(f);
-                            postings.push(Vec::new());
-                            id
-                        }
-                    })
-                    .collect()
+                let features = keyword_features(&c.ai_keywords);
+                features.into_iter().map(|f| vocabulary.id(f.into())).collect()
             })
             .collect();
         let own;
@@ -256,20 +282,9 @@ impl CandidateSet {
         } else {
             lexicon
         };
-        let idf: Vec<f64> = stems_by_id.iter().map(|s| lexicon.idf(s)).collect();
-        let vectors: Vec<Vec<(u32, f32)>> = fields
-            .iter()
-            .zip(&phrase_ids)
-            .map(|([title, keywords, abs], phrases)| {
-                weigh([(title, 2.0), (keywords, 1.5), (abs, 1.0), (phrases, 1.0)], |id| {
-                    idf[*id as usize]
-                })
-                .into_iter()
-                .map(|(id, w)| (id, w as f32))
-                .collect()
-            })
-            .collect();
-        let mut weights: Vec<Vec<(u32, f32)>> = vec![Vec::new(); stems_by_id.len()];
+        let idf: Vec<f64> = vocabulary.stems.iter().map(|s| lexicon.idf(s)).collect();
+        let vectors = candidate_vectors(&fields, &phrase_ids, &idf);
+        let mut weights: Vec<Vec<(u32, f32)>> = vec![Vec::new(); vocabulary.stems.len()];
         for (ci, v) in vectors.iter().enumerate() {
             for &(id, w) in v {
                 weights[id as usize].push((ci as u32, w));
@@ -284,9 +299,9 @@ impl CandidateSet {
         Self {
             candidates,
             stemmer,
-            vocabulary,
+            vocabulary: vocabulary.ids,
             fields,
-            postings,
+            postings: vocabulary.postings,
             idf,
             idf_unseen: lexicon.idf(""),
             weights,
@@ -534,6 +549,56 @@ impl CandidateSet {
     /// first, at most `interests.limit`. A subscriber with no typed interests gets what their
     /// ratings point to, then the most upvoted papers.
     pub fn rank(&self, interests: &Interests, exclude: &HashSet<&str>) -> Vec<Pick> {
+        let blocked = self.blocked(interests, exclude);
+        let typed = interests.typed();
+        let (strength, hits) = if typed {
+            self.literal_strength(interests)
+        } else {
+            (vec![0.0; self.len()], Vec::new())
+        };
+        let topic_sims = if typed { self.topic_similarities(interests) } else { Vec::new() };
+        let (meaning, nearest) = self.meaning_strength(interests, &topic_sims);
+        let liked_sims = self.taste_meaning(&interests.taste);
+        let terms = self.resolve(&interests.taste);
+        let taste = if terms.is_empty() { None } else { Some(self.taste_scores(&terms)) };
+        let trend = interests.trend.clamp(0.0, 1.0);
+        let (taste_near, liked_near) =
+            (taste.as_deref().unwrap_or(&[]), liked_sims.as_deref().unwrap_or(&[]));
+        let mut scored: Vec<(usize, f64)> = Vec::with_capacity(self.len());
+        for i in 0..self.len() {
+            if blocked[i] || self.upvotes[i] < interests.min_upvotes {
+                continue;
+            }
+            let closeness = taste_near.get(i).copied().unwrap_or(0.0);
+            let liked = liked_near.get(i).copied().unwrap_or(f32::MIN);
+            let close = closeness >= TASTE_MIN || liked >= TASTE_MEANING_MIN;
+            if typed && strength[i] <= 0.0 && nearest[i] < MEANING_MIN && !close {
+                continue;
+            }
+            let liked = TASTE_MEANING_WEIGHT * f64::from((liked - TASTE_MEANING_FLOOR).max(0.0));
+            let typed = strength[i] + meaning[i];
+            scored.push((i, typed + TASTE_WEIGHT * closeness + liked + trend * self.popularity[i]));
+        }
+        self.keep_best(&mut scored, interests.limit);
+        let why = Why {
+            set: self,
+            interests,
+            topic_sims: &topic_sims,
+            terms: &terms,
+            taste: taste.as_deref(),
+            liked_sims: liked_sims.as_deref(),
+            liked_vectors: std::cell::OnceCell::new(),
+        };
+        let pick_hits = hits_of(&scored, &hits, self.len());
+        scored
+            .into_iter()
+            .zip(pick_hits)
+            .map(|((index, score), hits)| Pick { index, score, reasons: why.reasons(index, hits) })
+            .collect()
+    }
+
+    /// Candidates the subscriber must not get: excluded by the caller, or rated down.
+    fn blocked(&self, interests: &Interests, exclude: &HashSet<&str>) -> Vec<bool> {
         let mut blocked = vec![false; self.len()];
         let excluded = exclude.iter().copied();
         for id in excluded.chain(interests.taste.rejected.iter().map(String::as_str)) {
@@ -541,54 +606,67 @@ impl CandidateSet {
                 blocked[i as usize] = true;
             }
         }
-        let eligible = |i: usize| !blocked[i] && self.upvotes[i] >= interests.min_upvotes;
-        let typed = interests.typed();
+        blocked
+    }
+
+    /// What the typed topics, categories and authors match literally: each candidate's
+    /// strength, and the hits a why-line names.
+    fn literal_strength(&self, interests: &Interests) -> (Vec<f64>, Vec<(u32, Hit)>) {
         let mut strength = vec![0.0f64; self.len()];
         let mut hits: Vec<(u32, Hit)> = Vec::new();
-        if typed {
-            let mut scratch = None;
-            for (ti, topic) in interests.topics.iter().enumerate() {
-                let trust = interests.taste.topic_trust(topic);
-                for &(ci, value, field) in self.memoized_matches(topic, &mut scratch).iter() {
-                    strength[ci as usize] += trust * value / PHRASE_NORM;
-                    hits.push((ci, Hit::Topic(ti, field)));
+        let mut scratch = None;
+        for (ti, topic) in interests.topics.iter().enumerate() {
+            let trust = interests.taste.topic_trust(topic);
+            for &(ci, value, field) in self.memoized_matches(topic, &mut scratch).iter() {
+                strength[ci as usize] += trust * value / PHRASE_NORM;
+                hits.push((ci, Hit::Topic(ti, field)));
+            }
+        }
+        let wanted_authors: Vec<String> = interests.authors.iter().map(|a| fold(a)).collect();
+        if interests.categories.is_empty() && wanted_authors.is_empty() {
+            return (strength, hits);
+        }
+        for (i, c) in self.candidates.iter().enumerate() {
+            for (k, cat) in interests.categories.iter().enumerate() {
+                if c.categories.iter().any(|pc| pc.eq_ignore_ascii_case(cat)) {
+                    strength[i] += 1.0;
+                    hits.push((i as u32, Hit::Category(k)));
                 }
             }
-            let wanted_authors: Vec<String> = interests.authors.iter().map(|a| fold(a)).collect();
-            if !interests.categories.is_empty() || !wanted_authors.is_empty() {
-                for (i, c) in self.candidates.iter().enumerate() {
-                    for (k, cat) in interests.categories.iter().enumerate() {
-                        if c.categories.iter().any(|pc| pc.eq_ignore_ascii_case(cat)) {
-                            strength[i] += 1.0;
-                            hits.push((i as u32, Hit::Category(k)));
-                        }
-                    }
-                    for (k, folded) in wanted_authors.iter().enumerate() {
-                        if self.authors_lower[i].iter().any(|a| a == folded) {
-                            strength[i] += 1.5;
-                            hits.push((i as u32, Hit::Author(k)));
-                        }
-                    }
+            for (k, folded) in wanted_authors.iter().enumerate() {
+                if self.authors_lower[i].iter().any(|a| a == folded) {
+                    strength[i] += 1.5;
+                    hits.push((i as u32, Hit::Author(k)));
                 }
             }
         }
-        // By meaning: each topic's closeness to every candidate (shared across subscribers).
-        let topic_sims: Vec<(usize, Arc<[f32]>)> = match &self.semantic {
-            Some(vectors) if typed => interests
-                .topics
-                .iter()
-                .enumerate()
-                .filter_map(|(ti, topic)| {
-                    let key = topic_key(topic);
-                    let query = interests.topic_vectors.get(&key)?;
-                    Some((ti, vectors.topic_similarities(&key, query)))
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
+        (strength, hits)
+    }
+
+    /// By meaning: each topic's closeness to every candidate (shared across subscribers).
+    fn topic_similarities(&self, interests: &Interests) -> Vec<(usize, Arc<[f32]>)> {
+        let Some(vectors) = &self.semantic else { return Vec::new() };
+        interests
+            .topics
+            .iter()
+            .enumerate()
+            .filter_map(|(ti, topic)| {
+                let key = topic_key(topic);
+                let query = interests.topic_vectors.get(&key)?;
+                Some((ti, vectors.topic_similarities(&key, query)))
+            })
+            .collect()
+    }
+
+    /// Each candidate's score by meaning over the topics, and its nearest topic's cosine.
+    fn meaning_strength(
+        &self,
+        interests: &Interests,
+        topic_sims: &[(usize, Arc<[f32]>)],
+    ) -> (Vec<f64>, Vec<f32>) {
         let mut meaning = vec![0.0f64; self.len()];
         let mut nearest = vec![f32::MIN; self.len()];
-        for (ti, sims) in &topic_sims {
+        for (ti, sims) in topic_sims {
             let trust = interests.taste.topic_trust(&interests.topics[*ti]);
             for (i, &sim) in sims.iter().enumerate() {
                 nearest[i] = nearest[i].max(sim);
@@ -597,88 +675,86 @@ impl CandidateSet {
                 }
             }
         }
-        let liked_sims = self.taste_meaning(&interests.taste);
-        let liked_vectors = std::cell::OnceCell::new();
-        let terms = self.resolve(&interests.taste);
-        let taste = if terms.is_empty() { None } else { Some(self.taste_scores(&terms)) };
-        let trend = interests.trend.clamp(0.0, 1.0);
-        let (taste_near, liked_near) =
-            (taste.as_deref().unwrap_or(&[]), liked_sims.as_deref().unwrap_or(&[]));
-        let mut scored: Vec<(usize, f64)> = Vec::with_capacity(self.len());
-        for i in 0..self.len() {
-            let closeness = taste_near.get(i).copied().unwrap_or(0.0);
-            let liked = liked_near.get(i).copied().unwrap_or(f32::MIN);
-            let close = closeness >= TASTE_MIN || liked >= TASTE_MEANING_MIN;
-            if !eligible(i) || (typed && strength[i] <= 0.0 && nearest[i] < MEANING_MIN && !close) {
-                continue;
-            }
-            let liked = TASTE_MEANING_WEIGHT * f64::from((liked - TASTE_MEANING_FLOOR).max(0.0));
-            let typed = strength[i] + meaning[i];
-            scored.push((i, typed + TASTE_WEIGHT * closeness + liked + trend * self.popularity[i]));
-        }
+        (meaning, nearest)
+    }
+
+    /// The best `limit` (0: all) of `scored`, strongest first.
+    fn keep_best(&self, scored: &mut Vec<(usize, f64)>, limit: usize) {
         let order = |a: &(usize, f64), b: &(usize, f64)| {
             b.1.total_cmp(&a.1)
                 .then_with(|| self.upvotes[b.0].cmp(&self.upvotes[a.0]))
                 // Candidates come ordered by upvotes and id: their index breaks the last ties.
                 .then_with(|| a.0.cmp(&b.0))
         };
-        if interests.limit > 0 && scored.len() > interests.limit {
-            scored.select_nth_unstable_by(interests.limit - 1, order);
-            scored.truncate(interests.limit);
+        if limit > 0 && scored.len() > limit {
+            scored.select_nth_unstable_by(limit - 1, order);
+            scored.truncate(limit);
         }
         scored.sort_by(order);
-        let pick_hits = hits_of(&scored, &hits, self.len());
-        scored
+    }
+}
+
+/// What one ranking knows when it says why each pick was picked.
+struct Why<'a> {
+    set: &'a CandidateSet,
+    interests: &'a Interests,
+    topic_sims: &'a [(usize, Arc<[f32]>)],
+    terms: &'a [(u32, f32, i16)],
+    taste: Option<&'a [f64]>,
+    liked_sims: Option<&'a [f32]>,
+    /// The liked papers' vectors as queries, made once and only when a why-line needs them.
+    liked_vectors: std::cell::OnceCell<Vec<(usize, Query)>>,
+}
+
+impl Why<'_> {
+    /// Literal hits first, then topics close by meaning, then the liked paper it resembles;
+    /// trending when nothing else.
+    fn reasons(&self, index: usize, hits: Vec<Hit>) -> Vec<Reason> {
+        let interests = self.interests;
+        let mut reasons: Vec<Reason> = hits
             .into_iter()
-            .zip(pick_hits)
-            .map(|((index, score), hits)| {
-                let mut reasons: Vec<Reason> = hits
-                    .into_iter()
-                    .map(|hit| match hit {
-                        Hit::Topic(t, field) => {
-                            Reason::Topic { topic: interests.topics[t].clone(), field }
-                        }
-                        Hit::Category(k) => Reason::Category(interests.categories[k].clone()),
-                        Hit::Author(k) => Reason::Author(interests.authors[k].clone()),
-                    })
-                    .collect();
-                let mut close: Vec<(f32, usize)> = topic_sims
-                    .iter()
-                    .filter(|(ti, sims)| {
-                        sims[index] >= MEANING_MIN
-                            && !reasons.iter().any(|r| {
-                                matches!(r, Reason::Topic { topic, .. } if *topic == interests.topics[*ti])
-                            })
-                    })
-                    .map(|(ti, sims)| (sims[index], *ti))
-                    .collect();
-                close.sort_by(|a, b| b.0.total_cmp(&a.0));
-                reasons.extend(
-                    close.into_iter().map(|(_, ti)| Reason::Close(interests.topics[ti].clone())),
-                );
-                let liked = if taste.as_ref().is_some_and(|t| t[index] >= TASTE_REASON) {
-                    self.liked_reason(index, &terms, &interests.taste)
-                } else {
-                    None
-                };
-                let liked = liked.or_else(|| {
-                    let liked_vectors = liked_vectors.get_or_init(|| {
-                        interests.taste.meaning.as_ref().map_or_else(Vec::new, |m| {
-                            m.liked.iter().map(|(at, v)| (usize::from(*at), Query::from(v))).collect()
-                        })
-                    });
-                    liked_sims
-                        .as_ref()
-                        .filter(|t| t[index] >= TASTE_MEANING_REASON)
-                        .and_then(|_| self.liked_by_meaning(index, liked_vectors, &interests.taste))
-                });
-                reasons.extend(liked);
-                if reasons.is_empty() {
-                    reasons.push(Reason::Trending);
-                }
-                Pick { index, score, reasons }
+            .map(|hit| match hit {
+                Hit::Topic(t, field) => Reason::Topic { topic: interests.topics[t].clone(), field },
+                Hit::Category(k) => Reason::Category(interests.categories[k].clone()),
+                Hit::Author(k) => Reason::Author(interests.authors[k].clone()),
             })
-            .collect()
+            .collect();
+        let mut close: Vec<(f32, usize)> = self
+            .topic_sims
+            .iter()
+            .filter(|(ti, sims)| {
+                sims[index] >= MEANING_MIN
+                    && !reasons.iter().any(|r| {
+                        matches!(r, Reason::Topic { topic, .. } if *topic == interests.topics[*ti])
+                    })
+            })
+            .map(|(ti, sims)| (sims[index], *ti))
+            .collect();
+        close.sort_by(|a, b| b.0.total_cmp(&a.0));
+        reasons
+            .extend(close.into_iter().map(|(_, ti)| Reason::Close(interests.topics[ti].clone())));
+        reasons.extend(self.liked(index));
+        if reasons.is_empty() {
+            reasons.push(Reason::Trending);
+        }
+        reasons
+    }
+
+    /// The liked paper this candidate resembles, by words, else by meaning.
+    fn liked(&self, index: usize) -> Option<Reason> {
+        let taste = &self.interests.taste;
+        if self.taste.is_some_and(|t| t[index] >= TASTE_REASON) {
+            if let Some(reason) = self.set.liked_reason(index, self.terms, taste) {
+                return Some(reason);
+            }
+        }
+        self.liked_sims.filter(|t| t[index] >= TASTE_MEANING_REASON)?;
+        let liked_vectors = self.liked_vectors.get_or_init(|| {
+            taste.meaning.as_ref().map_or_else(Vec::new, |m| {
+                m.liked.iter().map(|(at, v)| (usize::from(*at), Query::from(v))).collect()
+            })
+        });
+        self.set.liked_by_meaning(index, liked_vectors, taste)
     }
 }
 

@@ -79,50 +79,59 @@ impl Taste {
                 .map(|(_, p)| vector(p))
                 .collect()
         };
-        let (ups, downs) = (vectors(true), vectors(false));
         let topic_stems: Vec<String> = topics.iter().flat_map(|t| stems(t)).collect();
         let topic_vector = weigh([(&topic_stems, 1.0), (&[], 0.0), (&[], 0.0), (&[], 0.0)], idf);
-
-        let positives = ups.len() + usize::from(!topic_vector.is_empty());
-        // stem → (weight, strongest liked paper and its weight)
-        let mut profile: HashMap<String, (f64, i16, f64)> = HashMap::new();
-        if positives > 0 {
-            let share = 1.0 / positives as f64;
-            for (i, v) in ups.iter().enumerate() {
-                for (stem, w) in v {
-                    let e = profile.entry(stem.clone()).or_insert((0.0, -1, 0.0));
-                    e.0 += w * share;
-                    if *w > e.2 {
-                        (e.1, e.2) = (i as i16, *w);
-                    }
-                }
-            }
-            for (stem, w) in &topic_vector {
-                profile.entry(stem.clone()).or_insert((0.0, -1, 0.0)).0 += w * share;
-            }
-        }
-        if !downs.is_empty() {
-            let share = DOWN_WEIGHT / downs.len() as f64;
-            for v in &downs {
-                for (stem, w) in v {
-                    profile.entry(stem.clone()).or_insert((0.0, -1, 0.0)).0 -= w * share;
-                }
-            }
-        }
-        let mut terms: Vec<(String, f64, i16)> = profile
-            .into_iter()
-            .filter(|(_, (w, _, _))| w.abs() > 1e-9)
-            .map(|(s, (w, src, _))| (s, w, if w > 0.0 { src } else { -1 }))
-            .collect();
-        terms.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(&b.0)));
-        terms.truncate(PROFILE_TERMS);
-        let norm = terms.iter().map(|t| t.1 * t.1).sum::<f64>().sqrt();
-        let terms = terms
-            .into_iter()
-            .map(|(s, w, src)| (s, if norm > 0.0 { (w / norm) as f32 } else { 0.0 }, src))
-            .collect();
+        let terms = profile(&vectors(true), &vectors(false), &topic_vector);
         Taste { terms, liked, rejected, topic_trust, meaning: None }
     }
+}
+
+/// Rocchio: the mean of the papers rated up (the topics counting as one more) minus a
+/// quarter of the mean of those rated down, its strongest `PROFILE_TERMS` stems at unit
+/// length. Each stem remembers the liked paper that weighs most in it (-1: none).
+fn profile(
+    ups: &[Vec<(String, f64)>],
+    downs: &[Vec<(String, f64)>],
+    topic_vector: &[(String, f64)],
+) -> Vec<(String, f32, i16)> {
+    let positives = ups.len() + usize::from(!topic_vector.is_empty());
+    // stem → (weight, strongest liked paper and its weight)
+    let mut profile: HashMap<String, (f64, i16, f64)> = HashMap::new();
+    if positives > 0 {
+        let share = 1.0 / positives as f64;
+        for (i, v) in ups.iter().enumerate() {
+            for (stem, w) in v {
+                let e = profile.entry(stem.clone()).or_insert((0.0, -1, 0.0));
+                e.0 += w * share;
+                if *w > e.2 {
+                    (e.1, e.2) = (i as i16, *w);
+                }
+            }
+        }
+        for (stem, w) in topic_vector {
+            profile.entry(stem.clone()).or_insert((0.0, -1, 0.0)).0 += w * share;
+        }
+    }
+    if !downs.is_empty() {
+        let share = DOWN_WEIGHT / downs.len() as f64;
+        for v in downs {
+            for (stem, w) in v {
+                profile.entry(stem.clone()).or_insert((0.0, -1, 0.0)).0 -= w * share;
+            }
+        }
+    }
+    let mut terms: Vec<(String, f64, i16)> = profile
+        .into_iter()
+        .filter(|(_, (w, _, _))| w.abs() > 1e-9)
+        .map(|(s, (w, src, _))| (s, w, if w > 0.0 { src } else { -1 }))
+        .collect();
+    terms.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(&b.0)));
+    terms.truncate(PROFILE_TERMS);
+    let norm = terms.iter().map(|t| t.1 * t.1).sum::<f64>().sqrt();
+    terms
+        .into_iter()
+        .map(|(s, w, src)| (s, if norm > 0.0 { (w / norm) as f32 } else { 0.0 }, src))
+        .collect()
 }
 
 /// The stems of a rated paper, field by field, as training weighs them.
