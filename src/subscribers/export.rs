@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::digests::ranking::Taste;
 use crate::digests::read_back;
-use crate::domain::Links;
+use crate::domain::{Links, Preferences};
 use crate::store::{deliveries, examples, library, mail_queue, ratings, subscribers};
 
 /// Everything paperboy keeps about a subscriber, as their "download my data" file.
@@ -197,11 +197,98 @@ async fn examples_export(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Exported
 pub async fn export(db: &PgPool, links: &Links, subscriber: Uuid) -> sqlx::Result<Option<Export>> {
     let Some(row) = subscribers::find_by_id(db, subscriber).await? else { return Ok(None) };
     let record = subscribers::record(db, subscriber).await?;
-    let prefs = row.preferences();
+    let taste: Taste = ratings::taste(db, subscriber).await?;
+    let events = subscribers::events(db, subscriber, None).await?;
+    Ok(Some(Export {
+        exported_at: Utc::now(),
+        email: row.email.clone(),
+        status: row.status().as_str(),
+        signed_up_at: record.created_at,
+        confirmed_at: record.confirmed_at,
+        unsubscribed_at: record.unsubscribed_at,
+        awaiting_confirmation: awaiting(record),
+        earlier_confirmation_links: earlier_links(db, subscriber).await?,
+        emails: emails(db, subscriber).await?,
+        learned_interests: taste.terms.into_iter().map(|(term, w, _)| (term, w)).collect(),
+        bounces: bounces(db, subscriber).await?,
+        preferences: ExportedPreferences::from(&row.preferences()),
+        feed_url: links.feed(&subscriber, row.feed_generation),
+        events: events.into_iter().map(|e| ExportedEvent { kind: e.kind, at: e.at }).collect(),
+        deliveries: deliveries(db, links, subscriber).await?,
+        ratings: rated(db, subscriber).await?,
+        examples: examples_export(db, subscriber).await?,
+    }))
+}
+
+/// The choices a confirmation link still waits with, if any.
+fn awaiting(record: subscribers::Record) -> Option<AwaitingChoices> {
+    (record.pending_topics.is_some()
+        || record.pending_categories.is_some()
+        || record.pending_frequency.is_some()
+        || record.pending_examples.is_some())
+    .then_some(AwaitingChoices {
+        topics: record.pending_topics,
+        categories: record.pending_categories,
+        frequency: record.pending_frequency,
+        examples: record.pending_examples,
+    })
+}
+
+async fn earlier_links(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<EarlierLink>> {
+    let links = subscribers::earlier_links(db, subscriber).await?;
+    Ok(links
+        .into_iter()
+        .map(|l| EarlierLink {
+            choices: AwaitingChoices {
+                topics: l.topics,
+                categories: l.categories,
+                frequency: l.frequency,
+                examples: l.examples,
+            },
+            expires_at: l.expires_at,
+        })
+        .collect())
+}
+
+async fn emails(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<ExportedEmail>> {
+    let emails = mail_queue::of_subscriber(db, subscriber).await?;
+    Ok(emails
+        .into_iter()
+        .map(|(kind, subject, status, created_at, sent_at)| ExportedEmail {
+            kind,
+            subject,
+            status,
+            created_at,
+            sent_at,
+        })
+        .collect())
+}
+
+async fn bounces(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<ExportedBounce>> {
+    let bounces = crate::store::bounces::of_subscriber(db, subscriber).await?;
+    Ok(bounces
+        .into_iter()
+        .map(|b| ExportedBounce {
+            kind: b.kind,
+            proven: b.proven,
+            source: b.source,
+            status_code: b.status_code,
+            diagnostic: b.diagnostic,
+            received_at: b.received_at,
+        })
+        .collect())
+}
+
+/// Every digest made for the subscriber, with its papers and why-lines as sent.
+async fn deliveries(
+    db: &PgPool,
+    links: &Links,
+    subscriber: Uuid,
+) -> sqlx::Result<Vec<ExportedDelivery>> {
     let all = deliveries::Filter { since: None, delivered_only: false, limit: None };
     let records = deliveries::of_subscriber(db, subscriber, all).await?;
     let items = read_back::items_of(db, &records).await?;
-    let deliveries = records
+    Ok(records
         .iter()
         .zip(items)
         .map(|(r, items)| ExportedDelivery {
@@ -218,9 +305,12 @@ pub async fn export(db: &PgPool, links: &Links, subscriber: Uuid) -> sqlx::Resul
                 .map(|i| ExportedPaper { arxiv_id: i.arxiv_id, title: i.title, why: i.why })
                 .collect(),
         })
-        .collect();
-    let ratings = ratings::of_subscriber(db, subscriber, None)
-        .await?
+        .collect())
+}
+
+async fn rated(db: &PgPool, subscriber: Uuid) -> sqlx::Result<Vec<ExportedRating>> {
+    let rated = ratings::of_subscriber(db, subscriber, None).await?;
+    Ok(rated
         .into_iter()
         .map(|(arxiv_id, title, rating, source, rated_at)| ExportedRating {
             arxiv_id,
@@ -229,74 +319,12 @@ pub async fn export(db: &PgPool, links: &Links, subscriber: Uuid) -> sqlx::Resul
             source,
             rated_at,
         })
-        .collect();
-    let events = subscribers::events(db, subscriber, None)
-        .await?
-        .into_iter()
-        .map(|e| ExportedEvent { kind: e.kind, at: e.at })
-        .collect();
-    let emails = mail_queue::of_subscriber(db, subscriber)
-        .await?
-        .into_iter()
-        .map(|(kind, subject, status, created_at, sent_at)| ExportedEmail {
-            kind,
-            subject,
-            status,
-            created_at,
-            sent_at,
-        })
-        .collect();
-    let taste: Taste = ratings::taste(db, subscriber).await?;
-    let awaiting = (record.pending_topics.is_some()
-        || record.pending_categories.is_some()
-        || record.pending_frequency.is_some()
-        || record.pending_examples.is_some())
-    .then_some(AwaitingChoices {
-        topics: record.pending_topics,
-        categories: record.pending_categories,
-        frequency: record.pending_frequency,
-        examples: record.pending_examples,
-    });
-    Ok(Some(Export {
-        exported_at: Utc::now(),
-        email: row.email.clone(),
-        status: row.status().as_str(),
-        signed_up_at: record.created_at,
-        confirmed_at: record.confirmed_at,
-        unsubscribed_at: record.unsubscribed_at,
-        awaiting_confirmation: awaiting,
-        earlier_confirmation_links: subscribers::earlier_links(db, subscriber)
-            .await?
-            .into_iter()
-            .map(|l| EarlierLink {
-                choices: AwaitingChoices {
-                    topics: l.topics,
-                    categories: l.categories,
-                    frequency: l.frequency,
-                    examples: l.examples,
-                },
-                expires_at: l.expires_at,
-            })
-            .collect(),
-        emails,
-        learned_interests: taste
-            .terms
-            .into_iter()
-            .map(|(term, weight, _)| (term, weight))
-            .collect(),
-        bounces: crate::store::bounces::of_subscriber(db, subscriber)
-            .await?
-            .into_iter()
-            .map(|b| ExportedBounce {
-                kind: b.kind,
-                proven: b.proven,
-                source: b.source,
-                status_code: b.status_code,
-                diagnostic: b.diagnostic,
-                received_at: b.received_at,
-            })
-            .collect(),
-        preferences: ExportedPreferences {
+        .collect())
+}
+
+impl From<&Preferences> for ExportedPreferences {
+    fn from(prefs: &Preferences) -> Self {
+        Self {
             topics: prefs.topics.items().to_vec(),
             categories: prefs.categories.items().to_vec(),
             authors: prefs.authors.items().to_vec(),
@@ -307,11 +335,6 @@ pub async fn export(db: &PgPool, links: &Links, subscriber: Uuid) -> sqlx::Resul
             papers_per_email: prefs.papers_per_email,
             min_upvotes: prefs.min_upvotes,
             trend_weight: prefs.trend_weight,
-        },
-        feed_url: links.feed(&subscriber, row.feed_generation),
-        events,
-        deliveries,
-        ratings,
-        examples: examples_export(db, subscriber).await?,
-    }))
+        }
+    }
 }

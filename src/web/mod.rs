@@ -196,20 +196,27 @@ async fn count_request(State(state): State<AppState>, req: Request, next: Next) 
 /// The whole application router with its middleware.
 pub fn router(state: AppState) -> Router {
     metrics::handle();
-    // `connect-src 'self'`: no script runs here, but auditing tools fetch /robots.txt
-    // from within the page.
-    let csp = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
-               connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-    let headers = [
-        (header::CONTENT_SECURITY_POLICY, csp),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        // Links carry tokens: never leak them to other sites through Referer.
-        (header::REFERRER_POLICY, "no-referrer"),
-        (HeaderName::from_static("permissions-policy"), "interest-cohort=()"),
-    ];
+    let app = pages(state.clone())
+        .merge(inbound_routes(state.clone()))
+        .merge(upload_routes(state.clone()))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ));
+    let app = with_security_headers(app);
+    // The span names the route pattern, never the raw path: paths carry tokens.
+    app.layer(axum::middleware::from_fn(no_store_personal_pages))
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn_with_state(state, count_request))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+        tracing::info_span!("request", method = %req.method(), route = route.as_deref().unwrap_or("unmatched"))
+    }))
+}
 
-    let app = Router::new()
+/// Every page and form, under the ordinary body limit.
+fn pages(state: AppState) -> Router {
+    Router::new()
         .route("/", get(home::index))
         .route("/subscribe", post(home::subscribe))
         .route("/confirm/{token}", get(confirm::show).post(confirm::confirm))
@@ -239,42 +246,53 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .merge(admin::router())
         .fallback(error::not_found)
-        .with_state(state.clone())
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
-    // Reports may carry the whole returned message: their own, larger limit.
-    let counted = state.clone();
-    let inbound = Router::new()
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+}
+
+/// Bounce and complaint reports may carry the whole returned message: their own, larger
+/// limit, behind the inbound token.
+fn inbound_routes(state: AppState) -> Router {
+    Router::new()
         .route("/inbound/mime", post(inbound::mime))
         .route("/inbound/ses", post(inbound::ses))
         .route("/inbound/postmark", post(inbound::postmark))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), inbound::require_token))
-        .with_state(state.clone())
+        .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(crate::bounces::MAX_INBOUND_BYTES))
-        .layer(RequestBodyLimitLayer::new(crate::bounces::MAX_INBOUND_BYTES));
-    // A library upload may be up to 5 MB of BibTeX; a little more arrives to be refused
-    // with a message rather than cut off.
+        .layer(RequestBodyLimitLayer::new(crate::bounces::MAX_INBOUND_BYTES))
+}
+
+/// A library upload may be up to 5 MB of BibTeX; a little more arrives to be refused with
+/// a message rather than cut off.
+fn upload_routes(state: AppState) -> Router {
     let upload_limit = crate::ratings::library::MAX_BYTES + 1024 * 1024;
-    let uploads = Router::new()
+    Router::new()
         .route("/preferences/{token}/library", post(examples::upload))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(upload_limit))
-        .layer(RequestBodyLimitLayer::new(upload_limit));
-    let mut app = app.merge(inbound).merge(uploads).layer(TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        Duration::from_secs(30),
-    ));
+        .layer(RequestBodyLimitLayer::new(upload_limit))
+}
+
+/// The headers every response carries unless its handler set them.
+fn with_security_headers(mut app: Router) -> Router {
+    // `connect-src 'self'`: no script runs here, but auditing tools fetch /robots.txt
+    // from within the page.
+    let csp = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
+               connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    let headers = [
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        // Links carry tokens: never leak them to other sites through Referer.
+        (header::REFERRER_POLICY, "no-referrer"),
+        (HeaderName::from_static("permissions-policy"), "interest-cohort=()"),
+    ];
     for (name, value) in headers {
         app = app
             .layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
-    // The span names the route pattern, never the raw path: paths carry tokens.
-    app.layer(axum::middleware::from_fn(no_store_personal_pages))
-        .layer(axum::middleware::from_fn(metrics::track))
-        .layer(axum::middleware::from_fn_with_state(counted, count_request))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-        let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-        tracing::info_span!("request", method = %req.method(), route = route.as_deref().unwrap_or("unmatched"))
-    }))
+    app
 }
 
 /// Pages reached through a subscriber's token or an admin session are personal: no cache
