@@ -124,12 +124,6 @@ pub async fn subscribe(
     links: &Links,
     signup: &NewSignup,
 ) -> Result<bool, Error> {
-    let choices = SignupChoices {
-        topics: &signup.topics,
-        categories: &signup.categories,
-        frequency: signup.frequency,
-        examples: &signup.examples,
-    };
     let key = signup.email.normalized();
     let (seed, token) = new_confirmation_link(links);
     let expires = confirm_expiry(settings);
@@ -150,17 +144,27 @@ pub async fn subscribe(
         })
         .await
         .map_err(Error::Write)?;
-    match written {
-        Written::New => {
-            tracing::info!("new subscriber pending confirmation");
-            return Ok(true);
-        }
-        Written::Known => {}
+    if let Written::New = written {
+        tracing::info!("new subscriber pending confirmation");
+        return Ok(true);
     }
+    sign_up_known(db, &key, signup, &token, expires, &confirmation).await
+}
 
+/// A sign-up of an address we know: the preferences link for a confirmed subscriber, a new
+/// confirmation link for anyone else, within the address's daily mail budget. Whether an
+/// email was queued.
+async fn sign_up_known(
+    db: &PgPool,
+    key: &str,
+    signup: &NewSignup,
+    token: &Token,
+    expires: DateTime<Utc>,
+    confirmation: &mail::Notice,
+) -> Result<bool, Error> {
     let mut tx = db.begin().await?;
-    // Known address (or erased since the insert: then there is nothing to do).
-    let Some(existing) = subscribers::lock_by_email(&mut tx, &key).await? else {
+    // Erased since the insert: then there is nothing to do.
+    let Some(existing) = subscribers::lock_by_email(&mut tx, key).await? else {
         return Ok(false);
     };
     if !within_mail_budget(&mut tx, existing.id).await? {
@@ -176,14 +180,15 @@ pub async fn subscribe(
         // A bounced address may have been fixed: a fresh double opt-in (the confirmation
         // itself is not suppressed).
         Status::Pending | Status::Unsubscribed | Status::Bounced => {
-            subscribers::restart_confirmation(
-                &mut tx,
-                existing.id,
-                &choices,
-                &token.hash(),
-                expires,
-            )
-            .await?;
+            let choices = SignupChoices {
+                topics: &signup.topics,
+                categories: &signup.categories,
+                frequency: signup.frequency,
+                examples: &signup.examples,
+            };
+            let hash = token.hash();
+            subscribers::restart_confirmation(&mut tx, existing.id, &choices, &hash, expires)
+                .await?;
             mail_queue::enqueue(&mut tx, existing.id, &existing.email, &confirmation.queued())
                 .await?;
             tracing::info!("sent a new confirmation link");

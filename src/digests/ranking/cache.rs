@@ -1,6 +1,6 @@
 //! The indexed candidates of recent editions, shared by the delivery workers, `paperboy
 //! send`, the preferences page's live preview and the admin preview. The one part of
-//! `digest/` that reads the store: an edition is loaded once and kept for a few minutes.
+//! `ranking/` that reads the store: an edition is loaded once and kept for a few minutes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
