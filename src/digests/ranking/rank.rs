@@ -743,10 +743,10 @@ impl Why<'_> {
     /// The liked paper this candidate resembles, by words, else by meaning.
     fn liked(&self, index: usize) -> Option<Reason> {
         let taste = &self.interests.taste;
-        if self.taste.is_some_and(|t| t[index] >= TASTE_REASON) {
-            if let Some(reason) = self.set.liked_reason(index, self.terms, taste) {
-                return Some(reason);
-            }
+        if self.taste.is_some_and(|t| t[index] >= TASTE_REASON)
+            && let Some(reason) = self.set.liked_reason(index, self.terms, taste)
+        {
+            return Some(reason);
         }
         self.liked_sims.filter(|t| t[index] >= TASTE_MEANING_REASON)?;
         let liked_vectors = self.liked_vectors.get_or_init(|| {
