@@ -35,8 +35,9 @@ async fn the_form_answers_at_once_while_smtp_is_down_and_the_mail_goes_out_once_
     assert_eq!(res.status(), 200);
     assert!(started.elapsed() < Duration::from_secs(5), "the form must not wait for SMTP");
 
-    // The worker tried, failed, and scheduled a retry with the reason recorded.
-    wait_for_row(&app, "one attempt", |r| r.1 >= 1).await;
+    // The worker tried, failed, and scheduled a retry with the reason recorded. (An attempt
+    // counts when it is claimed, before its outcome: wait for the outcome.)
+    wait_for_row(&app, "one failed attempt", |r| r.1 >= 1 && r.2.is_some()).await;
     let (status, _, error, _) = mail_row(&app).await;
     assert_eq!(status, "pending");
     assert!(error.is_some(), "the failure reason is recorded");
