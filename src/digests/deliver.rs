@@ -1,15 +1,14 @@
 //! Delivering editions (`sending.rs` plans them: who gets which edition). Workers claim
 //! batches of deliveries (`FOR UPDATE SKIP LOCKED`, marked with their connection's backend
-//! pid), compose each subscriber's digest, send it, and record the outcome row by row, so a
-//! crash loses nothing and repeats at most the message in flight. `drain` works through a
-//! scope and returns (`paperboy send`, the admin's send); `jobs::delivery` runs the
-//! long-lived workers of `serve`.
+//! pid), compose each subscriber's digest, send it, and record the outcome row by row (by
+//! the rules of `mail::queue`), so a crash loses nothing and repeats at most the message in
+//! flight. `drain` works through a scope and returns (`paperboy send`, the admin's send);
+//! `digests::workers` runs the long-lived workers of `serve`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -17,12 +16,11 @@ use uuid::Uuid;
 use crate::bounces::{self, Inbound};
 use crate::digests::ranking::{EditionCache, EditionData, Interests, Taste};
 use crate::digests::{DigestLinks, render};
-use crate::domain::Sent;
-use crate::domain::{Links, redact_addresses};
+use crate::domain::{Links, Preferences, Sent};
 use crate::embeddings::{Embedder, topics};
-use crate::mail::{Mailer, RetryPolicy, SendError};
+use crate::mail::queue::{self, Batch, Digests, Settled};
+use crate::mail::{Draft, Mailer, RetryPolicy};
 use crate::store::deliveries::{self, Claimed, DeliveryStatus, Scope};
-use crate::store::leases::{Queue, Renewal};
 use crate::store::subscribers::{self, Status, SubscriberRow};
 use crate::store::{self, editions, ratings};
 
@@ -147,17 +145,35 @@ impl Deliverer {
         tally: &Tally,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<usize> {
-        let batch = deliveries::claim(conn, scope, BATCH, self.lease).await?;
-        if batch.is_empty() {
+        let queue = Digests(scope.clone());
+        let Some(mut batch) =
+            Batch::claim(&queue, conn, &self.db, self.lease, BATCH, self.policy).await?
+        else {
             return Ok(0);
+        };
+        let claimed = batch.len();
+        let mut data = self.batch_data(conn, batch.iter().collect()).await?;
+        while let Some(delivery) = batch.next(&queue, conn, shutdown).await? {
+            let edition = data.editions.get(&delivery.edition_id).cloned().flatten();
+            let subscriber = data.recipient(&delivery);
+            self.deliver(conn, &queue, &delivery, subscriber, edition.as_deref(), tally).await?;
         }
-        let claimed = batch.iter().map(|c| c.id).collect();
-        let _renewal =
-            Renewal::start(conn, &self.db, Queue::Deliveries, claimed, self.lease).await?;
+        for _ in 0..batch.gave_up() {
+            count_failed(tally);
+        }
+        Ok(claimed)
+    }
+
+    /// Loads what the batch's digests need, once for the batch.
+    async fn batch_data(
+        &self,
+        conn: &mut PgConnection,
+        batch: Vec<&Claimed>,
+    ) -> anyhow::Result<BatchData> {
         let ids: Vec<Uuid> = batch.iter().filter_map(|c| c.subscriber_id).collect();
         let rows: HashMap<Uuid, SubscriberRow> =
             subscribers::find_many(conn, &ids).await?.into_iter().map(|r| (r.id, r)).collect();
-        let mut tastes = ratings::tastes(conn, &ids).await?;
+        let tastes = ratings::tastes(conn, &ids).await?;
         let batch_topics: Vec<String> =
             rows.values().flat_map(|r| r.preferences().topics.items().to_vec()).collect();
         let topic_vectors =
@@ -174,23 +190,7 @@ impl Deliverer {
         for (s, p) in deliveries::already_sent(conn, &ids, &papers).await? {
             sent.entry(s).or_default().insert(p);
         }
-        let count = batch.len();
-        for (i, claimed) in batch.iter().enumerate() {
-            if shutdown.is_cancelled() {
-                // Hand the rest back untouched for the next run.
-                let rest: Vec<i64> = batch[i..].iter().map(|c| c.id).collect();
-                deliveries::release(conn, &rest).await?;
-                break;
-            }
-            let subscriber = claimed.subscriber_id.and_then(|id| rows.get(&id)).map(|row| {
-                let taste = tastes.remove(&row.id).unwrap_or_default();
-                let sent = sent.remove(&row.id).unwrap_or_default();
-                Recipient { row, taste, sent, topic_vectors: &topic_vectors }
-            });
-            let edition = editions.get(&claimed.edition_id).cloned().flatten();
-            self.deliver(conn, claimed, subscriber, edition.as_deref(), tally).await?;
-        }
-        Ok(count)
+        Ok(BatchData { rows, tastes, sent, topic_vectors, editions })
     }
 
     /// Delivers one claimed digest in a transaction that holds its queue row (`hold`), and
@@ -199,6 +199,7 @@ impl Deliverer {
     async fn deliver(
         &self,
         conn: &mut PgConnection,
+        queue: &Digests,
         claimed: &Claimed,
         subscriber: Option<Recipient<'_>>,
         edition: Option<&EditionData>,
@@ -209,8 +210,21 @@ impl Deliverer {
             tracing::warn!("the claim ran out and another worker took the delivery; leaving it");
             return Ok(());
         };
-        let refused =
-            self.deliver_held(&mut tx, claimed, status, subscriber, edition, tally).await?;
+        let refused = match (status, subscriber, edition) {
+            // An unsubscribe takes effect at once, also for digests already queued.
+            (Some(Status::Confirmed), Some(subscriber), Some(edition)) => {
+                self.deliver_held(&mut tx, queue, claimed, subscriber, edition, tally).await?
+            }
+            (Some(_), Some(_), Some(_)) => {
+                cancel(&mut tx, claimed.id, "subscriber is no longer subscribed", tally).await?;
+                None
+            }
+            _ => {
+                let why = "subscriber or edition no longer exists";
+                cancel(&mut tx, claimed.id, why, tally).await?;
+                None
+            }
+        };
         tx.commit().await?;
         if let Some(reply) = refused {
             bounces::refused_at_send(&self.db, &self.inbound, Sent::Delivery(claimed.id), &reply)
@@ -219,97 +233,135 @@ impl Deliverer {
         Ok(())
     }
 
-    /// Ranks, renders, sends and records one digest; returns the reply of a permanent
-    /// refusal.
+    /// Ranks and renders one digest for a subscriber still subscribed, then posts it to
+    /// their feed or sends it; returns the reply of a permanent refusal.
     async fn deliver_held(
         &self,
         conn: &mut PgConnection,
+        queue: &Digests,
         claimed: &Claimed,
-        status: Option<Status>,
-        subscriber: Option<Recipient<'_>>,
-        edition: Option<&EditionData>,
+        subscriber: Recipient<'_>,
+        edition: &EditionData,
         tally: &Tally,
     ) -> anyhow::Result<Option<String>> {
-        let (
-            Some(status),
-            Some(Recipient { row: subscriber, taste, sent, topic_vectors }),
-            Some(edition),
-        ) = (status, subscriber, edition)
-        else {
-            cancel(conn, claimed.id, "subscriber or edition no longer exists", tally).await?;
-            return Ok(None);
-        };
-        // An unsubscribe takes effect at once, also for digests already queued.
-        if status != Status::Confirmed {
-            cancel(conn, claimed.id, "subscriber is no longer subscribed", tally).await?;
-            return Ok(None);
-        }
-        let exclude: HashSet<&str> = sent.iter().map(String::as_str).collect();
-        let prefs = subscriber.preferences();
-        let interests = Interests::for_subscriber(&prefs, taste).with_topic_vectors(topic_vectors);
-        let picks = edition.set.rank(&interests, &exclude);
-        if picks.is_empty() {
-            deliveries::mark_closed(
-                conn,
-                claimed.id,
-                DeliveryStatus::Skipped,
-                Some("nothing matched"),
-            )
-            .await?;
+        let row = subscriber.row;
+        let prefs = row.preferences();
+        let Some(digest) = self.compose(claimed.id, subscriber, &prefs, edition)? else {
+            let why = Some("nothing matched");
+            deliveries::mark_closed(conn, claimed.id, DeliveryStatus::Skipped, why).await?;
             Tally::add(&tally.skipped);
             return Ok(None);
-        }
-        let items = render::items(&edition.set, &picks);
-        let links = DigestLinks::for_delivery(&self.links, &subscriber.id, claimed.id);
-        let draft = render::render(&edition.edition, &items, &links)?;
-        let papers: Vec<String> = items.iter().map(|i| i.arxiv_id.clone()).collect();
-        let why: Vec<String> = items.iter().map(|i| i.why.clone()).collect();
-        let digest =
-            deliveries::Delivered { subject: &draft.subject, paper_ids: &papers, why: &why };
+        };
         if !prefs.frequency.mailed() {
-            deliveries::mark_delivered(conn, claimed.id, None, &digest).await?;
+            deliveries::mark_delivered(conn, claimed.id, None, &digest.record).await?;
             Tally::add(&tally.posted);
-            tracing::info!(papers = papers.len(), "digest posted to the subscriber's feed");
+            tracing::info!(papers = digest.papers(), "digest posted to the subscriber's feed");
             return Ok(None);
         }
         let headers = [
-            ("List-Unsubscribe", format!("<{}>", links.unsubscribe)),
+            ("List-Unsubscribe", format!("<{}>", digest.unsubscribe)),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".to_string()),
             ("List-Id", self.mailer.list_id()),
             ("X-Paperboy-Edition", edition.edition.label()),
         ];
-        let message_id = self.mailer.new_message_id(Sent::Delivery(claimed.id));
-        match self
+        let (papers, sent) = (digest.papers(), Sent::Delivery(claimed.id));
+        let receipt = (self.mailer.new_message_id(sent), digest.record);
+        let outcome = self
             .mailer
-            .send(&subscriber.email, &draft, &message_id, &headers, Sent::Delivery(claimed.id))
+            .send(&row.email, &digest.draft, &receipt.0, &headers, sent)
             .await
-        {
-            Ok(()) => {
-                deliveries::mark_delivered(conn, claimed.id, Some(&message_id), &digest).await?;
-                Tally::add(&tally.sent);
-                metrics::counter!("paperboy_digests_sent_total").increment(1);
-                tracing::info!(papers = papers.len(), "digest sent");
-            }
-            Err(SendError::Transient(e)) if claimed.attempts < self.policy.max_attempts => {
-                let delay = self.policy.delay(claimed.attempts);
-                let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                deliveries::mark_retry(conn, claimed.id, next, &e).await?;
-                Tally::add(&tally.retrying);
-                metrics::counter!("paperboy_digest_retries_total").increment(1);
-                tracing::warn!(error = ?redact_addresses(&e), retry_in = ?delay, "digest not sent; will retry");
-            }
-            Err(e) => {
-                deliveries::mark_failed(conn, claimed.id, &e.to_string()).await?;
-                Tally::add(&tally.failed);
-                metrics::counter!("paperboy_digests_failed_total").increment(1);
-                tracing::error!(error = ?redact_addresses(&e.to_string()), "digest failed for good");
-                if let SendError::Permanent(reply) = e {
-                    return Ok(Some(reply));
-                }
-            }
-        }
-        Ok(None)
+            .map(|()| &receipt);
+        let settled = queue::settle(queue, conn, claimed, outcome, &self.policy).await?;
+        Ok(count(tally, settled, papers))
     }
+
+    /// Ranks the edition for a subscriber and renders their digest; `None` when nothing
+    /// matched.
+    fn compose(
+        &self,
+        id: i64,
+        subscriber: Recipient<'_>,
+        prefs: &Preferences,
+        edition: &EditionData,
+    ) -> anyhow::Result<Option<Composed>> {
+        let Recipient { row, taste, sent, topic_vectors } = subscriber;
+        let exclude: HashSet<&str> = sent.iter().map(String::as_str).collect();
+        let interests = Interests::for_subscriber(prefs, taste).with_topic_vectors(topic_vectors);
+        let picks = edition.set.rank(&interests, &exclude);
+        if picks.is_empty() {
+            return Ok(None);
+        }
+        let items = render::items(&edition.set, &picks);
+        let links = DigestLinks::for_delivery(&self.links, &row.id, id);
+        let draft = render::render(&edition.edition, &items, &links)?;
+        let record = deliveries::Delivered {
+            subject: draft.subject.clone(),
+            paper_ids: items.iter().map(|i| i.arxiv_id.clone()).collect(),
+            why: items.iter().map(|i| i.why.clone()).collect(),
+        };
+        Ok(Some(Composed { draft, unsubscribe: links.unsubscribe, record }))
+    }
+}
+
+/// What a batch's digests need, loaded once for the batch.
+struct BatchData {
+    rows: HashMap<Uuid, SubscriberRow>,
+    tastes: HashMap<Uuid, Taste>,
+    /// The papers of the batch's editions each subscriber already had.
+    sent: HashMap<Uuid, HashSet<String>>,
+    /// The vectors of the batch's topics.
+    topic_vectors: HashMap<String, Arc<[f32]>>,
+    editions: HashMap<i64, Option<Arc<EditionData>>>,
+}
+
+impl BatchData {
+    /// The delivery's subscriber, when they still exist.
+    fn recipient(&mut self, delivery: &Claimed) -> Option<Recipient<'_>> {
+        let row = self.rows.get(&delivery.subscriber_id?)?;
+        let taste = self.tastes.remove(&row.id).unwrap_or_default();
+        let sent = self.sent.remove(&row.id).unwrap_or_default();
+        Some(Recipient { row, taste, sent, topic_vectors: &self.topic_vectors })
+    }
+}
+
+/// A digest ready to go: the message, its unsubscribe link, and its record (the papers,
+/// each with its why-line).
+struct Composed {
+    draft: Draft,
+    unsubscribe: String,
+    record: deliveries::Delivered,
+}
+
+impl Composed {
+    fn papers(&self) -> usize {
+        self.record.paper_ids.len()
+    }
+}
+
+/// Counts a send's outcome; returns the reply of a permanent refusal.
+fn count(tally: &Tally, settled: Settled, papers: usize) -> Option<String> {
+    match settled {
+        Settled::Sent => {
+            Tally::add(&tally.sent);
+            metrics::counter!("paperboy_digests_sent_total").increment(1);
+            tracing::info!(papers, "digest sent");
+            None
+        }
+        Settled::Retrying(_) => {
+            Tally::add(&tally.retrying);
+            metrics::counter!("paperboy_digest_retries_total").increment(1);
+            None
+        }
+        Settled::GaveUp(refusal) => {
+            count_failed(tally);
+            refusal
+        }
+    }
+}
+
+fn count_failed(tally: &Tally) {
+    Tally::add(&tally.failed);
+    metrics::counter!("paperboy_digests_failed_total").increment(1);
 }
 
 /// A subscriber as one delivery needs them: their row, their taste and the papers of this

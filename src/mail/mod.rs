@@ -2,6 +2,7 @@
 
 mod messages;
 pub mod outbox;
+pub mod queue;
 mod retry;
 mod smtp_pool;
 mod transport;

@@ -2,22 +2,20 @@
 //!
 //! Workers claim batches with `FOR UPDATE SKIP LOCKED`, marking the rows with their
 //! connection's backend pid, so several workers or processes never send the same row and
-//! a crashed worker's rows are free again at once; each outcome is recorded as it happens.
+//! a crashed worker's rows are free again at once; each outcome is recorded as it happens,
+//! by the rules of `mail::queue`.
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::bounces::{self, Inbound};
-use crate::domain::Links;
-use crate::domain::Sent;
-use crate::domain::redact_addresses;
+use crate::domain::{Links, Sent};
 use crate::jobs::worker::{self, Health, Step};
-use crate::mail::{Mailer, RetryPolicy, SendError};
-use crate::store::leases::{Queue, Renewal};
+use crate::mail::queue::{self, Batch, DurableQueue, Outbox, Settled};
+use crate::mail::{Mailer, RetryPolicy};
 use crate::store::{
     self,
     mail_queue::{self, QueuedMail},
@@ -70,70 +68,65 @@ pub async fn deliver_batch(
 ) -> sqlx::Result<usize> {
     let mut conn = db.acquire().await?;
     store::relax_commits(&mut conn, true).await?;
-    let result = async {
-        let batch = mail_queue::claim(&mut conn, BATCH, sender.lease).await?;
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        let claimed = batch.iter().map(|m| m.id).collect();
-        let _renewal = Renewal::start(&mut conn, db, Queue::Mail, claimed, sender.lease).await?;
-        for (i, mail) in batch.iter().enumerate() {
-            if shutdown.is_cancelled() {
-                let rest: Vec<i64> = batch[i..].iter().map(|m| m.id).collect();
-                mail_queue::release(&mut conn, &rest).await?;
-                break;
-            }
-            if !mail_queue::still_ours(&mut conn, mail.id).await? {
-                // Erased since the claim, or the claim ran out and another worker has it.
-                continue;
-            }
-            if let Some(reply) = deliver_one(&mut conn, sender, mail).await? {
-                bounces::refused_at_send(db, &sender.inbound, Sent::Mail(mail.id), &reply).await?;
-            }
-        }
-        sqlx::Result::Ok(batch.len())
-    }
-    .await;
+    let result = send_batch(&mut conn, db, sender, shutdown).await;
     store::relax_commits(&mut conn, false).await?;
     result
 }
 
-#[tracing::instrument(name = "deliver_mail", skip_all, fields(mail_id = mail.id, kind = %mail.kind, attempt = mail.attempts + 1))]
+async fn send_batch(
+    conn: &mut PgConnection,
+    db: &PgPool,
+    sender: &MailSender,
+    shutdown: &CancellationToken,
+) -> sqlx::Result<usize> {
+    let Some(mut batch) =
+        Batch::claim(&Outbox, conn, db, sender.lease, BATCH, sender.policy).await?
+    else {
+        return Ok(0);
+    };
+    let claimed = batch.len();
+    while let Some(mail) = batch.next(&Outbox, conn, shutdown).await? {
+        if !mail_queue::still_ours(conn, mail.id).await? {
+            // Erased since the claim, or the claim ran out and another worker has it.
+            continue;
+        }
+        if let Some(reply) = deliver_one(conn, sender, &mail).await? {
+            bounces::refused_at_send(db, &sender.inbound, Sent::Mail(mail.id), &reply).await?;
+        }
+    }
+    Ok(claimed)
+}
+
+/// Sends one claimed message and records the outcome; returns the reply of a permanent
+/// refusal.
+#[tracing::instrument(name = "deliver_mail", skip_all, fields(mail_id = mail.id, kind = %mail.kind, attempt = mail.attempts))]
 async fn deliver_one(
     conn: &mut PgConnection,
     sender: &MailSender,
     mail: &QueuedMail,
 ) -> sqlx::Result<Option<String>> {
     let MailSender { links, confirm_ttl_hours, mailer, policy, .. } = sender;
-    let draft = match draft(&mail, links, *confirm_ttl_hours) {
+    let draft = match draft(mail, links, *confirm_ttl_hours) {
         Ok(draft) => draft,
         Err(why) => {
-            mail_queue::mark_failed(conn, mail.id, &why).await?;
+            Outbox.give_up(conn, mail.id, &why).await?;
             tracing::error!(error = ?why, "cannot write the message");
             return Ok(None);
         }
     };
     let message_id = mailer.new_message_id(Sent::Mail(mail.id));
-    match mailer.send(&mail.recipient, &draft, &message_id, &[], Sent::Mail(mail.id)).await {
-        Ok(()) => {
-            mail_queue::mark_sent(conn, mail.id, &message_id).await?;
+    let outcome = mailer
+        .send(&mail.recipient, &draft, &message_id, &[], Sent::Mail(mail.id))
+        .await
+        .map(|()| message_id.as_str());
+    Ok(match queue::settle(&Outbox, conn, mail, outcome, policy).await? {
+        Settled::Sent => {
             tracing::debug!("sent");
+            None
         }
-        Err(SendError::Transient(e)) if mail.attempts + 1 < policy.max_attempts => {
-            let delay = policy.delay(mail.attempts + 1);
-            let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-            mail_queue::mark_retry(conn, mail.id, next, &e).await?;
-            tracing::warn!(error = ?redact_addresses(&e), retry_in = ?delay, "send failed; will retry");
-        }
-        Err(e) => {
-            mail_queue::mark_failed(conn, mail.id, &e.to_string()).await?;
-            tracing::error!(error = ?redact_addresses(&e.to_string()), "send failed for good");
-            if let SendError::Permanent(reply) = e {
-                return Ok(Some(reply));
-            }
-        }
-    }
-    Ok(None)
+        Settled::Retrying(_) => None,
+        Settled::GaveUp(refusal) => refusal,
+    })
 }
 
 /// The message as it goes out, or why it cannot be written. A queued notice is read per

@@ -128,8 +128,9 @@ pub struct Claimed {
 }
 
 /// Claims up to `limit` deliveries for the worker on this connection (its backend pid
-/// marks them), including rows left claimed by a worker that died: a claim whose worker
-/// connection is gone, or that was not renewed for `lease`, is free again (`leases`).
+/// marks them), counting an attempt on each, including rows left claimed by a worker that
+/// died: a claim whose worker connection is gone, or that was not renewed for `lease`, is
+/// free again (`mail::queue`).
 pub async fn claim(
     conn: &mut PgConnection,
     scope: &Scope,
@@ -190,10 +191,10 @@ pub async fn hold(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<Optio
 }
 
 /// A delivered digest as its record keeps it: the papers in order, each with its why-line.
-pub struct Delivered<'a> {
-    pub subject: &'a str,
-    pub paper_ids: &'a [String],
-    pub why: &'a [String],
+pub struct Delivered {
+    pub subject: String,
+    pub paper_ids: Vec<String>,
+    pub why: Vec<String>,
 }
 
 /// Sent by email (`message_id`), or posted to a feed-only subscriber's feed (`None`): records
@@ -202,7 +203,7 @@ pub async fn mark_delivered(
     conn: &mut PgConnection,
     id: i64,
     message_id: Option<&str>,
-    digest: &Delivered<'_>,
+    digest: &Delivered,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "WITH done AS (
@@ -216,9 +217,9 @@ pub async fn mark_delivered(
          WHERE id = $1 AND EXISTS (SELECT 1 FROM done)",
         id,
         message_id,
-        digest.subject,
-        digest.paper_ids,
-        digest.why,
+        digest.subject.as_str(),
+        digest.paper_ids.as_slice(),
+        digest.why.as_slice(),
     )
     .execute(conn)
     .await?;
@@ -276,7 +277,8 @@ pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx:
     mark_closed(conn, id, DeliveryStatus::Failed, Some(error)).await
 }
 
-/// Hands claimed deliveries back untouched (a graceful stop mid-batch).
+/// Hands claimed deliveries back with the attempts their claims counted (a graceful stop
+/// mid-batch: not the deliveries' fault).
 pub async fn release(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE delivery_queue SET claimed_by = NULL, attempts = attempts - 1
@@ -284,6 +286,19 @@ pub async fn release(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
         ids,
     )
     .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Renews the claims of the worker whose connection has backend pid `owner` on `ids`.
+pub async fn renew(db: &PgPool, owner: i32, ids: &[i64]) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE delivery_queue SET claimed_at = now()
+         WHERE delivery_id = ANY($1) AND claimed_by = $2",
+        ids,
+        owner,
+    )
+    .execute(db)
     .await?;
     Ok(())
 }

@@ -77,9 +77,9 @@ pub async fn count_since(
 }
 
 /// Claims up to `limit` due messages for the worker on this connection (its backend pid
-/// marks them; other workers skip them), including messages whose worker died: a claim
-/// whose worker connection is gone, or that was not renewed for `lease`, is free again
-/// (`leases`).
+/// marks them; other workers skip them), counting an attempt on each, including messages
+/// whose worker died: a claim whose worker connection is gone, or that was not renewed for
+/// `lease`, is free again (`mail::queue`).
 pub async fn claim(
     conn: &mut PgConnection,
     limit: i64,
@@ -97,7 +97,8 @@ pub async fn claim(
              LIMIT $1
              FOR UPDATE SKIP LOCKED
          )
-         UPDATE outgoing_mail m SET claimed_by = pg_backend_pid(), claimed_at = now()
+         UPDATE outgoing_mail m
+         SET claimed_by = pg_backend_pid(), claimed_at = now(), attempts = m.attempts + 1
          FROM picked WHERE m.id = picked.id
          RETURNING m.id, m.kind AS "kind: MailKind", m.recipient, m.subject,
                    m.notice, m.body_text, m.body_html, m.attempts"#,
@@ -128,7 +129,7 @@ pub async fn still_ours(conn: &mut PgConnection, id: i64) -> sqlx::Result<bool> 
 pub async fn mark_sent(conn: &mut PgConnection, id: i64, message_id: &str) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE outgoing_mail
-         SET status = 'sent', attempts = attempts + 1, message_id = $2, sent_at = now(),
+         SET status = 'sent', message_id = $2, sent_at = now(),
              last_error = NULL, notice = NULL, body_text = '', body_html = '', claimed_by = NULL
          WHERE id = $1 AND claimed_by = pg_backend_pid()",
         id,
@@ -139,6 +140,7 @@ pub async fn mark_sent(conn: &mut PgConnection, id: i64, message_id: &str) -> sq
     Ok(())
 }
 
+/// A transient failure: pending again from `next_attempt_at`, the error kept.
 pub async fn mark_retry(
     conn: &mut PgConnection,
     id: i64,
@@ -147,7 +149,7 @@ pub async fn mark_retry(
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE outgoing_mail
-         SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, claimed_by = NULL
+         SET next_attempt_at = $2, last_error = $3, claimed_by = NULL
          WHERE id = $1 AND claimed_by = pg_backend_pid()",
         id,
         next_attempt_at,
@@ -162,7 +164,7 @@ pub async fn mark_retry(
 pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE outgoing_mail
-         SET status = 'failed', attempts = attempts + 1, last_error = $2, notice = NULL,
+         SET status = 'failed', last_error = $2, notice = NULL,
              body_text = '', body_html = '', claimed_by = NULL
          WHERE id = $1 AND claimed_by = pg_backend_pid()",
         id,
@@ -173,14 +175,28 @@ pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx:
     Ok(())
 }
 
-/// Hands claimed messages back untouched (a worker stopping mid-batch).
+/// Hands claimed messages back with the attempts their claims counted (a worker stopping
+/// mid-batch: not the messages' fault).
 pub async fn release(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE outgoing_mail SET claimed_by = NULL
+        "UPDATE outgoing_mail SET claimed_by = NULL, attempts = attempts - 1
          WHERE id = ANY($1) AND claimed_by = pg_backend_pid()",
         ids,
     )
     .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Renews the claims of the worker whose connection has backend pid `owner` on `ids`.
+pub async fn renew(db: &PgPool, owner: i32, ids: &[i64]) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE outgoing_mail SET claimed_at = now()
+         WHERE id = ANY($1) AND claimed_by = $2 AND status = 'pending'",
+        ids,
+        owner,
+    )
+    .execute(db)
     .await?;
     Ok(())
 }

@@ -47,7 +47,6 @@ pub mod deliveries;
 pub mod editions;
 pub mod examples;
 pub mod ingest_runs;
-pub mod leases;
 pub mod lexicon;
 pub mod library;
 pub mod mail_queue;
@@ -61,6 +60,12 @@ pub mod vectors;
 pub async fn ping(db: &sqlx::PgPool) -> sqlx::Result<()> {
     sqlx::query!("SELECT 1 AS one").fetch_one(db).await?;
     Ok(())
+}
+
+/// The backend pid of this connection: what marks the claims its worker takes on queued
+/// mail.
+pub async fn backend_pid(conn: &mut sqlx::PgConnection) -> sqlx::Result<i32> {
+    sqlx::query_scalar!(r#"SELECT pg_backend_pid() AS "pid!""#).fetch_one(conn).await
 }
 
 /// Commits on this connection stop waiting for the WAL flush (`on`) or wait again. For

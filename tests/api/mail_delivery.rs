@@ -35,8 +35,9 @@ async fn the_form_answers_at_once_while_smtp_is_down_and_the_mail_goes_out_once_
     assert_eq!(res.status(), 200);
     assert!(started.elapsed() < Duration::from_secs(5), "the form must not wait for SMTP");
 
-    // The worker tried, failed, and scheduled a retry with the reason recorded.
-    wait_for_row(&app, "one attempt", |r| r.1 >= 1).await;
+    // The worker tried, failed, and scheduled a retry with the reason recorded. (An attempt
+    // counts when it is claimed, before its outcome: wait for the outcome.)
+    wait_for_row(&app, "one failed attempt", |r| r.1 >= 1 && r.2.is_some()).await;
     let (status, _, error, _) = mail_row(&app).await;
     assert_eq!(status, "pending");
     assert!(error.is_some(), "the failure reason is recorded");
@@ -141,4 +142,60 @@ async fn a_queued_notice_this_version_cannot_read_fails_alone() {
     .unwrap();
     assert_eq!(kept, None);
     assert!(app.smtp.messages().iter().all(|m| m.to.iter().all(|t| !t.contains("future"))));
+}
+
+/// Each message's (status, attempts, whether claimed), in the order they were queued.
+async fn queue_rows(db: &sqlx::PgPool) -> Vec<(String, i32, bool)> {
+    sqlx::query_as("SELECT status, attempts, claimed_by IS NOT NULL FROM outgoing_mail ORDER BY id")
+        .fetch_all(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_confirmation_whose_sender_is_killed_mid_send_goes_again_and_both_attempts_count() {
+    let app = spawn_app_with(&[]).await;
+    app.smtp.set_mode(Mode::Delay(1500));
+    app.subscribe("kit@example.com", "").await;
+    wait_until("a send begun", Duration::from_secs(10), || async { app.smtp.begun() >= 1 }).await;
+    // The attempt counted when the message was claimed, before anything was sent.
+    let (sender, attempts): (i32, i32) =
+        sqlx::query_as("SELECT claimed_by, attempts FROM outgoing_mail")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(attempts, 1);
+
+    // The sender's connection dies mid-send, as it would with its process.
+    sqlx::query("SELECT pg_terminate_backend($1)").bind(sender).execute(&app.db).await.unwrap();
+    wait_for_row(&app, "sent", |r| r.0 == "sent").await;
+    assert_eq!(mail_row(&app).await.1, 2, "the killed attempt counts, and the one that sent it");
+    let copies =
+        app.smtp.messages().iter().filter(|m| m.to.iter().any(|t| t == "kit@example.com")).count();
+    assert!((1..=2).contains(&copies), "at most the message in flight went twice: {copies}");
+}
+
+#[tokio::test]
+async fn a_graceful_stop_gives_back_the_attempts_of_the_messages_it_did_not_send() {
+    let mut app = spawn_app_with(&[]).await;
+    app.smtp.set_mode(Mode::Slow);
+    // Three messages queued at once (as rendered by an earlier version), claimed as one batch.
+    sqlx::query(
+        "INSERT INTO outgoing_mail (kind, recipient, subject, body_text, body_html)
+         SELECT 'confirmation', 'r' || i || '@example.com', 'Confirm', 'Confirm.', '<p>Confirm.</p>'
+         FROM generate_series(1, 3) i",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    wait_until("a send begun", Duration::from_secs(10), || async { app.smtp.begun() >= 1 }).await;
+    let claimed = vec![("pending".to_string(), 1, true); 3];
+    assert_eq!(queue_rows(&app.db).await, claimed, "each claim counted an attempt");
+
+    let db = app.db.clone();
+    app.stop().await;
+    let after = queue_rows(&db).await;
+    assert_eq!(after[0], ("sent".to_string(), 1, false), "the message in flight went");
+    let released = vec![("pending".to_string(), 0, false); 2];
+    assert_eq!(after[1..], released, "the others are free again, their attempts given back");
 }
