@@ -81,8 +81,6 @@ pub struct RetryLater(pub String);
 /// How long `paperboy send` waits for the embedding model before ranking literally.
 const MODEL_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// Largest message `paperboy inbound` reads (as `/inbound/mime`).
-
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Inbound => {

@@ -105,7 +105,7 @@ async fn deliver_one(
     mail: &QueuedMail,
 ) -> sqlx::Result<Option<String>> {
     let MailSender { links, confirm_ttl_hours, mailer, policy, .. } = sender;
-    let draft = match draft(&mail, links, *confirm_ttl_hours) {
+    let draft = match draft(mail, links, *confirm_ttl_hours) {
         Ok(draft) => draft,
         Err(why) => {
             mail_queue::mark_failed(conn, mail.id, &why).await?;
