@@ -1,12 +1,9 @@
-//! Bounces and complaints, whichever way they come in (`paperboy inbound`, `/inbound/*`,
-//! an SMTP refusal at send time): one processor that finds the subscriber and acts.
-//!
-//! A report changes a subscriber only when it proves the message was ours: the VERP tag of
-//! our envelope sender (MAC'ed), or our own random `Message-ID` in the returned original.
-//! A report that names only an address is kept for the operator and changes nothing, so
-//! nobody can bounce or unsubscribe a subscriber by mailing us a made-up report.
+//! The bounce and complaint processor: finds the subscriber a report is about, and acts.
 
+mod json;
+pub mod postmark;
 pub mod report;
+pub mod ses;
 
 /// Largest message `paperboy inbound` and `/inbound/mime` read.
 pub const MAX_INBOUND_BYTES: usize = 10 * 1024 * 1024;
@@ -86,6 +83,12 @@ impl Inbound {
 }
 
 /// A report in the processor's terms, from whichever source.
+///
+/// Whichever way it came in (`paperboy inbound`, `/inbound/*`, an SMTP refusal at send
+/// time), a report changes a subscriber only when it proves the message was ours: the VERP
+/// tag of our envelope sender (MAC'ed), or our own random `Message-ID` in the returned
+/// original. A report that names only an address is kept for the operator and changes
+/// nothing, so nobody can bounce or unsubscribe a subscriber by mailing us a made-up report.
 pub struct Evidence<'a> {
     pub kind: ReportKind,
     pub source: &'static str,
@@ -321,7 +324,8 @@ async fn provider_target(
     })
 }
 
-/// What a provider's webhook said, before the subscriber is found.
+/// What a provider's webhook said (`ses`, `postmark`), before the subscriber is found.
+#[derive(Debug, PartialEq, Eq)]
 struct ProviderReport {
     kind: ReportKind,
     status: Option<String>,
@@ -331,6 +335,7 @@ struct ProviderReport {
     message_id: Option<String>,
 }
 
+/// Finds the subscriber a provider's report is about, and applies it.
 async fn apply_provider(
     db: &PgPool,
     inbound: &Inbound,
@@ -356,117 +361,4 @@ async fn apply_provider(
         recipient: r.recipient.as_deref(),
     };
     apply(db, inbound, evidence).await
-}
-
-/// An Amazon SNS delivery of an SES notification.
-pub enum Ses {
-    /// SNS asks to confirm the subscription by visiting this URL.
-    Subscribe(String),
-    Processed(Outcome),
-}
-
-/// `POST /inbound/ses`: an SNS message (`SubscriptionConfirmation` or a `Notification`
-/// carrying an SES `Bounce` or `Complaint`), or an SES notification on its own. None when
-/// the body is not such JSON.
-pub async fn process_ses(db: &PgPool, inbound: &Inbound, raw: &[u8]) -> sqlx::Result<Option<Ses>> {
-    use serde_json::Value;
-    let Ok(outer) = serde_json::from_slice::<Value>(raw) else { return Ok(None) };
-    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    match outer.get("Type").and_then(Value::as_str) {
-        Some("SubscriptionConfirmation") => {
-            return Ok(text(&outer, "SubscribeURL").map(Ses::Subscribe));
-        }
-        Some("UnsubscribeConfirmation") => {
-            return Ok(Some(Ses::Processed(Outcome::Ignored("an SNS unsubscribe confirmation"))));
-        }
-        _ => {}
-    }
-    let message: Value = match outer.get("Message").and_then(Value::as_str) {
-        Some(inner) => match serde_json::from_str(inner) {
-            Ok(v) => v,
-            Err(_) => return Ok(None),
-        },
-        None => outer.clone(),
-    };
-    let kind_of =
-        message.get("notificationType").or(message.get("eventType")).and_then(Value::as_str);
-    let mail = message.get("mail").cloned().unwrap_or(Value::Null);
-    let message_id = mail.get("commonHeaders").and_then(|h| text(h, "messageId")).or_else(|| {
-        mail.get("headers")?.as_array()?.iter().find_map(|h| {
-            (h.get("name")?.as_str()?.eq_ignore_ascii_case("message-id"))
-                .then(|| text(h, "value"))
-                .flatten()
-        })
-    });
-    let envelope_sender = text(&mail, "source");
-    let report = match kind_of {
-        Some("Bounce") => {
-            let bounce = message.get("bounce").cloned().unwrap_or(Value::Null);
-            let first = bounce.get("bouncedRecipients").and_then(|r| r.get(0)).cloned();
-            let kind = match bounce.get("bounceType").and_then(Value::as_str) {
-                Some("Permanent") => ReportKind::Hard,
-                Some("Transient") => ReportKind::Soft,
-                _ => {
-                    return Ok(Some(Ses::Processed(Outcome::Ignored(
-                        "an undetermined SES bounce",
-                    ))));
-                }
-            };
-            ProviderReport {
-                kind,
-                status: first.as_ref().and_then(|r| text(r, "status")),
-                diagnostic: first.as_ref().and_then(|r| text(r, "diagnosticCode")),
-                recipient: first.as_ref().and_then(|r| text(r, "emailAddress")),
-                envelope_sender,
-                message_id,
-            }
-        }
-        Some("Complaint") => {
-            let complaint = message.get("complaint").cloned().unwrap_or(Value::Null);
-            let first = complaint.get("complainedRecipients").and_then(|r| r.get(0)).cloned();
-            ProviderReport {
-                kind: ReportKind::Complaint,
-                status: None,
-                diagnostic: text(&complaint, "complaintFeedbackType")
-                    .map(|t| format!("Feedback-Type: {t}")),
-                recipient: first.as_ref().and_then(|r| text(r, "emailAddress")),
-                envelope_sender,
-                message_id,
-            }
-        }
-        Some(_) => return Ok(Some(Ses::Processed(Outcome::Ignored("not a bounce or complaint")))),
-        None => return Ok(None),
-    };
-    Ok(Some(Ses::Processed(apply_provider(db, inbound, "ses", report, raw).await?)))
-}
-
-/// `POST /inbound/postmark`: a Postmark bounce or spam-complaint webhook. None when the
-/// body is not such JSON.
-pub async fn process_postmark(
-    db: &PgPool,
-    inbound: &Inbound,
-    raw: &[u8],
-) -> sqlx::Result<Option<Outcome>> {
-    use serde_json::Value;
-    let Ok(v) = serde_json::from_slice::<Value>(raw) else { return Ok(None) };
-    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let Some(record) = text("RecordType") else { return Ok(None) };
-    let kind = match (record.as_str(), text("Type").as_deref()) {
-        ("SpamComplaint", _) | ("Bounce", Some("SpamComplaint")) => ReportKind::Complaint,
-        ("Bounce", Some("HardBounce" | "BadEmailAddress" | "ManuallyDeactivated")) => {
-            ReportKind::Hard
-        }
-        ("Bounce", Some("SoftBounce" | "Transient" | "DnsError")) => ReportKind::Soft,
-        _ => return Ok(Some(Outcome::Ignored("not a bounce or complaint"))),
-    };
-    let details = text("Details").or_else(|| text("Description"));
-    let report = ProviderReport {
-        kind,
-        status: details.as_deref().and_then(report::status_code),
-        diagnostic: details,
-        recipient: text("Email"),
-        envelope_sender: None,
-        message_id: None,
-    };
-    Ok(Some(apply_provider(db, inbound, "postmark", report, raw).await?))
 }

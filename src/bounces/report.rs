@@ -1,7 +1,4 @@
-//! Reading what comes back by mail: delivery status notifications (RFC 3464
-//! `multipart/report; report-type=delivery-status`), complaint reports (ARF, RFC 5965
-//! `report-type=feedback-report`), the common non-standard bounces, and auto-replies to
-//! ignore. Pure: bytes in, a `Report` out; any bytes are safe to give it.
+//! Reads what comes back by mail (DSNs, ARF complaints, prose bounces, auto-replies).
 
 use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
@@ -55,7 +52,10 @@ impl Report {
 /// Longest diagnostic kept.
 const MAX_DIAGNOSTIC: usize = 500;
 
-/// Reads a raw RFC 5322 message. None when the bytes are not a message at all (no header).
+/// Reads a raw RFC 5322 message: a delivery status notification (RFC 3464
+/// `report-type=delivery-status`), a complaint report (ARF, RFC 5965
+/// `report-type=feedback-report`), a non-standard bounce or an auto-reply. Pure, and any
+/// bytes are safe to give it: None when they are not a message at all (no header).
 pub fn read(raw: &[u8]) -> Option<Report> {
     // A message starts with a header field: `Name:` in printable ASCII.
     let name_len = raw.iter().take_while(|&&b| b.is_ascii_graphic() && b != b':').count();

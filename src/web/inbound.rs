@@ -74,76 +74,42 @@ pub async fn mime(State(app): State<AppState>, body: Bytes) -> Result<Response, 
 }
 
 /// `POST /inbound/ses`: Amazon SES notifications through SNS. A subscription
-/// confirmation is confirmed by visiting its `SubscribeURL`, which must be Amazon's (SNS
-/// endpoints are `https://sns.<region>.amazonaws.com/`): nobody makes us fetch elsewhere.
+/// confirmation is confirmed by visiting its `SubscribeURL`, only when that is Amazon's.
 #[tracing::instrument(name = "inbound_ses", skip_all)]
 pub async fn ses(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
-    match bounces::process_ses(&app.db, &app.inbound, &body)
+    match bounces::ses::process(&app.db, &app.inbound, &body)
         .await
         .context("processing the SES notification")?
     {
         None => Ok(answer(&Outcome::NotAMessage)),
-        Some(bounces::Ses::Processed(outcome)) => {
+        Some(bounces::ses::Handled::Processed(outcome)) => {
             tracing::info!(?outcome, "SES notification processed");
             Ok(answer(&outcome))
         }
-        Some(bounces::Ses::Subscribe(url)) => Ok(confirm_sns(&url).await),
+        Some(bounces::ses::Handled::Subscribe(url)) => Ok(confirm_sns(&url).await),
     }
 }
 
 async fn confirm_sns(url: &str) -> Response {
-    // `sns.<region>.amazonaws.com` (or `.com.cn`), default port, no user: nothing else.
-    let amazon = reqwest::Url::parse(url).ok().filter(|u| {
-        let host = u.host_str().unwrap_or_default();
-        let region = host
-            .strip_prefix("sns.")
-            .and_then(|h| h.strip_suffix(".amazonaws.com").or(h.strip_suffix(".amazonaws.com.cn")));
-        u.scheme() == "https"
-            && u.port().is_none()
-            && u.username().is_empty()
-            && u.password().is_none()
-            && region.is_some_and(|r| {
-                !r.is_empty()
-                    && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            })
-    });
-    let Some(url) = amazon else {
-        tracing::warn!(
-            "SNS subscription confirmation with a SubscribeURL that is not Amazon's; refused"
-        );
-        return (StatusCode::BAD_REQUEST, "SubscribeURL is not an SNS endpoint\n").into_response();
-    };
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build();
-    match client.map(|c| c.get(url)) {
-        Ok(request) => match request.send().await {
-            Ok(res) if res.status().is_success() => {
-                tracing::info!("SNS subscription confirmed");
-                (StatusCode::OK, "subscription confirmed\n").into_response()
-            }
-            Ok(res) => {
-                tracing::warn!(status = %res.status(), "SNS refused the subscription confirmation");
-                (StatusCode::BAD_GATEWAY, "SNS refused the confirmation\n").into_response()
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot reach SNS to confirm the subscription");
-                (StatusCode::BAD_GATEWAY, "cannot reach SNS; it will send the confirmation again\n")
-                    .into_response()
-            }
-        },
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build an HTTP client");
-            (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response()
+    use bounces::ses::Confirmation;
+    let (status, text) = match bounces::ses::confirm(url).await {
+        Confirmation::Confirmed => (StatusCode::OK, "subscription confirmed\n"),
+        Confirmation::NotAmazon => {
+            (StatusCode::BAD_REQUEST, "SubscribeURL is not an SNS endpoint\n")
         }
-    }
+        Confirmation::Refused => (StatusCode::BAD_GATEWAY, "SNS refused the confirmation\n"),
+        Confirmation::Unreachable => {
+            (StatusCode::BAD_GATEWAY, "cannot reach SNS; it will send the confirmation again\n")
+        }
+        Confirmation::NoClient => (StatusCode::SERVICE_UNAVAILABLE, "try again later\n"),
+    };
+    (status, text).into_response()
 }
 
 /// `POST /inbound/postmark`: Postmark's bounce and spam-complaint webhooks.
 #[tracing::instrument(name = "inbound_postmark", skip_all)]
 pub async fn postmark(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
-    let outcome = bounces::process_postmark(&app.db, &app.inbound, &body)
+    let outcome = bounces::postmark::process(&app.db, &app.inbound, &body)
         .await
         .context("processing the Postmark webhook")?
         .unwrap_or(Outcome::NotAMessage);
