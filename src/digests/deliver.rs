@@ -1,4 +1,4 @@
-//! Delivering editions (`sending.rs` plans them: who gets which edition). Workers claim
+//! Delivering editions (`plan.rs` plans them: who gets which edition). Workers claim
 //! batches of deliveries (`FOR UPDATE SKIP LOCKED`, marked with their connection's backend
 //! pid), compose each subscriber's digest, send it, and record the outcome row by row (by
 //! the rules of `mail::queue`), so a crash loses nothing and repeats at most the message in
