@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::helpers::{TestDb, wait_until};
+use paperboy::store::deliveries::DeliveryStatus;
+
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestDb, extract_path, login_form, wait_until};
 use crate::smtp::SmtpServer;
 
 pub(crate) fn free_port() -> u16 {
@@ -71,16 +73,6 @@ async fn serve(db: &TestDb, dir: &PathBuf, extra: &[(&str, &str)]) -> Running {
     Running::start(paperboy(dir, &env), port).await
 }
 
-/// `paperboy serve` with mail to `dir`'s outbox.
-async fn serve_to_outbox(db: &TestDb, dir: &PathBuf) -> Running {
-    serve(db, dir, &[]).await
-}
-
-/// `paperboy serve` with mail to `smtp_url`, retrying soon.
-async fn serve_with_smtp(db: &TestDb, dir: &PathBuf, smtp_url: &str) -> Running {
-    serve(db, dir, &[("PAPERBOY_SMTP_URL", smtp_url), ("PAPERBOY_RETRY_BASE_MS", "200")]).await
-}
-
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -96,14 +88,10 @@ async fn migrate_creates_the_database_and_can_run_twice() {
         let out = paperboy(&dir, &[("DATABASE_URL", &db.url)]).arg("migrate").output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
+    // The schema is there: the subscribers and the mail queue can be read.
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let tables: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('subscribers', 'outgoing_mail')",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(tables, 2);
+    assert!(paperboy::store::subscribers::counts(&pool).await.unwrap().is_empty());
+    assert_eq!(paperboy::store::mail_queue::next_due(&pool).await.unwrap(), None);
     pool.close().await;
 }
 
@@ -111,7 +99,8 @@ async fn migrate_creates_the_database_and_can_run_twice() {
 async fn without_smtp_mail_lands_in_the_outbox_and_sigterm_exits_cleanly() {
     let db = TestDb::new();
     let dir = scratch_dir();
-    let app = serve_to_outbox(&db, &dir).await;
+    // No SMTP URL: mail goes to the outbox.
+    let app = serve(&db, &dir, &[]).await;
 
     let res = reqwest::Client::new()
         .post(format!("{}/subscribe", app.base))
@@ -155,6 +144,8 @@ async fn mail_queued_before_a_crash_is_delivered_after_restart() {
     let out = paperboy(&dir, &[("DATABASE_URL", &db.url)]).arg("migrate").output().unwrap();
     assert!(out.status.success());
     // A message committed by a request whose process died before the worker sent it.
+    // Raw SQL: the state a crash leaves (a message queued, as an older version queued
+    // them, rendered); no interface stops a process between commit and send.
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     sqlx::query(
         "INSERT INTO outgoing_mail (kind, recipient, subject, body_text, body_html)
@@ -177,8 +168,9 @@ async fn mail_queued_before_a_crash_is_delivered_after_restart() {
 async fn a_failing_request_gets_a_friendly_500_and_the_log_names_the_step() {
     let db = TestDb::new();
     let dir = scratch_dir();
-    let app = serve_to_outbox(&db, &dir).await;
-    // The archive's table goes missing under the running service.
+    let app = serve(&db, &dir, &[]).await;
+    // The archive's table goes missing under the running service. Raw SQL: a database
+    // broken under the service; no interface breaks it.
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     sqlx::query("ALTER TABLE papers RENAME TO papers_elsewhere").execute(&pool).await.unwrap();
     pool.close().await;
@@ -306,15 +298,15 @@ async fn two_processes_never_run_the_same_scheduled_job_at_once() {
     }
     // Both processes compete for the job until it has run a few times.
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    // The runs as the dashboard lists them, oldest first.
+    let hf_runs = || async {
+        let mut runs = paperboy::store::ingest_runs::latest(&pool, 1000).await.unwrap();
+        runs.retain(|r| r.source == "huggingface");
+        runs.sort_by_key(|r| r.started_at);
+        runs
+    };
     wait_until("four finished Hugging Face runs", Duration::from_secs(30), || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM ingest_runs
-             WHERE source = 'huggingface' AND finished_at IS NOT NULL",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-            >= 4
+        hf_runs().await.iter().filter(|r| r.finished_at.is_some()).count() >= 4
     })
     .await;
     for app in apps {
@@ -322,16 +314,11 @@ async fn two_processes_never_run_the_same_scheduled_job_at_once() {
         assert!(status.success(), "{log}");
     }
 
-    let runs: Vec<(chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>, String)> = sqlx::query_as(
-        "SELECT started_at, finished_at, status FROM ingest_runs WHERE source = 'huggingface' ORDER BY started_at",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let runs = hf_runs().await;
     assert!(runs.len() >= 4, "the job ran repeatedly: {runs:?}");
     // Runs come in pairs (today, yesterday) per job execution; none may overlap another.
     for w in runs.windows(2) {
-        let (Some(end), next_start) = (w[0].1, w[1].0) else {
+        let (Some(end), next_start) = (w[0].finished_at, w[1].started_at) else {
             panic!("an unfinished run: {runs:?}")
         };
         assert!(end <= next_start, "runs overlap: {runs:?}");
@@ -353,6 +340,8 @@ async fn seeded_for_send(up: &crate::upstream::Upstream, subscribers: usize) -> 
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Raw SQL: subscribers who confirmed long ago, in bulk; signing up (the web's way, the
+    // only one) needs `serve` and leaves a confirmation in the queue for each.
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     sqlx::query(
         "INSERT INTO subscribers (email, email_key, status, confirmed_at)
@@ -378,12 +367,9 @@ fn send_env<'a>(db: &'a TestDb, smtp_url: &'a str) -> [(&'static str, &'a str); 
     ]
 }
 
+/// Who got a digest, once per digest.
 fn recipients(smtp: &SmtpServer) -> Vec<String> {
-    smtp.messages()
-        .into_iter()
-        .filter(|m| m.header("x-paperboy-edition").is_some())
-        .flat_map(|m| m.to)
-        .collect()
+    smtp.digests().into_iter().flat_map(|m| m.to).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,12 +397,15 @@ async fn send_prints_a_summary_and_a_second_run_sends_nothing() {
     );
     assert_eq!(recipients(&smtp).len(), 3);
 
+    // Everyone switches to a weekly digest on Thursdays (the weekday of 2025-11-06).
     smtp.set_mode(crate::smtp::Mode::RejectPermanent);
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    sqlx::query("UPDATE subscribers SET frequency = 'weekly', weekday = 4")
-        .execute(&pool)
-        .await
-        .unwrap();
+    use paperboy::store::subscribers;
+    for s in subscribers::search(&pool, "", None, "", "", 100).await.unwrap() {
+        let mut prefs = subscribers::find_by_id(&pool, s.id).await.unwrap().unwrap().preferences();
+        (prefs.frequency, prefs.weekday) = (paperboy::domain::Frequency::Weekly, 4);
+        subscribers::update_preferences(&pool, s.id, &prefs).await.unwrap();
+    }
     pool.close().await;
     let out = paperboy(&dir, &env).args(["send", "--date", "2025-11-06"]).output().unwrap();
     assert!(!out.status.success(), "failures give a non-zero exit");
@@ -464,11 +453,8 @@ async fn a_send_killed_mid_run_resumes_without_losing_or_repeating_digests() {
         all.len()
     );
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'sent'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(sent as usize, subscribers);
+    let sent = paperboy::store::deliveries::listed(&pool, Some(DeliveryStatus::Sent), 100);
+    assert_eq!(sent.await.unwrap().len(), subscribers, "each recorded as sent");
     pool.close().await;
 }
 
@@ -528,15 +514,20 @@ async fn admin_add_reads_the_password_from_stdin_and_stores_an_argon2id_hash() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
 
+    // One operator, by their address as typed in any case, with the second password.
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let (count, hash): (i64, String) =
-        sqlx::query_as("SELECT count(*) OVER (), password_hash FROM admins")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(count, 1);
+    let (_, hash) = paperboy::store::admins::credentials(&pool, "ops@paperboy.test")
+        .await
+        .unwrap()
+        .expect("the operator, found by the lower-cased address");
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains("another long password"));
+    use argon2::PasswordVerifier;
+    let parsed = argon2::PasswordHash::new(&hash).unwrap();
+    let verify =
+        |password: &str| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed);
+    assert!(verify("another long password").is_ok(), "the updated password");
+    assert!(verify("a long enough password").is_err(), "not the first one");
     pool.close().await;
 }
 
@@ -572,14 +563,14 @@ async fn text_from_requests_cannot_forge_log_lines() {
         ("DATABASE_URL", db.url.as_str()),
         ("PAPERBOY_BIND", bind.as_str()),
         ("PAPERBOY_SCHEDULER", "off"),
-        ("PAPERBOY_ADMIN_EMAIL", "ops@paperboy.test"),
-        ("PAPERBOY_ADMIN_PASSWORD", "correct horse battery staple"),
+        ("PAPERBOY_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("PAPERBOY_ADMIN_PASSWORD", ADMIN_PASSWORD),
         ("NO_COLOR", "1"),
         ("RUST_LOG", "info"),
     ];
     let app = Running::start(paperboy(&dir, &env), port).await;
     let client = reqwest::Client::new();
-    let (cookie, csrf) = crate::helpers::login_form(&client, &app.base).await;
+    let (cookie, csrf) = login_form(&client, &app.base).await;
     let csrf = csrf.as_str();
     // A failed sign-in logs the address's domain: here one that carries a fake log line.
     let forged = "x@evil.example\n2026-01-01T00:00:00Z  INFO paperboy: admin signed in admin_id=1";
@@ -609,7 +600,9 @@ async fn the_generated_secret_lives_in_a_private_file_and_nothing_in_the_databas
     // The relay is down: the confirmation waits in the queue.
     let port = free_port();
     let smtp_url = format!("smtp://127.0.0.1:{port}");
-    let app = serve_with_smtp(&db, &dir, &smtp_url).await;
+    let app =
+        serve(&db, &dir, &[("PAPERBOY_SMTP_URL", &smtp_url), ("PAPERBOY_RETRY_BASE_MS", "200")])
+            .await;
     let client = reqwest::Client::new();
     let res = client
         .post(format!("{}/subscribe", app.base))
@@ -623,11 +616,9 @@ async fn the_generated_secret_lives_in_a_private_file_and_nothing_in_the_databas
     let mode = std::fs::metadata(&file).expect("the secret file").permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let in_db: i64 = sqlx::query_scalar("SELECT count(*) FROM app_settings WHERE key = 'secret'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(in_db, 0, "the key is not in the database");
+    let in_db = paperboy::store::app_settings::legacy_secret(&pool).await.unwrap();
+    assert_eq!(in_db, None, "the key is not in the database");
+    // Raw SQL: what the queue keeps at rest is the point, and no interface shows it.
     let queued: Vec<String> = sqlx::query_scalar(
         "SELECT concat_ws(' ', notice::text, body_text, body_html) FROM outgoing_mail",
     )
@@ -645,26 +636,26 @@ async fn the_generated_secret_lives_in_a_private_file_and_nothing_in_the_databas
     assert!(!queued[0].contains(&token), "the queue held the confirming token: {}", queued[0]);
     let page = client.post(format!("{}/confirm/{token}", app.base)).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    let prefs = crate::helpers::extract_path(&page.text().await.unwrap(), "/preferences/").unwrap();
+    let prefs = extract_path(&page.text().await.unwrap(), "/preferences/").unwrap();
 
     // An older version kept the key in the database: a fresh start without the file moves
     // it out once, and every link made with it keeps working.
     let key = std::fs::read_to_string(&file).unwrap().trim().to_string();
     let (status, _) = app.terminate();
     assert!(status.success());
+    // Raw SQL: the database as an older version left it; no interface writes the key there.
     sqlx::query("INSERT INTO app_settings (key, value) VALUES ('secret', $1)")
         .bind(&key)
         .execute(&pool)
         .await
         .unwrap();
     let elsewhere = scratch_dir();
-    let app = serve_with_smtp(&db, &elsewhere, &smtp.url()).await;
+    let app = serve(&db, &elsewhere, &[("PAPERBOY_SMTP_URL", &smtp.url())]).await;
     let moved = elsewhere.join(".paperboy-secret");
     assert_eq!(std::fs::read_to_string(&moved).unwrap().trim(), key);
     assert_eq!(std::fs::metadata(&moved).unwrap().permissions().mode() & 0o777, 0o600);
-    let in_db: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM app_settings").fetch_one(&pool).await.unwrap();
-    assert_eq!(in_db, 0, "the moved key is deleted from the database");
+    let in_db = paperboy::store::app_settings::legacy_secret(&pool).await.unwrap();
+    assert_eq!(in_db, None, "the moved key is deleted from the database");
     let page = client.get(format!("{}{prefs}", app.base)).send().await.unwrap();
     assert_eq!(page.status(), 200, "a link made with the moved key still opens");
     let (status, _) = app.terminate();

@@ -11,7 +11,11 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::helpers::{seed_papers, spawn_app_with, subscriber, wait_for, wait_until};
+use paperboy::store::deliveries::DeliveryStatus;
+
+use crate::helpers::{
+    ADMIN_EMAIL, ADMIN_ENV, ADMIN_PASSWORD, spawn_app_with, wait_for, wait_until,
+};
 use crate::smtp::Mode;
 use crate::upstream::Upstream;
 
@@ -103,12 +107,8 @@ async fn click(c: &Client, css: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_and_an_operator_do_what_the_product_promises() {
     let up = Upstream::start().await;
-    let app = spawn_app_with(&[
-        ("PAPERBOY_ADMIN_EMAIL", "ops@paperboy.test"),
-        ("PAPERBOY_ADMIN_PASSWORD", "correct horse battery"),
-    ])
-    .await;
-    seed_papers(&app, &up).await;
+    let app = spawn_app_with(&ADMIN_ENV).await;
+    app.seed_papers(&up).await;
     let b = browser().await;
     let c = &b.client;
 
@@ -140,10 +140,7 @@ async fn a_subscriber_and_an_operator_do_what_the_product_promises() {
     shot(c, "preferences").await;
 
     // Receives a digest after a send, and reads it.
-    let day = chrono::NaiveDate::from_ymd_opt(2025, 11, 7);
-    paperboy::digests::plan::send(&app.db, &app.deliverer, day, 2, Default::default())
-        .await
-        .unwrap();
+    app.send_edition("2025-11-07").await;
     let digest = app.smtp.wait_for_mail_to("subscriber@example.com", 2).await;
     assert_eq!(digest.header("x-paperboy-edition").as_deref(), Some("2025-11-07"));
     let html_file = shots_dir().join("digest.html");
@@ -178,25 +175,19 @@ async fn a_subscriber_and_an_operator_do_what_the_product_promises() {
     assert_eq!(app.status_of("subscriber@example.com").await.as_deref(), Some("unsubscribed"));
 
     // A second subscriber's digest fails at the SMTP server, for the operator to retry.
-    subscriber(&app, "bounced@example.com", &[]).await;
+    app.subscriber("bounced@example.com", &[]).await;
     app.smtp.set_mode(Mode::RejectPermanent);
-    paperboy::digests::plan::send(&app.db, &app.deliverer, day, 2, Default::default())
-        .await
-        .unwrap();
+    app.send_edition("2025-11-07").await;
     wait_until("a failed delivery", Duration::from_secs(20), || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries WHERE status = 'failed'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap()
-            > 0
+        app.deliveries().await.iter().any(|d| d.status == DeliveryStatus::Failed)
     })
     .await;
     app.smtp.set_mode(Mode::Accept);
 
     // The operator signs in and sees the charts.
     c.goto(&format!("{}/admin", app.address)).await.unwrap();
-    fill(c, "#email", "ops@paperboy.test").await;
-    fill(c, "#password", "correct horse battery").await;
+    fill(c, "#email", ADMIN_EMAIL).await;
+    fill(c, "#password", ADMIN_PASSWORD).await;
     click(c, "form.form button[type=submit]").await;
     wait_text(c, "confirmed subscribers").await;
     assert_eq!(

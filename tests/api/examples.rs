@@ -5,35 +5,16 @@
 
 use std::time::Duration;
 
-use crate::helpers::*;
-use crate::smtp::url_path;
+use crate::helpers::{TestApp, app_with_days, extract_path, section, wait_until};
 use crate::upstream::Upstream;
 
-/// An app pointed at the stand-ins (arXiv's query API included), holding `days`' papers.
-async fn app_with_days(days: &[&str]) -> (TestApp, Upstream) {
-    use paperboy::papers::ingest::{self, Sources, Trigger};
-    let up = Upstream::start().await;
-    let env = up.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let app = spawn_app_for_sends(&env).await;
-    let sources = Sources::from_settings(&app.settings);
-    for day in days {
-        let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
-        ingest::huggingface(&app.db, &sources, day, Trigger::Cli).await.unwrap();
-    }
-    (app, up)
-}
-
 /// The preview section of a preferences page.
-fn preview(page: &str) -> &str {
-    &page[page.find("id=\"preview\"").expect("a preview")..]
-}
+const PREVIEW: &str = "id=\"preview\"";
 
-/// The "papers like these" section of a preferences page.
+/// The "papers like these" list of a preferences page (its section holds the library too).
 fn examples(page: &str) -> &str {
-    let start = page.find("id=\"examples\"").expect("an examples section");
-    let end = page[start..].find("id=\"library\"").map_or(page.len(), |e| start + e);
-    &page[start..end]
+    let list = section(page, "id=\"examples\"");
+    &list[..list.find("id=\"library\"").unwrap_or(list.len())]
 }
 
 /// The requests arXiv's query API stand-in got.
@@ -41,20 +22,12 @@ fn lookups(up: &Upstream) -> Vec<(std::time::Instant, String)> {
     up.requests().into_iter().filter(|(_, path)| path.starts_with("/api/query")).collect()
 }
 
-async fn page_of(app: &TestApp, prefs: &str) -> String {
-    app.get(prefs).await.text().await.unwrap()
-}
-
-async fn export_of(app: &TestApp, prefs: &str) -> serde_json::Value {
-    app.get(&format!("{prefs}/export")).await.json().await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pasted_papers_change_the_preview_at_once_and_each_can_be_removed() {
     let (app, _up) = app_with_days(&["2025-11-06", "2025-11-07"]).await;
-    let prefs = subscriber(&app, "like@example.com", &[]).await;
-    let before = page_of(&app, &prefs).await;
-    assert!(!preview(&before).contains("which you rated up"), "no taste yet");
+    let prefs = app.subscriber("like@example.com", &[]).await;
+    let before = app.get_page(&prefs).await;
+    assert!(!section(&before, PREVIEW).contains("which you rated up"), "no taste yet");
 
     // Three papers about video and multimodal models, in the three forms a reader pastes,
     // and one thing that is not a paper.
@@ -70,16 +43,16 @@ async fn pasted_papers_change_the_preview_at_once_and_each_can_be_removed() {
     }
     // The preview changed before the reader left the page: a paper is there because it is
     // like one they named.
-    assert_ne!(preview(&page), preview(&before));
-    assert!(preview(&page).contains("which you rated up"), "{}", preview(&page));
+    assert_ne!(section(&page, PREVIEW), section(&before, PREVIEW));
+    assert!(section(&page, PREVIEW).contains("which you rated up"), "{}", section(&page, PREVIEW));
     assert_eq!(
-        app.get(&prefs).await.text().await.unwrap().matches("which you rated up").count(),
-        preview(&page).matches("which you rated up").count(),
+        app.get_page(&prefs).await.matches("which you rated up").count(),
+        section(&page, PREVIEW).matches("which you rated up").count(),
         "the page agrees after a reload"
     );
 
     // Each is a 👍 like any other, removed the same way.
-    let export = export_of(&app, &prefs).await;
+    let export = app.export_of(&prefs).await;
     let ratings = export["ratings"].as_array().unwrap();
     assert_eq!(ratings.len(), 3);
     assert!(ratings.iter().all(|r| r["rating"] == "up" && r["source"] == "example"), "{ratings:?}");
@@ -88,8 +61,8 @@ async fn pasted_papers_change_the_preview_at_once_and_each_can_be_removed() {
     let token = prefs.trim_start_matches("/preferences/");
     let res = app.post_form(&remove, &[("back", token)]).await;
     assert_eq!(res.status(), 303);
-    let page = page_of(&app, &prefs).await;
-    assert_eq!(export_of(&app, &prefs).await["ratings"].as_array().unwrap().len(), 2);
+    let page = app.get_page(&prefs).await;
+    assert_eq!(app.export_of(&prefs).await["ratings"].as_array().unwrap().len(), 2);
     assert_eq!(examples(&page).matches(">Remove</button>").count(), 2, "{}", examples(&page));
 
     // Too many at once: nothing is added, and the reader is told why.
@@ -97,15 +70,15 @@ async fn pasted_papers_change_the_preview_at_once_and_each_can_be_removed() {
     let res = app.post_form(&format!("{prefs}/examples"), &[("examples", &many.join(" "))]).await;
     assert_eq!(res.status(), 422);
     assert!(res.text().await.unwrap().contains("at most 50 papers"));
-    assert_eq!(export_of(&app, &prefs).await["ratings"].as_array().unwrap().len(), 2);
+    assert_eq!(app.export_of(&prefs).await["ratings"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn papers_we_do_not_have_are_fetched_from_arxiv_once_and_at_its_pace() {
     // Only 2025-11-06 is stored: the papers below are 2025-11-07's.
     let (app, up) = app_with_days(&["2025-11-06"]).await;
-    let ann = subscriber(&app, "ann@example.com", &[]).await;
-    let bob = subscriber(&app, "bob@example.com", &[]).await;
+    let ann = app.subscriber("ann@example.com", &[]).await;
+    let bob = app.subscriber("bob@example.com", &[]).await;
 
     let res =
         app.post_form(&format!("{ann}/examples"), &[("examples", "2511.04570 2511.04460")]).await;
@@ -122,7 +95,7 @@ async fn papers_we_do_not_have_are_fetched_from_arxiv_once_and_at_its_pace() {
         .await;
     assert!(res.text().await.unwrap().contains("3 more are being fetched from arXiv"));
     wait_until("both readers' papers arrived", Duration::from_secs(60), || async {
-        let (a, b) = (page_of(&app, &ann).await, page_of(&app, &bob).await);
+        let (a, b) = (app.get_page(&ann).await, app.get_page(&bob).await);
         examples(&a).contains("Thinking with Video")
             && examples(&a).contains("V-Thinker")
             && examples(&b).contains("Scaling Agent Learning")
@@ -137,7 +110,7 @@ async fn papers_we_do_not_have_are_fetched_from_arxiv_once_and_at_its_pace() {
 
     // The fetched papers are stored like any other and count as 👍.
     assert_eq!(app.get("/papers/2511.04570").await.status(), 200);
-    let export = export_of(&app, &bob).await;
+    let export = app.export_of(&bob).await;
     let rated: Vec<&str> = export["ratings"]
         .as_array()
         .unwrap()
@@ -151,7 +124,7 @@ async fn papers_we_do_not_have_are_fetched_from_arxiv_once_and_at_its_pace() {
 
     // Asked again, nothing is fetched: one paper is stored now, arXiv said the other
     // does not exist.
-    let cat = subscriber(&app, "cat@example.com", &[]).await;
+    let cat = app.subscriber("cat@example.com", &[]).await;
     let res =
         app.post_form(&format!("{cat}/examples"), &[("examples", "2511.04570 2511.99999")]).await;
     let page = res.text().await.unwrap();
@@ -164,26 +137,25 @@ async fn papers_we_do_not_have_are_fetched_from_arxiv_once_and_at_its_pace() {
     // Forgetting the missing one takes it off the list.
     let forget = format!("{bob}/examples/forget");
     assert_eq!(app.post_form(&forget, &[("arxiv_id", "2511.99999")]).await.status(), 303);
-    assert!(!examples(&page_of(&app, &bob).await).contains("2511.99999"));
+    assert!(!examples(&app.get_page(&bob).await).contains("2511.99999"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_arxiv_fails_the_papers_wait_and_are_fetched_later() {
     let (app, up) = app_with_days(&["2025-11-06"]).await;
     up.set_fault(Some(crate::upstream::Fault::Status { code: 503, times: 1, retry_after: None }));
-    let ann = subscriber(&app, "ann@example.com", &[]).await;
+    let ann = app.subscriber("ann@example.com", &[]).await;
     app.post_form(&format!("{ann}/examples"), &[("examples", "2511.04570")]).await;
     wait_until("arXiv was asked", Duration::from_secs(30), || async { !lookups(&up).is_empty() })
         .await;
     // The paper waits; the reader is told so, not that arXiv lacks it.
-    let page = page_of(&app, &ann).await;
+    let page = app.get_page(&ann).await;
     assert!(examples(&page).contains("fetching from arXiv"), "{}", examples(&page));
     assert!(!examples(&page).contains("no such paper"));
-    let due: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("SELECT next_try_at FROM arxiv_lookups WHERE arxiv_id = '2511.04570'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let due = paperboy::store::examples::next_lookup_due(&app.db)
+        .await
+        .unwrap()
+        .expect("the paper's lookup waits in the queue");
     assert!(due > chrono::Utc::now() + chrono::Duration::seconds(30), "retried later: {due}");
 }
 
@@ -222,7 +194,7 @@ const LIBRARY: &str = r#"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bibtex_library_counts_and_a_malformed_one_changes_nothing() {
     let (app, up) = app_with_days(&["2025-11-06", "2025-11-07"]).await;
-    let prefs = subscriber(&app, "lib@example.com", &[]).await;
+    let prefs = app.subscriber("lib@example.com", &[]).await;
 
     let res = post_library(&app, &prefs, "My Library.bib", LIBRARY).await;
     assert_eq!(res.status(), 200);
@@ -231,10 +203,10 @@ async fn a_bibtex_library_counts_and_a_malformed_one_changes_nothing() {
     assert!(page.contains("2 arXiv papers and 1 other entry used"), "{}", examples(&page));
     assert!(page.contains("<code>untitled</code>: no title and no arXiv id"));
     // The entry with no arXiv id counts by its words before the model reads it.
-    assert!(preview(&page).contains("which you rated up"), "{}", preview(&page));
+    assert!(section(&page, PREVIEW).contains("which you rated up"), "{}", section(&page, PREVIEW));
     // The arXiv entry we do not have is looked up (arXiv's stand-in lacks it).
     wait_until("arXiv answered", Duration::from_secs(30), || async {
-        examples(&page_of(&app, &prefs).await).contains("arXiv has no such paper")
+        examples(&app.get_page(&prefs).await).contains("arXiv has no such paper")
     })
     .await;
     assert!(lookups(&up)[0].1.contains("1706.03762"));
@@ -245,7 +217,7 @@ async fn a_bibtex_library_counts_and_a_malformed_one_changes_nothing() {
     let page = res.text().await.unwrap();
     assert!(page.contains("not valid BibTeX"), "{}", examples(&page));
     assert!(page.contains("My Library.bib"), "the earlier library stays");
-    let export = export_of(&app, &prefs).await;
+    let export = app.export_of(&prefs).await;
     let library = &export["examples"]["library"];
     assert_eq!(library["file_name"], "My Library.bib");
     assert_eq!(
@@ -262,10 +234,10 @@ async fn a_bibtex_library_counts_and_a_malformed_one_changes_nothing() {
     // Removing the library takes what it added, and the preview is as before.
     let res = app.post_form(&format!("{prefs}/library/remove"), &[]).await;
     assert_eq!(res.status(), 303);
-    let page = page_of(&app, &prefs).await;
+    let page = app.get_page(&prefs).await;
     assert!(!page.contains("My Library.bib"));
-    assert!(!preview(&page).contains("which you rated up"));
-    let export = export_of(&app, &prefs).await;
+    assert!(!section(&page, PREVIEW).contains("which you rated up"));
+    let export = app.export_of(&prefs).await;
     assert!(export["ratings"].as_array().unwrap().is_empty());
     assert!(export["examples"]["library"].is_null());
 }
@@ -273,27 +245,20 @@ async fn a_bibtex_library_counts_and_a_malformed_one_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasing_a_reader_removes_their_examples_and_library() {
     let (app, _up) = app_with_days(&["2025-11-06"]).await;
-    let prefs = subscriber(&app, "gone@example.com", &[]).await;
+    let prefs = app.subscriber("gone@example.com", &[]).await;
     app.post_form(&format!("{prefs}/examples"), &[("examples", "2511.03334 2511.04570")]).await;
     assert_eq!(post_library(&app, &prefs, "l.bib", LIBRARY).await.status(), 200);
-    let id: uuid::Uuid =
-        sqlx::query_scalar("SELECT id FROM subscribers WHERE email_key = 'gone@example.com'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let id = app.subscriber_id("gone@example.com").await;
+    use paperboy::store::{examples, library, ratings};
+    assert!(!examples::of_subscriber(&app.db, id, 100).await.unwrap().is_empty());
+    assert!(library::summary(&app.db, id).await.unwrap().is_some());
     assert!(paperboy::store::subscribers::erase(&app.db, id).await.unwrap());
     assert_eq!(app.get(&prefs).await.status(), 404);
-    let left: i64 = sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM ratings WHERE subscriber_id = $1)
-              + (SELECT count(*) FROM wanted_examples WHERE subscriber_id = $1)
-              + (SELECT count(*) FROM libraries WHERE subscriber_id = $1)
-              + (SELECT count(*) FROM library_entries WHERE subscriber_id = $1)",
-    )
-    .bind(id)
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
-    assert_eq!(left, 0, "nothing of theirs is left");
+    // Nothing of theirs is left: ratings, examples (liked and waiting), library, entries.
+    assert!(ratings::of_subscriber(&app.db, id, None).await.unwrap().is_empty());
+    assert!(examples::of_subscriber(&app.db, id, 100).await.unwrap().is_empty());
+    assert!(library::summary(&app.db, id).await.unwrap().is_none());
+    assert!(library::entries(&app.db, id, 100).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,42 +274,42 @@ async fn papers_named_at_sign_up_count_once_the_address_is_confirmed() {
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
     assert!(page.contains("<code>not-a-paper</code>"), "listed back: {page}");
-    let mail = app.smtp.wait_for_mail_to(email, 1).await;
-    let link = mail.link("/confirm/").expect("confirmation link");
-    let body = app.client.post(app.local(&link)).send().await.unwrap().text().await.unwrap();
-    let prefs = extract_path(&body, "/preferences/").unwrap();
-    let page = page_of(&app, &prefs).await;
+    let prefs = app.confirm_latest(email).await;
+    let page = app.get_page(&prefs).await;
     assert!(examples(&page).contains("UniAVGen") && examples(&page).contains("MME-CC"));
-    assert!(preview(&page).contains("which you rated up"), "{}", preview(&page));
+    assert!(section(&page, PREVIEW).contains("which you rated up"), "{}", section(&page, PREVIEW));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_adds_a_paper_from_its_page_coming_from_their_web_copy() {
     let (app, _up) = app_with_days(&["2025-11-07"]).await;
     let email = "copy@example.com";
-    let prefs = subscriber(&app, email, &[("topics", "video")]).await;
-    send_edition(&app, "2025-11-07").await;
-    let mail = digests_to(&app, email).pop().expect("a digest");
-    let copy = app.get(&url_path(&mail.link("/d/").unwrap())).await.text().await.unwrap();
+    let prefs = app.subscriber(email, &[("topics", "video")]).await;
+    app.send_edition("2025-11-07").await;
+    let mail = app.digests_to(email).pop().expect("a digest");
+    let copy = app.get_page(&mail.web_copy_path()).await;
     let at = copy.find("href=\"/papers/").expect("a link to a paper's page") + "href=\"".len();
     let paper = copy[at..copy[at..].find('"').unwrap() + at].replace("&amp;", "&");
     assert!(paper.contains("?reader="), "{paper}");
     let id = paper.trim_start_matches("/papers/").split('?').next().unwrap().to_string();
 
-    let page = app.get(&paper).await.text().await.unwrap();
-    assert!(page.contains("noindex"), "a page with a token is not indexed");
+    let page = app.get_page(&paper).await;
+    assert!(
+        page.contains("<meta name=\"robots\" content=\"noindex, nofollow\">"),
+        "a page with a token is not indexed"
+    );
     let action = extract_path(&page, "/examples/").expect("the add form");
     let res = app.post_form(&action, &[("arxiv_id", &id)]).await;
     assert_eq!(res.status(), 303);
     let back = res.headers()["location"].to_str().unwrap().to_string();
     assert!(back.starts_with(&format!("/papers/{id}?reader=")), "{back}");
-    assert!(app.get(&back).await.text().await.unwrap().contains("Added to your papers like these"));
-    let export = export_of(&app, &prefs).await;
+    assert!(app.get_page(&back).await.contains("Added to your papers like these"));
+    let export = app.export_of(&prefs).await;
     assert_eq!(export["ratings"][0]["arxiv_id"], id.as_str());
     assert_eq!(export["ratings"][0]["source"], "example");
 
     // Without a valid token the page offers nothing and the POST is not found.
-    let plain = app.get(&format!("/papers/{id}?reader=forged")).await.text().await.unwrap();
+    let plain = app.get_page(&format!("/papers/{id}?reader=forged")).await;
     assert!(!plain.contains("/examples/"));
     assert_eq!(app.post_form("/examples/forged", &[("arxiv_id", &id)]).await.status(), 404);
 }

@@ -57,12 +57,6 @@ async fn closed<R: AsyncRead + Unpin>(stream: &mut R) {
 
 // --- /metrics ---------------------------------------------------------------------------
 
-async fn scrape(app: &TestApp) -> String {
-    let res = app.get("/metrics").await;
-    assert_eq!(res.status(), 200);
-    res.text().await.unwrap()
-}
-
 #[tokio::test]
 async fn invented_methods_do_not_grow_the_metrics() {
     let app = spawn_app().await;
@@ -73,12 +67,12 @@ async fn invented_methods_do_not_grow_the_metrics() {
         app.client.request(method, format!("{}/healthz", app.address)).send()
     };
     assert_eq!(send(0).await.unwrap().status(), 405);
-    scrape(&app).await;
-    let after_one = scrape(&app).await;
+    app.get_page("/metrics").await;
+    let after_one = app.get_page("/metrics").await;
     for i in 1..200 {
         assert_eq!(send(i).await.unwrap().status(), 405);
     }
-    let after_200 = scrape(&app).await;
+    let after_200 = app.get_page("/metrics").await;
 
     assert!(!after_200.contains("INVENTED"), "a raw method became a label");
     assert!(
@@ -123,7 +117,7 @@ async fn with_a_metrics_token_only_its_bearer_may_scrape() {
 async fn without_a_metrics_token_metrics_are_open() {
     let app = spawn_app().await;
     app.get("/healthz").await;
-    assert!(scrape(&app).await.contains("http_requests_total"));
+    assert!(app.get_page("/metrics").await.contains("http_requests_total"));
 }
 
 // --- timeouts and the connection cap -----------------------------------------------------

@@ -2,17 +2,15 @@
 
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use paperboy::papers::ingest::{self, IngestError, Sources, Trigger};
+use paperboy::store::papers;
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app_with_upstream};
+use crate::helpers::{TestApp, date as day, spawn_app_with_upstream};
 use crate::upstream::{Fault, Upstream, hf_day};
 
-fn day(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
-
+/// The app pointed at a fresh stand-in, retrying fast and giving up soon, and the sources
+/// `paperboy ingest` would read.
 async fn setup() -> (TestApp, Upstream, std::sync::Arc<Sources>) {
     let upstream = Upstream::start().await;
     let app = spawn_app_with_upstream(
@@ -24,55 +22,42 @@ async fn setup() -> (TestApp, Upstream, std::sync::Arc<Sources>) {
     (app, upstream, sources)
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(&app.db).await.unwrap()
-}
-
 #[tokio::test]
 async fn a_real_day_is_stored_completely_with_its_fields() {
     let (app, _up, sources) = setup().await;
     let summary =
         ingest::huggingface(&app.db, &sources, day("2025-11-06"), Trigger::Cli).await.unwrap();
     assert_eq!(summary.to_string(), "huggingface 2025-11-06: fetched 13, new 13, updated 0");
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM papers WHERE featured_on = '2025-11-06'").await,
-        13
-    );
+    assert_eq!(app.featured_on("2025-11-06").await.len(), 13);
 
-    #[allow(clippy::type_complexity)]
-    let row: (String, String, Vec<String>, i32, Option<String>, Vec<String>, Option<String>, Option<i32>, Option<String>, Option<String>) =
-        sqlx::query_as(
-            "SELECT title, abstract, authors, upvotes, ai_summary, ai_keywords, github_repo, github_stars, project_page, organization
-             FROM papers WHERE arxiv_id = '2511.03276'",
-        )
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(row.0, "Diffusion Language Models are Super Data Learners");
-    assert!(row.1.starts_with(
+    // As a digest reads it (with its keywords), and as its page shows it (organization).
+    let id = ["2511.03276".to_string()];
+    let paper = paperboy::store::editions::papers(&app.db, &id).await.unwrap().remove(0);
+    assert_eq!(paper.title, "Diffusion Language Models are Super Data Learners");
+    assert!(paper.abstract_text.starts_with(
         "Under strictly controlled pre-training settings, we observe a Crossover: when unique data"
     ));
-    assert!(!row.1.contains('\n'), "hard line breaks are folded");
-    assert_eq!(row.2.len(), 8);
-    assert_eq!(row.2[0], "Jinjie Ni");
-    assert_eq!(row.2[7], "Michael Qizhe Shieh");
-    assert_eq!(row.3, 132);
-    assert!(row.4.unwrap().starts_with("Diffusion language models outperform"));
-    assert!(row.5.contains(&"Monte Carlo augmentation".to_string()));
-    assert_eq!(row.6.as_deref(), Some("https://github.com/JinjieNi/MegaDLMs"));
-    assert_eq!(row.7, Some(339));
-    assert_eq!(row.8.as_deref(), Some("https://github.com/JinjieNi/dlms-are-super-data-learners"));
-    assert_eq!(row.9.as_deref(), Some("National University of Singapore"));
+    assert!(!paper.abstract_text.contains('\n'), "hard line breaks are folded");
+    assert_eq!(paper.authors.len(), 8);
+    assert_eq!(paper.authors[0], "Jinjie Ni");
+    assert_eq!(paper.authors[7], "Michael Qizhe Shieh");
+    assert_eq!(paper.upvotes, 132);
+    assert!(paper.ai_summary.unwrap().starts_with("Diffusion language models outperform"));
+    assert!(paper.ai_keywords.contains(&"Monte Carlo augmentation".to_string()));
+    assert_eq!(paper.github_repo.as_deref(), Some("https://github.com/JinjieNi/MegaDLMs"));
+    assert_eq!(paper.github_stars, Some(339));
+    assert_eq!(
+        paper.project_page.as_deref(),
+        Some("https://github.com/JinjieNi/dlms-are-super-data-learners")
+    );
+    let page = papers::pages(&app.db, &id).await.unwrap().remove(0);
+    assert_eq!(page.card.organization.as_deref(), Some("National University of Singapore"));
 
     // The full-text index is ready for ranking.
-    let hits = count(&app, "SELECT count(*) FROM papers WHERE search @@ plainto_tsquery('english', 'diffusion language model')").await;
-    assert!(hits >= 1);
-    let (status, fetched): (String, i32) =
-        sqlx::query_as("SELECT status, fetched FROM ingest_runs ORDER BY id DESC LIMIT 1")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    assert_eq!((status.as_str(), fetched), ("succeeded", 13));
+    let hits = papers::search(&app.db, "diffusion language model").await.unwrap();
+    assert!(hits.iter().any(|p| p.arxiv_id == "2511.03276"), "{hits:?}");
+    let run = app.ingest_runs().await.remove(0);
+    assert_eq!((run.status.as_str(), run.fetched), ("succeeded", 13));
 }
 
 #[tokio::test]
@@ -89,7 +74,7 @@ async fn every_fixture_day_ingests() {
         total += s.counts.fetched;
     }
     assert_eq!(total, 412, "the fixtures' README counts 412 papers");
-    assert_eq!(count(&app, "SELECT count(*) FROM papers").await, 412);
+    assert_eq!(papers::estimated_count(&app.db).await.unwrap(), 412);
 }
 
 /// A day of `n` papers made from the fixture's items with fresh ids.
@@ -123,7 +108,7 @@ async fn paging_follows_until_a_short_page() {
             "/api/daily_papers?date=2025-11-26&limit=100&p=2"
         ]
     );
-    assert_eq!(count(&app, "SELECT count(*) FROM papers").await, 250);
+    assert_eq!(app.featured_on("2025-11-26").await.len(), 250);
 }
 
 #[tokio::test]
@@ -134,7 +119,7 @@ async fn a_day_is_stored_atomically_when_a_later_page_fails() {
     let err =
         ingest::huggingface(&app.db, &sources, day("2025-11-26"), Trigger::Cli).await.unwrap_err();
     assert!(err.to_string().contains("500"), "{err}");
-    assert_eq!(count(&app, "SELECT count(*) FROM papers").await, 0, "never half a day");
+    assert_eq!(papers::estimated_count(&app.db).await.unwrap(), 0, "never half a day");
 }
 
 #[tokio::test]
@@ -151,11 +136,10 @@ async fn re_ingesting_is_idempotent_and_updates_upvotes() {
     up.set_day("2025-11-06", items);
     let later = ingest::huggingface(&app.db, &sources, d, Trigger::Cli).await.unwrap();
     assert_eq!((later.counts.fetched, later.counts.inserted, later.counts.updated), (13, 0, 2));
-    assert_eq!(
-        count(&app, "SELECT upvotes::bigint FROM papers WHERE arxiv_id = '2511.03276'").await,
-        500
-    );
-    assert_eq!(count(&app, "SELECT count(*) FROM papers").await, 13);
+    let day = app.featured_on("2025-11-06").await;
+    assert_eq!(day.len(), 13);
+    assert_eq!((day[0].arxiv_id.as_str(), day[0].upvotes), ("2511.03276", 500));
+    assert_eq!(papers::estimated_count(&app.db).await.unwrap(), 13);
 }
 
 #[tokio::test]
@@ -166,18 +150,22 @@ async fn the_same_paper_from_both_sources_is_one_paper() {
     assert_eq!(arxiv.day, day("2025-11-06"));
     assert_eq!(arxiv.counts.fetched, 13);
 
-    let both = count(&app, "SELECT count(*) FROM papers WHERE on_huggingface AND on_arxiv").await;
-    let total = count(&app, "SELECT count(*) FROM papers").await;
-    assert_eq!(total, 13 + 13 - both, "one row per arXiv id");
+    let all = app.papers().await;
+    let both = all.iter().filter(|p| p.featured_on.is_some() && p.announced_on.is_some()).count();
+    assert_eq!(all.len(), 13 + 13 - both, "one row per arXiv id");
     assert!(both > 0);
-    let (upvotes, categories, version, announce): (i32, Vec<String>, Option<i32>, Option<String>) = sqlx::query_as(
-        "SELECT upvotes, categories, arxiv_version, announce_type FROM papers WHERE arxiv_id = '2511.03276'",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
-    assert_eq!(upvotes, 132, "Hugging Face's upvotes survive the arXiv ingest");
-    assert_eq!(categories, ["cs.CV", "cs.CL", "cs.LG"]);
+    let id = ["2511.03276".to_string()];
+    let paper = paperboy::store::editions::papers(&app.db, &id).await.unwrap().remove(0);
+    assert_eq!(paper.upvotes, 132, "Hugging Face's upvotes survive the arXiv ingest");
+    assert_eq!(paper.categories, ["cs.CV", "cs.CL", "cs.LG"]);
+    // Raw SQL: the version and the announcement type show nowhere (they decide which
+    // arXiv papers an edition takes as new).
+    let (version, announce): (Option<i32>, Option<String>) =
+        sqlx::query_as("SELECT arxiv_version, announce_type FROM papers WHERE arxiv_id = $1")
+            .bind(&id[0])
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(version, Some(2));
     assert_eq!(announce.as_deref(), Some("replace"));
 
@@ -185,12 +173,8 @@ async fn the_same_paper_from_both_sources_is_one_paper() {
     let next =
         ingest::huggingface(&app.db, &sources, day("2025-11-06"), Trigger::Cli).await.unwrap();
     assert_eq!(next.counts.inserted, 0);
-    let cats: Vec<String> =
-        sqlx::query_scalar("SELECT categories FROM papers WHERE arxiv_id = '2511.03276'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    assert_eq!(cats, ["cs.CV", "cs.CL", "cs.LG"]);
+    let paper = paperboy::store::editions::papers(&app.db, &id).await.unwrap().remove(0);
+    assert_eq!(paper.categories, ["cs.CV", "cs.CL", "cs.LG"]);
 }
 
 #[tokio::test]
@@ -200,8 +184,10 @@ async fn withdrawn_papers_are_kept_but_never_shown() {
     items[0]["paper"]["withdrawnAt"] = json!("2025-11-07T10:00:00.000Z");
     up.set_day("2025-11-06", items);
     ingest::huggingface(&app.db, &sources, day("2025-11-06"), Trigger::Cli).await.unwrap();
-    assert_eq!(count(&app, "SELECT count(*) FROM papers WHERE withdrawn_at IS NOT NULL").await, 1);
-    let page = app.get("/").await.text().await.unwrap();
+    let withdrawn: Vec<_> =
+        app.papers().await.into_iter().filter(|p| p.withdrawn_at.is_some()).collect();
+    assert_eq!(withdrawn.len(), 1, "kept");
+    let page = app.get_page("/").await;
     assert!(!page.contains("Diffusion Language Models are Super Data Learners"));
     assert!(page.contains("12 papers"));
 }
@@ -217,7 +203,7 @@ async fn the_landing_page_lists_the_latest_day_by_upvotes_with_titles_escaped() 
     ingest::huggingface(&app.db, &sources, day("2025-11-06"), Trigger::Cli).await.unwrap();
     ingest::huggingface(&app.db, &sources, day("2025-11-07"), Trigger::Cli).await.unwrap();
 
-    let page = app.get("/").await.text().await.unwrap();
+    let page = app.get_page("/").await;
     assert!(page.contains("Featured on Friday, November 7, 2025"));
     assert!(!page.contains("<script>alert"), "a hostile title is escaped");
     assert!(!page.contains("<b>bold</b>"));
@@ -230,12 +216,9 @@ async fn the_landing_page_lists_the_latest_day_by_upvotes_with_titles_escaped() 
     );
 
     // Ordered by upvotes, linked to the Hugging Face page, authors shortened.
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT arxiv_id FROM papers WHERE featured_on = '2025-11-07' ORDER BY upvotes DESC, arxiv_id",
-    )
-    .fetch_all(&app.db)
-    .await
-    .unwrap();
+    let ids: Vec<String> =
+        app.featured_on("2025-11-07").await.into_iter().map(|p| p.arxiv_id).collect();
+    assert_eq!(ids.len(), 15);
     let positions: Vec<usize> = ids
         .iter()
         .map(|id| {
@@ -280,13 +263,9 @@ async fn assert_fails_cleanly(
 ) {
     let err = result.unwrap_err().to_string();
     assert!(err.contains(reason), "{err:?} should mention {reason:?}");
-    let (status, error): (String, Option<String>) =
-        sqlx::query_as("SELECT status, error FROM ingest_runs ORDER BY id DESC LIMIT 1")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    assert_eq!(status, "failed");
-    assert!(error.unwrap().contains(reason));
+    let run = app.ingest_runs().await.remove(0);
+    assert_eq!(run.status, "failed");
+    assert!(run.error.unwrap().contains(reason));
 }
 
 #[tokio::test]
@@ -294,7 +273,7 @@ async fn broken_responses_fail_the_run_and_keep_earlier_data() {
     let (app, up, sources) = setup().await;
     let d = day("2025-11-06");
     ingest::huggingface(&app.db, &sources, d, Trigger::Cli).await.unwrap();
-    let before = count(&app, "SELECT sum(upvotes) FROM papers").await;
+    let before = app.featured_on("2025-11-06").await;
 
     let body = crate::upstream::fixture("huggingface/daily_papers/2025-11-06.json");
     let cases: Vec<(Fault, &str)> = vec![
@@ -314,8 +293,12 @@ async fn broken_responses_fail_the_run_and_keep_earlier_data() {
         let result = ingest::huggingface(&app.db, &sources, d, Trigger::Cli).await;
         assert_fails_cleanly(&app, result, reason).await;
     }
-    assert_eq!(count(&app, "SELECT sum(upvotes) FROM papers").await, before, "earlier data intact");
-    assert_eq!(count(&app, "SELECT count(*) FROM papers").await, 13);
+    let after = app.featured_on("2025-11-06").await;
+    let upvotes = |day: &[papers::PaperCard]| -> Vec<(String, i32)> {
+        day.iter().map(|p| (p.arxiv_id.clone(), p.upvotes)).collect()
+    };
+    assert_eq!(upvotes(&after), upvotes(&before), "earlier data intact");
+    assert_eq!(papers::estimated_count(&app.db).await.unwrap(), 13);
 }
 
 #[tokio::test]
@@ -334,7 +317,7 @@ async fn broken_arxiv_feeds_fail_the_run() {
         let result = ingest::arxiv(&app.db, &sources, Trigger::Cli).await;
         assert_fails_cleanly(&app, result, reason).await;
     }
-    assert_eq!(count(&app, "SELECT count(*) FROM papers").await, 0);
+    assert_eq!(papers::estimated_count(&app.db).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -346,8 +329,6 @@ async fn arxiv_requests_are_spaced_three_seconds_apart() {
     let times: Vec<_> = up.requests().into_iter().map(|(t, _)| t).collect();
     assert_eq!(times.len(), 2);
     assert!(times[1] - times[0] >= Duration::from_millis(2990), "{:?}", times[1] - times[0]);
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM papers WHERE announced_on = '2025-11-07'").await,
-        15
-    );
+    let announced = app.papers().await;
+    assert_eq!(announced.iter().filter(|p| p.announced_on == Some(day("2025-11-07"))).count(), 15);
 }

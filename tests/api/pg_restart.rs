@@ -7,12 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::binary::{free_port, paperboy};
 use crate::helpers::{wait_for, wait_for_empty_mail_queue};
 use crate::smtp::SmtpServer;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// The `bin` dir of the newest PostgreSQL under /usr/lib/postgresql (Debian's layout).
 fn pg_bin() -> PathBuf {
@@ -136,10 +133,8 @@ impl Paperboy {
     async fn serve(dir: &Path, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let log = dir.join("paperboy.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_paperboy"));
-        // A clean environment: nothing leaks in from the developer's shell.
-        cmd.env_clear().current_dir(dir).env("PATH", std::env::var("PATH").unwrap_or_default());
-        cmd.envs(env.iter().copied()).env("PAPERBOY_BIND", format!("127.0.0.1:{port}"));
+        let mut cmd = paperboy(&dir.to_path_buf(), env);
+        cmd.env("PAPERBOY_BIND", format!("127.0.0.1:{port}"));
         // Plain text: the log is printed when the test fails.
         cmd.env("NO_COLOR", "1");
         let child = cmd
@@ -197,10 +192,6 @@ async fn readyz_becomes(client: &reqwest::Client, base: &str, status: u16, withi
     .await;
 }
 
-fn mails_to(smtp: &SmtpServer, address: &str) -> usize {
-    smtp.messages().iter().filter(|m| m.to.iter().any(|t| t == address)).count()
-}
-
 // pg_ctl blocks its thread; the SMTP capture server keeps running on the other one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_restart_makes_paperboy_unready_and_then_work_again_without_a_restart() {
@@ -248,8 +239,12 @@ async fn a_postgres_restart_makes_paperboy_unready_and_then_work_again_without_a
     let db = sqlx::PgPool::connect(&db_url).await.unwrap();
     wait_for_empty_mail_queue(&db).await;
     db.close().await;
-    assert_eq!(mails_to(&smtp, "after@example.com"), 1, "the new confirmation went out once");
-    assert_eq!(mails_to(&smtp, "before@example.com"), 1, "the old one was not sent again");
-    assert_eq!(mails_to(&smtp, "during@example.com"), 0, "a failed sign-up sends nothing");
+    assert_eq!(
+        smtp.messages_to("after@example.com").len(),
+        1,
+        "the new confirmation went out once"
+    );
+    assert_eq!(smtp.messages_to("before@example.com").len(), 1, "the old one was not sent again");
+    assert_eq!(smtp.messages_to("during@example.com").len(), 0, "a failed sign-up sends nothing");
     assert!(app.is_running(), "still the same paperboy process");
 }

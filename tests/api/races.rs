@@ -1,45 +1,30 @@
 //! Mail that races something: a relay slower than a worker's claim lasts, an erase while a
 //! batch is being sent.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::admin::{admin_env, login};
-use crate::helpers::{
-    TestApp, app_with_papers, digests_to, send_edition, spawn_app_with, subscriber,
-};
+use crate::helpers::{app_with_papers, spawn_app_with, with_admin};
 use crate::smtp::Mode;
-
-/// How many messages each recipient got.
-fn copies(app: &TestApp) -> HashMap<String, usize> {
-    let mut n = HashMap::new();
-    for m in app.smtp.messages() {
-        for to in m.to {
-            *n.entry(to).or_default() += 1;
-        }
-    }
-    n
-}
 
 #[tokio::test]
 async fn a_relay_slower_than_the_claim_lease_gets_each_digest_once_from_two_senders() {
     let (app, _up) = app_with_papers(&[("PAPERBOY_CLAIM_LEASE_SECS", "1")]).await;
     let readers = ["a@example.com", "b@example.com", "c@example.com"];
     for r in readers {
-        subscriber(&app, r, &[]).await;
+        app.subscriber(r, &[]).await;
     }
     // Each digest takes 2.5 s to be accepted: the first sender's claim on the rest of its
     // batch, and on the one in flight, is older than the lease when the second comes.
     app.smtp.set_mode(Mode::Delay(2500));
-    let first = send_edition(&app, "2025-11-06");
+    let first = app.send_edition("2025-11-06");
     let second = async {
         tokio::time::sleep(Duration::from_millis(1600)).await;
-        send_edition(&app, "2025-11-06").await
+        app.send_edition("2025-11-06").await
     };
     let (first, second) = tokio::join!(first, second);
     assert_eq!(first.sent + second.sent, 3, "{first:?} {second:?}");
     for r in readers {
-        assert_eq!(digests_to(&app, r).len(), 1, "{r} got exactly one digest");
+        assert_eq!(app.digests_to(r).len(), 1, "{r} got exactly one digest");
     }
 }
 
@@ -54,33 +39,25 @@ async fn a_relay_slower_than_the_claim_lease_gets_each_confirmation_once() {
     app.smtp.wait_for(readers.len()).await;
     // Long enough for any worker to have taken a claim older than the lease and sent again.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let copies = copies(&app);
     for r in readers {
-        assert_eq!(copies.get(r), Some(&1), "{r} got exactly one confirmation: {copies:?}");
+        let copies = app.smtp.messages_to(r).len();
+        assert_eq!(copies, 1, "{r} got exactly one confirmation, not {copies}");
     }
+    assert_eq!(app.smtp.messages().len(), readers.len(), "and nobody else got any");
 }
 
 #[tokio::test]
 async fn an_erase_during_a_send_stops_mail_to_that_address_and_writes_nothing_back() {
-    let mut env = admin_env();
-    env.push(("PAPERBOY_RETRY_BASE_MS", "100"));
-    let (app, _up) = app_with_papers(&env).await;
-    subscriber(&app, "first@example.com", &[("topics", "agents")]).await;
-    subscriber(&app, "second@example.com", &[("topics", "agents")]).await;
-    let edition = paperboy::digests::ranking::Edition::daily(
-        chrono::NaiveDate::from_ymd_opt(2025, 11, 6).unwrap(),
-    );
-    let id = paperboy::store::editions::ensure(&app.db, &edition).await.unwrap();
-    paperboy::store::deliveries::create_for_edition(&app.db, id, &edition).await.unwrap();
+    let (app, _up) = app_with_papers(&with_admin(&[("PAPERBOY_RETRY_BASE_MS", "100")])).await;
+    app.subscriber("first@example.com", &[("topics", "agents")]).await;
+    app.subscriber("second@example.com", &[("topics", "agents")]).await;
+    app.queue_edition("2025-11-06").await;
     let order: Vec<uuid::Uuid> =
-        sqlx::query_scalar("SELECT subscriber_id FROM deliveries ORDER BY id")
-            .fetch_all(&app.db)
-            .await
-            .unwrap();
-    let admin = login(&app).await;
+        app.deliveries().await.iter().map(|d| d.subscriber_id.unwrap()).collect();
+    let admin = app.admin_login().await;
 
     app.smtp.set_mode(Mode::Delay(1500));
-    let send = send_edition(&app, "2025-11-06");
+    let send = app.send_edition("2025-11-06");
     let erase = async {
         // The first digest is on the wire, the second one's subscriber already loaded.
         while app.smtp.begun() == 0 {
@@ -93,13 +70,15 @@ async fn an_erase_during_a_send_stops_mail_to_that_address_and_writes_nothing_ba
     };
     let (summary, ()) = tokio::join!(send, erase);
 
-    let digests = |who: &str| digests_to(&app, who).len();
+    let digests = |who: &str| app.digests_to(who).len();
     let mailed = (digests("first@example.com"), digests("second@example.com"));
     assert!(
         mailed == (1, 0) || mailed == (0, 1),
         "only the digest already on the wire went: {mailed:?}"
     );
     assert_eq!((summary.sent, summary.cancelled), (1, 1), "{summary:?}");
+    // Raw SQL: the erased readers' deliveries belong to nobody, so no interface shows what
+    // they hold.
     let why_lines: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM deliveries WHERE subscriber_id IS NULL AND why <> '{}'",
     )

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::helpers::*;
-use crate::meaning::{DAY, SOCCER, app_with, ingest_day, model, wait_for_vectors};
+use crate::meaning::{DAY, SOCCER, model, wait_for_vectors};
 use crate::upstream::Upstream;
 
 /// The similarities a page lists, in order.
@@ -20,12 +20,12 @@ async fn app_with_archive(extra: &[(&str, &str)]) -> (TestApp, Upstream) {
     let model = model();
     let mut env = vec![("PAPERBOY_EMBEDDING_MODEL", model.as_str())];
     env.extend_from_slice(extra);
-    let app = app_with(&env).await;
-    ingest_day(&app, &up).await;
+    let app = spawn_app_for_sends(&with_admin(&env)).await;
+    app.ingest_huggingface(&up, DAY).await;
     wait_for_vectors(&app).await;
     let path = format!("/papers/{SOCCER}");
     wait_until("the archive holds the day's vectors", Duration::from_secs(60), || async {
-        similarities(&app.get(&path).await.text().await.unwrap()).len() == 10
+        similarities(&app.get_page(&path).await).len() == 10
     })
     .await;
     (app, up)
@@ -36,22 +36,24 @@ async fn a_papers_page_lists_its_nearest_papers_and_search_finds_a_paraphrase() 
     let (app, _up) = app_with_archive(&[]).await;
 
     // The paper's own page: what it is, where to read it, and its ten nearest papers.
-    let page = app.get(&format!("/papers/{SOCCER}")).await;
-    assert_eq!(page.status(), 200);
-    let page = page.text().await.unwrap();
+    let page = app.get_page(&format!("/papers/{SOCCER}")).await;
     assert!(page.contains("Learning Vision-Driven Reactive Soccer Skills for Humanoid Robots"));
     assert!(page.contains(&format!("https://arxiv.org/abs/{SOCCER}")), "a link to arXiv");
-    assert!(page.contains("humanoid"), "the abstract");
+    let stored = paperboy::store::papers::pages(&app.db, &[SOCCER.to_string()]).await.unwrap();
+    let opening = &stored[0].abstract_text[..60];
+    assert!(page.contains(opening), "the abstract: {opening}");
     let found = similarities(&page);
     assert_eq!(found.len(), 10, "{page}");
     assert!(found.windows(2).all(|w| w[0] >= w[1]), "nearest first: {found:?}");
     assert_eq!(page.matches(&format!("href=\"/papers/{SOCCER}\"")).count(), 0, "not itself");
-    assert!(page.contains("href=\"/days/2025-11-07\""), "each with its day");
+    // Each with its day (the paper's own day is linked above them: count the list's).
+    let similar = section(&page, "<h2>Similar papers</h2>");
+    assert_eq!(similar.matches("href=\"/days/2025-11-07\"").count(), 10, "each with its day");
 
     // The landing page and the archive lead there.
-    let home = app.get("/").await.text().await.unwrap();
+    let home = app.get_page("/").await;
     assert!(home.contains(&format!("href=\"/papers/{SOCCER}\"")));
-    let day = app.get(&format!("/days/{DAY}")).await.text().await.unwrap();
+    let day = app.get_page(&format!("/days/{DAY}")).await;
     assert!(day.contains(&format!("href=\"/papers/{SOCCER}\"")));
 
     // Search by meaning: "robot football" is not in the paper, which comes first anyway.
@@ -62,7 +64,7 @@ async fn a_papers_page_lists_its_nearest_papers_and_search_finds_a_paraphrase() 
     assert!(first.contains(SOCCER), "the soccer paper leads: {first}");
     assert_eq!(similarities(&body).len(), 15, "every paper of the day, ranked");
     // The query's words the paper uses are marked.
-    let body = app.get("/search?q=humanoid+robots").await.text().await.unwrap();
+    let body = app.get_page("/search?q=humanoid+robots").await;
     assert!(body.contains("<mark>Humanoid</mark> <mark>Robots</mark>"), "{body}");
 
     // A date range: only papers of those days.
@@ -82,8 +84,8 @@ async fn a_papers_page_lists_its_nearest_papers_and_search_finds_a_paraphrase() 
     assert_eq!(app.get("/papers/..%2F..%2Fetc%2Fpasswd").await.status(), 404);
 
     // The operator sees what this process holds.
-    let admin = crate::admin::login(&app).await;
-    let overview = admin.get("/admin").await.text().await.unwrap();
+    let admin = app.admin_login().await;
+    let overview = admin.get_page("/admin").await;
     assert!(overview.contains("search index (this process)</th><td>15 vectors,"), "{overview}");
 }
 

@@ -68,6 +68,60 @@ impl Received {
             .find(|w| url_path(w).starts_with(prefix))
             .map(|w| w.trim_end_matches(['.', ',', '>', ')']).to_string())
     }
+
+    pub fn message_id(&self) -> String {
+        self.header("message-id").expect("a Message-ID")
+    }
+
+    /// The path of the preferences link (a digest's, a confirmation's answer's).
+    pub fn manage_path(&self) -> String {
+        url_path(&self.link("/preferences/").expect("a preferences link"))
+    }
+
+    /// The paper ids of a digest, in order, from its text part.
+    pub fn paper_ids(&self) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|l| l.starts_with("   https://"))
+            .map(|l| l.trim().rsplit('/').next().unwrap().to_string())
+            .collect()
+    }
+
+    /// The why-line of each paper of a digest, in order.
+    pub fn why_lines(&self) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Why: "))
+            .map(String::from)
+            .collect()
+    }
+
+    /// The "view in browser" link of a digest's text part, as a path.
+    pub fn web_copy_path(&self) -> String {
+        let text = self.text();
+        let url = text
+            .lines()
+            .find_map(|l| l.strip_prefix("View in your browser: "))
+            .expect("a web copy link in the text part");
+        url_path(url.trim())
+    }
+
+    /// The rating links of a digest's text part, as paths: (paper, up, down).
+    pub fn rating_paths(&self) -> Vec<(String, String, String)> {
+        let text = self.text();
+        let links = |label: &str| -> Vec<String> {
+            text.lines()
+                .filter_map(|l| l.trim().strip_prefix(label))
+                .map(|url| url_path(url.trim()))
+                .collect()
+        };
+        let (ups, downs) = (links("More like this: "), links("Less like this: "));
+        self.paper_ids()
+            .into_iter()
+            .zip(ups.into_iter().zip(downs))
+            .map(|(id, (up, down))| (id, up, down))
+            .collect()
+    }
 }
 
 /// The path (with query) of an absolute URL.
@@ -140,6 +194,16 @@ impl SmtpServer {
         self.shared.messages.lock().unwrap().clone()
     }
 
+    /// The digests (not transactional mail) received so far.
+    pub fn digests(&self) -> Vec<Received> {
+        self.messages().into_iter().filter(|m| m.header("x-paperboy-edition").is_some()).collect()
+    }
+
+    /// The messages to this address so far, in the order they arrived.
+    pub fn messages_to(&self, address: &str) -> Vec<Received> {
+        self.messages().into_iter().filter(|m| m.to.iter().any(|t| t == address)).collect()
+    }
+
     /// Waits until at least `n` messages arrived (panics after 10 s).
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -160,8 +224,7 @@ impl SmtpServer {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let notified = self.shared.arrived.notified();
-            let mine: Vec<_> =
-                self.messages().into_iter().filter(|m| m.to.iter().any(|t| t == address)).collect();
+            let mine = self.messages_to(address);
             if mine.len() >= nth {
                 return mine[nth - 1].clone();
             }

@@ -1,4 +1,4 @@
-//! Local stand-ins for Hugging Face and arXiv, serving the shared fixture files, with
+//! Local stand-ins for Hugging Face and arXiv, serving the files of `tests/fixtures/`, with
 //! switches for the faults a real upstream has.
 
 use std::collections::HashMap;
@@ -54,6 +54,9 @@ struct Shared {
 #[derive(Clone)]
 pub struct Upstream {
     pub url: String,
+    /// arXiv's announcement feeds and query API, as paperboy's settings name them.
+    rss_url: String,
+    api_url: String,
     shared: Arc<Shared>,
 }
 
@@ -69,15 +72,16 @@ impl Upstream {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url, shared }
+        let (rss_url, api_url) = (format!("{url}/rss"), format!("{url}/api/query"));
+        Self { url, rss_url, api_url, shared }
     }
 
     /// Settings that point paperboy at this server.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("PAPERBOY_HF_URL", self.url.clone()),
-            ("PAPERBOY_ARXIV_URL", format!("{}/rss", self.url)),
-            ("PAPERBOY_ARXIV_API_URL", format!("{}/api/query", self.url)),
+    pub fn env(&self) -> [(&'static str, &str); 3] {
+        [
+            ("PAPERBOY_HF_URL", &self.url),
+            ("PAPERBOY_ARXIV_URL", &self.rss_url),
+            ("PAPERBOY_ARXIV_API_URL", &self.api_url),
         ]
     }
 
